@@ -1,0 +1,102 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from .validators import validate_attributes, validate_mobile
+
+
+class MembershipLevel(models.Model):
+    """A loyalty level; a higher rank is a higher level (so moving to it is a level up)."""
+
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    rank = models.PositiveIntegerField(_("rank"), unique=True, help_text=_("Higher is better."))
+
+    class Meta:
+        ordering = ["rank"]
+        verbose_name = _("membership level")
+        verbose_name_plural = _("membership levels")
+
+    def __str__(self):
+        return self.name
+
+
+class Customer(models.Model):
+    name = models.CharField(_("name"), max_length=128, db_index=True)
+    wechat_nickname = models.CharField(_("WeChat nickname"), max_length=128, blank=True, db_index=True)
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile])
+    email = models.EmailField(_("email"), blank=True)
+    activity_score = models.IntegerField(_("activity score"), default=0, db_index=True)
+    attributes = models.JSONField(
+        _("custom attributes"), default=dict, blank=True, validators=[validate_attributes]
+    )
+    # Member data: a customer is a member once it has a membership id.
+    membership_id = models.CharField(_("membership ID"), max_length=64, blank=True)
+    level = models.ForeignKey(
+        MembershipLevel,
+        verbose_name=_("membership level"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="members",
+    )
+    points = models.IntegerField(_("points"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mobile"], condition=~Q(mobile=""), name="customer_mobile_unique_when_present",
+                violation_error_message=_("A customer with this mobile already exists."),
+            ),
+            models.UniqueConstraint(
+                fields=["membership_id"], condition=~Q(membership_id=""),
+                name="customer_membership_id_unique_when_present",
+                violation_error_message=_("A customer with this membership ID already exists."),
+            ),
+        ]
+        indexes = [models.Index(fields=["mobile"], name="customer_mobile_idx")]
+
+    def __str__(self):
+        return f"{self.name} ({self.mobile})" if self.mobile else self.name
+
+    @property
+    def is_member(self) -> bool:
+        return bool(self.membership_id)
+
+
+class Group(models.Model):
+    name = models.CharField(_("name"), max_length=128, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    members = models.ManyToManyField(
+        Customer, through="GroupMembership", related_name="customer_groups", verbose_name=_("members")
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("group")
+        verbose_name_plural = _("groups")
+
+    def __str__(self):
+        return self.name
+
+
+class GroupMembership(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("group"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("customer")
+    )
+    joined_at = models.DateTimeField(_("joined at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-joined_at"]
+        verbose_name = _("group member")
+        verbose_name_plural = _("group members")
+        constraints = [models.UniqueConstraint(fields=["group", "customer"], name="group_member_once")]
+
+    def __str__(self):
+        return f"{self.customer} @ {self.group}"

@@ -1,0 +1,55 @@
+"""What a message says: fixed-event payloads (CONTRACT section 5) and template contexts (section 6).
+
+Building a payload is kept apart from sending it: nothing here touches the network or the queue.
+"""
+
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+from .events import FIXED_EVENT_MEMBERS
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 UTC to the second, as DM Hub writes dates: 2026-11-27T09:30:00Z."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fixed_event_payload(event: str, data: dict) -> dict:
+    """The seed's payload for a fixed event, members in the seed's order; tenantId filled in."""
+    values = {**data, "tenantId": settings.TENANT_ID, "event": event}
+    if isinstance(values.get("date"), datetime):
+        values["date"] = iso_utc(values["date"])
+    return {member: values.get(member) for member in FIXED_EVENT_MEMBERS[event]}
+
+
+def customer_context(customer) -> dict:
+    """Template names for one customer: customerId, customer.<attribute>, member.<attribute>."""
+    if customer is None:
+        return {}
+    context = {f"customer.{key}": value for key, value in (customer.attributes or {}).items()}
+    level = customer.level
+    context.update(
+        {
+            "customerId": customer.pk,
+            "customer.id": customer.pk,
+            "customer.name": customer.name,
+            "customer.mobile": customer.mobile,
+            "customer.email": customer.email,
+            "customer.wechatNickname": customer.wechat_nickname,
+            "customer.activityScore": customer.activity_score,
+            "member.membershipId": customer.membership_id,
+            "member.level": level.name if level else "",
+            "member.levelId": level.pk if level else "",
+            "member.points": customer.points if customer.membership_id else "",
+        }
+    )
+    return context
+
+
+def message_context(*, customer=None, send_id=None, flow_id=None, flow_step=None, form: dict | None = None) -> dict:
+    context = customer_context(customer)
+    context.update({"sendId": send_id, "flowId": flow_id, "flowStep": flow_step})
+    for key, value in (form or {}).items():
+        context[f"form.{key}"] = ", ".join(map(str, value)) if isinstance(value, list) else value
+    return context

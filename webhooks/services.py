@@ -1,0 +1,306 @@
+"""Every state change of webhooks, sends and deliveries, each in one named function.
+
+Deliveries are written before any job is queued, and jobs are queued only after the transaction
+commits; `deliveries_reconcile` puts back on the queue whatever is due but in no queue.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from customers.models import Customer, GroupMembership
+
+from . import queueing
+from .events import Event
+from .models import Delivery, Message, Send, Webhook
+from .payloads import fixed_event_payload, message_context
+from .signing import canonical_json
+from .templating import TemplateError, compile_template
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceError(ValidationError):
+    """A request the hub refuses, with a reason for the person who made it."""
+
+
+# --- Deliveries -----------------------------------------------------------------------------------
+
+
+def _template_for(webhook: Webhook):
+    return compile_template(webhook.body_template, message_type=webhook.message_type, empty_text=webhook.empty_text)
+
+
+def _delivery_for_customer(*, message, webhook, template, customer, context, now, job_id) -> Delivery:
+    delivery = Delivery(
+        message=message, webhook=webhook, customer=customer, event=message.event,
+        next_attempt_at=now, job_id=job_id,
+    )
+    try:
+        delivery.body = template.render(context)
+    except TemplateError as exc:
+        # Kept, so the failure and its reason are visible; never queued.
+        delivery.body, delivery.status, delivery.last_error = "", Delivery.Status.FAILED, str(exc)
+        delivery.next_attempt_at, delivery.job_id = None, ""
+    return delivery
+
+
+def _queue_deliveries(deliveries, *, queue_name=queueing.DELIVERY_QUEUE) -> None:
+    """Bulk-write deliveries whose job ids are set, then queue one job per batch after commit."""
+    Delivery.objects.bulk_create(deliveries, batch_size=1000)
+    batches: dict[str, list[str]] = {}
+    for delivery in deliveries:
+        if delivery.status == Delivery.Status.PENDING:
+            batches.setdefault(delivery.job_id, []).append(delivery.id)
+    queueing.batches_enqueue_on_commit(list(batches.items()), queue_name=queue_name)
+
+
+def _batched_job_ids(count: int):
+    size = settings.WEBHOOK_BATCH_SIZE
+    job_id = None
+    for index in range(count):
+        if index % size == 0:
+            job_id = queueing.new_job_id()
+        yield job_id
+
+
+@transaction.atomic
+def message_publish(*, event: str, webhooks, customer=None, context: dict | None = None, user=None) -> Message:
+    """A non-fixed message (form submit, flow step) for one customer to each given webhook."""
+    context = context or {}
+    message = Message.objects.create(event=event, context=_plain(context), created_by=user)
+    full_context = message_context(customer=customer, **context)
+    now = timezone.now()
+    job_id = queueing.new_job_id()
+    deliveries = [
+        _delivery_for_customer(
+            message=message, webhook=webhook, template=_template_for(webhook), customer=customer,
+            context=full_context, now=now, job_id=job_id,
+        )
+        for webhook in webhooks
+    ]
+    _queue_deliveries(deliveries)
+    return message
+
+
+def _plain(context: dict) -> dict:
+    return {key: value for key, value in context.items() if value is not None}
+
+
+@transaction.atomic
+def event_publish(*, event: str, data: dict, user=None) -> Message:
+    """A fixed loyalty event to every active webhook subscribed to it, with the seed's payload."""
+    payload = fixed_event_payload(event, data)
+    body = canonical_json(payload)
+    message = Message.objects.create(event=event, context=payload, created_by=user)
+    customer = None
+    if payload.get("membershipId"):
+        customer = Customer.objects.filter(membership_id=payload["membershipId"]).first()
+    now = timezone.now()
+    webhooks = Webhook.objects.filter(trigger_type=Webhook.TriggerType.FIXED, event=event, is_active=True)
+    job_ids = _batched_job_ids(len(webhooks))
+    deliveries = [
+        Delivery(message=message, webhook=webhook, customer=customer, event=event, body=body,
+                 next_attempt_at=now, job_id=next(job_ids))
+        for webhook in webhooks
+    ]
+    _queue_deliveries(deliveries)
+    return message
+
+
+@transaction.atomic
+def test_send_create(*, webhook: Webhook, customer: Customer, user=None) -> Delivery:
+    """One message to one customer on the test queue, which group sends cannot hold up."""
+    if webhook.is_fixed:
+        raise ServiceError(_("A fixed-event webhook sends only when its loyalty event happens."))
+    message = Message.objects.create(
+        event=Event.TEST_SEND, context={"customerId": customer.pk}, created_by=user
+    )
+    delivery = _delivery_for_customer(
+        message=message, webhook=webhook, template=_template_for(webhook), customer=customer,
+        context=message_context(customer=customer), now=timezone.now(), job_id=queueing.new_job_id(),
+    )
+    _queue_deliveries([delivery], queue_name=queueing.TEST_QUEUE)
+    return delivery
+
+
+@transaction.atomic
+def delivery_redeliver(*, delivery: Delivery, user=None) -> Delivery:
+    """Send a delivery again by hand: same delivery id, a new attempt, recorded as the user's."""
+    delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
+    if delivery.status == Delivery.Status.SENDING:
+        raise ServiceError(_("This delivery is being sent right now; wait for the attempt to finish."))
+    if not delivery.body and delivery.status == Delivery.Status.FAILED and not delivery.attempt_count:
+        raise ServiceError(_("This message could not be rendered, so there is nothing to send: %(error)s")
+                           % {"error": delivery.last_error})
+    now = timezone.now()
+    delivery.status = Delivery.Status.PENDING
+    delivery.next_attempt_at = now
+    delivery.redeliver_requested_by = user
+    delivery.job_id = queueing.new_job_id()
+    delivery.save(update_fields=["status", "next_attempt_at", "redeliver_requested_by", "job_id", "updated_at"])
+    queueing.batches_enqueue_on_commit([(delivery.job_id, [delivery.id])], queue_name=queueing.TEST_QUEUE)
+    return delivery
+
+
+# --- Group sends ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def send_create(*, webhook: Webhook, group, scheduled_at=None, user=None) -> Send:
+    """A group send, now (scheduled_at empty) or at a future time."""
+    if webhook.is_fixed:
+        raise ServiceError(_("A fixed-event webhook sends only when its loyalty event happens."))
+    if not webhook.is_active:
+        raise ServiceError(_("This webhook is not active; activate it before sending."))
+    now = timezone.now()
+    if scheduled_at is not None and scheduled_at <= now:
+        raise ServiceError(_("The scheduled time is in the past; choose a later time."))
+    send = Send.objects.create(
+        webhook=webhook, group=group, created_by=user, scheduled_at=scheduled_at or now,
+        total=GroupMembership.objects.filter(group=group).count(), job_id=queueing.new_job_id(),
+    )
+    Message.objects.create(event=Event.GROUP_SEND, send=send, context={"sendId": send.pk}, created_by=user)
+    queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, queueing.SEND_START, send.pk, job_id=send.job_id,
+                               at=scheduled_at)
+    return send
+
+
+def send_start(*, send_id: int) -> None:
+    """Run by the job at the send's time: scheduled → sending, then the fan-out."""
+    now = timezone.now()
+    Send.objects.filter(pk=send_id, status=Send.Status.SCHEDULED, scheduled_at__lte=now + timedelta(seconds=2)).update(
+        status=Send.Status.SENDING, started_at=now, fanout_heartbeat=now
+    )
+    send_fanout(send_id=send_id)
+
+
+def send_fanout(*, send_id: int) -> None:
+    """Write the send's deliveries chunk by chunk, each chunk queued as it commits.
+
+    The cursor (last customer id written) commits with its chunk, so a fan-out killed half-way is
+    resumed by reconcile where it stopped and writes no recipient twice.
+    """
+    send = Send.objects.select_related("webhook").get(pk=send_id)
+    template = _template_for(send.webhook)
+    while True:
+        with transaction.atomic():
+            send = Send.objects.select_for_update().select_related("webhook", "message").get(pk=send_id)
+            if send.status != Send.Status.SENDING or send.fanout_done:
+                return
+            members = list(
+                GroupMembership.objects.filter(group_id=send.group_id, customer_id__gt=send.fanout_cursor)
+                .select_related("customer__level")
+                .order_by("customer_id")[: settings.WEBHOOK_FANOUT_CHUNK]
+            )
+            now = timezone.now()
+            if not members:
+                send.fanout_done = True
+                send.total = Delivery.objects.filter(message=send.message).count()
+                send.save(update_fields=["fanout_done", "total"])
+                transaction.on_commit(lambda: send_complete_if_done(send_id=send_id))
+                return
+            job_ids = _batched_job_ids(len(members))
+            deliveries = [
+                _delivery_for_customer(
+                    message=send.message, webhook=send.webhook, template=template, customer=member.customer,
+                    context=message_context(customer=member.customer, send_id=send.pk), now=now,
+                    job_id=next(job_ids),
+                )
+                for member in members
+            ]
+            _queue_deliveries(deliveries)
+            send.fanout_cursor = members[-1].customer_id
+            send.fanout_heartbeat = now
+            send.save(update_fields=["fanout_cursor", "fanout_heartbeat"])
+
+
+def send_complete_if_done(*, send_id: int) -> bool:
+    """sending → completed once the fan-out is done and every delivery is final."""
+    send = Send.objects.filter(pk=send_id, status=Send.Status.SENDING, fanout_done=True).first()
+    if send is None:
+        return False
+    open_deliveries = Delivery.objects.filter(message__send_id=send_id).exclude(status__in=Delivery.FINAL_STATUSES)
+    if open_deliveries.exists():
+        return False
+    return bool(
+        Send.objects.filter(pk=send_id, status=Send.Status.SENDING).update(
+            status=Send.Status.COMPLETED, finished_at=timezone.now()
+        )
+    )
+
+
+@transaction.atomic
+def send_cancel(*, send: Send, user=None) -> Send:
+    """Cancel a scheduled send, or stop a running one: its deliveries not yet sent are cancelled."""
+    send = Send.objects.select_for_update().get(pk=send.pk)
+    if send.status not in (Send.Status.SCHEDULED, Send.Status.SENDING):
+        raise ServiceError(_("Only a scheduled or running send can be cancelled."))
+    now = timezone.now()
+    Delivery.objects.filter(message__send=send, status__in=Delivery.WAITING_STATUSES).update(
+        status=Delivery.Status.CANCELLED, next_attempt_at=None, updated_at=now,
+        last_error=_("Cancelled by %(user)s.") % {"user": user or "?"},
+    )
+    send.status = Send.Status.CANCELLED
+    send.cancelled_by = user
+    send.finished_at = now
+    send.save(update_fields=["status", "cancelled_by", "finished_at"])
+    return send
+
+
+# --- Reconcile ------------------------------------------------------------------------------------
+
+
+def deliveries_reconcile() -> dict:
+    """Queue every piece of work that is due but in no queue: Redis lost it, or a worker died."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE)
+    counts = {"reclaimed": 0, "sends": 0, "fanouts": 0, "deliveries": 0}
+
+    # Claimed by a job that has not reported for longer than any job may run: its worker died.
+    counts["reclaimed"] = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - lease).update(
+        status=Delivery.Status.PENDING, claimed_at=None, next_attempt_at=now, job_id="", updated_at=now
+    )
+
+    due_sends = list(
+        Send.objects.filter(
+            Q(status=Send.Status.SCHEDULED, scheduled_at__lte=now)
+            | Q(status=Send.Status.SENDING, fanout_done=False)
+        ).values_list("pk", "status", "job_id", "fanout_heartbeat")
+    )
+    alive = queueing.jobs_alive(job_id for _pk, _status, job_id, _beat in due_sends)
+    for pk, status, job_id, heartbeat in due_sends:
+        stalled = status == Send.Status.SENDING and heartbeat is not None and heartbeat < now - lease
+        if job_id in alive and not stalled:
+            continue
+        with transaction.atomic():
+            new_job_id = queueing.new_job_id()
+            fields = {"job_id": new_job_id}
+            if stalled:
+                fields["fanout_heartbeat"] = now
+            Send.objects.filter(pk=pk).update(**fields)
+            queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, queueing.SEND_START, pk, job_id=new_job_id)
+        counts["sends" if status == Send.Status.SCHEDULED else "fanouts"] += 1
+
+    due = Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
+    job_ids = set(due.values_list("job_id", flat=True).distinct())
+    dead = job_ids - queueing.jobs_alive(job_ids)
+    if dead:
+        ids = list(due.filter(job_id__in=dead).values_list("id", flat=True))
+        size = settings.WEBHOOK_BATCH_SIZE
+        for start in range(0, len(ids), size):
+            chunk = ids[start : start + size]
+            with transaction.atomic():
+                job_id = queueing.new_job_id()
+                Delivery.objects.filter(id__in=chunk).update(job_id=job_id)
+                queueing.batches_enqueue_on_commit([(job_id, chunk)], queue_name=queueing.DELIVERY_QUEUE)
+        counts["deliveries"] = len(ids)
+    if any(counts.values()):
+        logger.info("reconcile: %s", counts)
+    return counts

@@ -1,0 +1,41 @@
+"""The rq worker the hub runs: reconciles at start and every WEBHOOK_RECONCILE_INTERVAL seconds."""
+
+import logging
+
+from django.conf import settings
+from django.db import connections
+from rq.worker import Worker
+
+logger = logging.getLogger(__name__)
+LOCK_KEY = "webhookhub:reconcile-lock"
+
+
+def reconcile_once(connection) -> None:
+    # One worker of many reconciles per interval; after FLUSHALL the lock is gone too.
+    if not connection.set(LOCK_KEY, "1", nx=True, ex=max(1, settings.WEBHOOK_RECONCILE_INTERVAL - 1)):
+        return
+    from .services import deliveries_reconcile
+
+    try:
+        deliveries_reconcile()
+    except Exception:
+        logger.exception("reconcile failed; it runs again at the next interval")
+    finally:
+        # The work horse is forked from this process: it must not share our database socket.
+        connections.close_all()
+
+
+class HubWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", settings.WEBHOOK_RECONCILE_INTERVAL)
+        super().__init__(*args, **kwargs)
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # rq waits this long for a job before its loop comes round to maintenance (reconcile) again.
+        return max(1, min(self.worker_ttl - 15, settings.WEBHOOK_RECONCILE_INTERVAL))
+
+    def run_maintenance_tasks(self):
+        super().run_maintenance_tasks()
+        reconcile_once(self.connection)
+
