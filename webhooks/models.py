@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -80,6 +81,28 @@ class Webhook(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        from .templating import TemplateError, template_check
+
+        errors = {}
+        required = {
+            self.AuthType.SECRET: ("secret_key",),
+            self.AuthType.BASIC: ("basic_username", "basic_password"),
+            self.AuthType.OAUTH2: ("oauth_token_url", "oauth_app_id", "oauth_app_secret"),
+        }.get(self.auth_type, ())
+        for name in required:
+            if not getattr(self, name):
+                errors[name] = _("Required for this authentication.")
+        if self.is_fixed and not self.event:
+            errors["event"] = _("Choose the loyalty event this webhook receives.")
+        if not self.is_fixed:
+            try:
+                template_check(self.body_template, message_type=self.message_type, empty_text=self.empty_text)
+            except TemplateError as exc:
+                errors["body_template"] = str(exc)
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_fixed(self) -> bool:

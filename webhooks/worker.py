@@ -4,6 +4,7 @@ import logging
 
 from django.conf import settings
 from django.db import connections
+from django.utils.module_loading import import_string
 from rq.worker import Worker
 
 logger = logging.getLogger(__name__)
@@ -14,15 +15,22 @@ def reconcile_once(connection) -> None:
     # One worker of many reconciles per interval; after FLUSHALL the lock is gone too.
     if not connection.set(LOCK_KEY, "1", nx=True, ex=max(1, settings.WEBHOOK_RECONCILE_INTERVAL - 1)):
         return
-    from .services import deliveries_reconcile
-
     try:
-        deliveries_reconcile()
-    except Exception:
-        logger.exception("reconcile failed; it runs again at the next interval")
+        reconcile_all()
     finally:
         # The work horse is forked from this process: it must not share our database socket.
         connections.close_all()
+
+
+def reconcile_all() -> dict:
+    """Run every step of settings.RECONCILE_STEPS; one failing step does not stop the others."""
+    results = {}
+    for path in settings.RECONCILE_STEPS:
+        try:
+            results[path] = import_string(path)()
+        except Exception:
+            logger.exception("reconcile step %s failed; it runs again at the next interval", path)
+    return results
 
 
 class HubWorker(Worker):

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from webhooks.services import deliveries_reconcile
+from webhooks.worker import reconcile_all
 
 
 class Command(BaseCommand):
-    help = "Queue every delivery, send and fan-out that is due but in no queue (after Redis lost them)."
+    help = "Queue every delivery, send, fan-out and flow step that is due but in no queue (e.g. after Redis lost them)."
 
     def handle(self, *args, **options):
-        counts = deliveries_reconcile()
-        self.stdout.write(" ".join(f"{key}={value}" for key, value in counts.items()))
+        for step, counts in reconcile_all().items():
+            self.stdout.write(f"{step}: {counts}")
