@@ -50,7 +50,11 @@ class SecretField(forms.CharField):
 class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
-        fields = "__all__"
+        fields = [
+            "name", "url", "is_active", "auto_retry", "auth_type", "secret_key", "basic_username", "basic_password",
+            "oauth_token_url", "oauth_app_id", "oauth_app_secret", "trigger_type", "message_type", "body_template",
+            "empty_text", "event", "verify_ssl", "connect_timeout", "read_timeout",
+        ]
         widgets = {
             "body_template": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField", "spellcheck": "false"}),
             **{name: SecretInput for name in SECRET_FIELDS},

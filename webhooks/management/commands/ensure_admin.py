@@ -24,7 +24,8 @@ class Command(BaseCommand):
                 handle.write(password)
             os.chmod(password_file, 0o600)
         elif os.path.exists(password_file):
-            password = open(password_file).read().strip()
+            with open(password_file) as handle:
+                password = handle.read().strip()
         else:
-            password = "(unchanged; set it with: python manage.py changepassword %s)" % username
+            password = f"(unchanged; set it with: python manage.py changepassword {username})"
         self.stdout.write(self.style.SUCCESS(f"admin login: {username} / {password}"))
