@@ -20,6 +20,7 @@ from . import queueing
 from .events import Event
 from .models import Delivery, Message, Send, Webhook
 from .payloads import fixed_event_payload, message_context
+from .signals import event_published
 from .signing import canonical_json
 from .templating import TemplateError, compile_template
 
@@ -111,6 +112,9 @@ def event_publish(*, event: str, data: dict, user=None) -> Message:
         for webhook in webhooks
     ]
     _queue_deliveries(deliveries)
+    transaction.on_commit(
+        lambda: event_published.send(sender=Message, message=message, event=event, payload=payload, customer=customer)
+    )
     return message
 
 
