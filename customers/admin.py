@@ -1,28 +1,118 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count
-from django.utils.translation import gettext_lazy as _
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from .groups import group_import_csv, group_members_add, group_members_remove
 from .models import Customer, Group, GroupMembership, MembershipLevel
 
 
 @admin.register(MembershipLevel)
 class MembershipLevelAdmin(admin.ModelAdmin):
-    list_display = ("name", "rank")
+    list_display = ("name", "rank", "member_count")
     ordering = ("rank",)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=gettext_lazy("members"), ordering="member_count")
+    def member_count(self, obj):
+        return obj.member_count
+
+
+class GroupChoiceForm(forms.Form):
+    group = forms.ModelChoiceField(queryset=Group.objects.all(), label=gettext_lazy("group"))
+
+
+class ActivityScoreFilter(admin.SimpleListFilter):
+    title = gettext_lazy("activity score")
+    parameter_name = "score"
+    RANGES = {"0-99": (0, 99), "100-499": (100, 499), "500+": (500, None)}
+
+    def lookups(self, request, model_admin):
+        return [(key, key) for key in self.RANGES]
+
+    def queryset(self, request, queryset):
+        if self.value() not in self.RANGES:
+            return queryset
+        low, high = self.RANGES[self.value()]
+        queryset = queryset.filter(activity_score__gte=low)
+        return queryset.filter(activity_score__lte=high) if high is not None else queryset
+
+
+class MemberFilter(admin.SimpleListFilter):
+    title = gettext_lazy("member")
+    parameter_name = "member"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(membership_id="")
+        if self.value() == "no":
+            return queryset.filter(membership_id="")
+        return queryset
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("name", "wechat_nickname", "mobile", "email", "activity_score", "level", "points", "created_at")
-    list_filter = ("level", "created_at")
+    list_filter = (MemberFilter, "level", ActivityScoreFilter, "customer_groups", "created_at")
     search_fields = ("name", "wechat_nickname", "mobile")
     list_select_related = ("level",)
+    # Counting 100,000 rows on every page is the slow part of a big changelist; the paginator still counts once.
     show_full_result_count = False
+    list_per_page = 50
+    actions = ["add_to_group", "remove_from_group"]
     fieldsets = (
         (None, {"fields": ("name", "wechat_nickname", "mobile", "email", "activity_score")}),
-        (_("Member"), {"fields": ("membership_id", "level", "points")}),
-        (_("Custom attributes"), {"fields": ("attributes",)}),
+        (gettext_lazy("Member"), {"fields": ("membership_id", "level", "points")}),
+        (gettext_lazy("Custom attributes"), {
+            "fields": ("attributes",),
+            "description": gettext_lazy('Key and value pairs, e.g. {"city": "上海", "vip": true}.'),
+        }),
     )
+
+    def _group_action(self, request, queryset, *, title, apply):
+        if "apply" in request.POST:
+            form = GroupChoiceForm(request.POST)
+            if form.is_valid():
+                count = apply(group=form.cleaned_data["group"], customers=list(queryset))
+                return count, form.cleaned_data["group"]
+        else:
+            form = GroupChoiceForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title, "form": form, "queryset": queryset, "opts": self.model._meta,
+            "action": request.POST.get("action"), "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/customers/group_action.html", context), None
+
+    @admin.action(description=gettext_lazy("Add selected customers to a group"), permissions=["change"])
+    def add_to_group(self, request, queryset):
+        result, group = self._group_action(request, queryset, title=_("Add customers to a group"),
+                                           apply=group_members_add)
+        if group is None:
+            return result
+        self.message_user(request, _("%(count)s customers joined “%(group)s”.") % {"count": result, "group": group},
+                          messages.SUCCESS)
+        return None
+
+    @admin.action(description=gettext_lazy("Remove selected customers from a group"), permissions=["change"])
+    def remove_from_group(self, request, queryset):
+        result, group = self._group_action(request, queryset, title=_("Remove customers from a group"),
+                                           apply=group_members_remove)
+        if group is None:
+            return result
+        self.message_user(request, _("%(count)s customers left “%(group)s”.") % {"count": result, "group": group},
+                          messages.SUCCESS)
+        return None
 
 
 class GroupMembershipInline(admin.TabularInline):
@@ -30,16 +120,61 @@ class GroupMembershipInline(admin.TabularInline):
     raw_id_fields = ("customer",)
     readonly_fields = ("joined_at",)
     extra = 0
+    # A group of 100,000 members cannot be an inline form; the customer list filters by group instead.
+    max_num = 200
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("customer")
+
+
+class CsvImportForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("CSV file"))
 
 
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
     list_display = ("name", "description", "member_count", "created_at")
     search_fields = ("name",)
+    change_form_template = "admin/customers/group_change_form.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("memberships"))
 
-    @admin.display(description=_("members"), ordering="member_count")
+    def get_inlines(self, request, obj):
+        # Large groups are managed from the customer list (filter by group, actions), not inline.
+        if obj is not None and obj.member_count > GroupMembershipInline.max_num:
+            return []
+        return [GroupMembershipInline]
+
+    @admin.display(description=gettext_lazy("members"), ordering="member_count")
     def member_count(self, obj):
         return obj.member_count
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/import/", self.admin_site.admin_view(self.import_view), name="customers_group_import"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request, pk):
+        group = get_object_or_404(Group, pk=pk)
+        if not self.has_change_permission(request, group):
+            raise PermissionError
+        result = None
+        form = CsvImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            result = group_import_csv(group=group, data=form.cleaned_data["file"].read())
+            if result.ok:
+                self.message_user(
+                    request,
+                    _("Imported: %(created)s new customers, %(updated)s updated, %(joined)s joined the group.")
+                    % {"created": result.created, "updated": result.updated, "joined": result.joined},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:customers_group_change", args=[group.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Import customers into “%(group)s”") % {"group": group},
+            "form": form, "group": group, "result": result, "opts": self.model._meta, "original": group,
+        }
+        return TemplateResponse(request, "admin/customers/group_import.html", context)

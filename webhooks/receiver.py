@@ -13,6 +13,7 @@ the tests and the benchmark:
 import asyncio
 import base64
 import hmac
+import os
 import secrets
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +21,11 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from .signing import verify
+
+# What the demo webhooks (manage.py demo_data) and the demo receiver agree on; demo only.
+DEMO_SECRET = os.environ.get("DEMO_SECRET", "demo-secret")
+DEMO_BASIC = os.environ.get("DEMO_BASIC", "demo:demo-password").partition(":")[::2]
+DEMO_OAUTH = os.environ.get("DEMO_OAUTH", "demo-app:demo-app-secret").partition(":")[::2]
 
 
 @dataclass

@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from webhooks.receiver import ReceiverConfig, serve_forever
+from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, serve_forever
 
 
 class Command(BaseCommand):
@@ -10,11 +10,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("DEMO_RECEIVER_PORT", 8099)))
-        parser.add_argument("--secret", default=os.environ.get("DEMO_SECRET", "demo-secret"))
-        parser.add_argument("--basic", default=os.environ.get("DEMO_BASIC", "demo:demo-password"),
-                            help="username:password expected in Basic auth")
-        parser.add_argument("--oauth", default=os.environ.get("DEMO_OAUTH", "demo-app:demo-app-secret"),
-                            help="appid:secret accepted by /oauth/token")
+        parser.add_argument("--secret", default=DEMO_SECRET)
+        parser.add_argument("--basic", default=":".join(DEMO_BASIC), help="username:password expected in Basic auth")
+        parser.add_argument("--oauth", default=":".join(DEMO_OAUTH), help="appid:secret accepted by /oauth/token")
         parser.add_argument("--delay-ms", type=int, default=0)
         parser.add_argument("--quiet", action="store_true", help="do not print messages (benchmarks)")
 
