@@ -1,0 +1,80 @@
+"""The two roles of the hub, as Django groups: what a marketer may do, and the administrator.
+
+A marketer works with customers and groups, sends messages and reads their results; a marketer
+never deletes records and never sees or changes a webhook's secrets (which needs change_webhook).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+MARKETER = "Marketer"
+ADMINISTRATOR = "Administrator"
+
+# Group names stay in English in the database (they are keys); the admin shows these labels.
+ROLE_LABELS = {MARKETER: _("Marketer"), ADMINISTRATOR: _("Administrator")}
+
+MARKETER_PERMISSIONS = (
+    "customers.view_customer",
+    "customers.add_customer",
+    "customers.change_customer",
+    "customers.view_group",
+    "customers.add_group",
+    "customers.change_group",
+    "customers.view_groupmembership",
+    "customers.add_groupmembership",
+    "customers.change_groupmembership",
+    "customers.view_membershiplevel",
+    "webhooks.view_webhook",
+    # Sending: a group send or a test send is an added Send; cancelling or stopping one changes it.
+    "webhooks.view_send",
+    "webhooks.add_send",
+    "webhooks.change_send",
+    "webhooks.view_message",
+    "webhooks.view_delivery",
+    "webhooks.view_attempt",
+)
+
+# Who may see that a secret is set and replace it; the marketer role never has this.
+SECRETS_PERMISSION = "webhooks.change_webhook"
+SEND_PERMISSION = "webhooks.add_send"
+CANCEL_PERMISSION = "webhooks.change_send"
+REDELIVER_PERMISSION = "webhooks.change_delivery"
+
+
+def can_manage_secrets(user) -> bool:
+    return user.has_perm(SECRETS_PERMISSION)
+
+
+def roles_sync(apps, *, create_permissions_first=False) -> None:
+    """Create or update both groups with their permissions; safe to repeat.
+
+    Run by the roles migration and again after every migrate (post_migrate), so that the
+    administrator also gets the permissions of models added later, and the groups come back after
+    a test run flushes the database.
+    """
+    if create_permissions_first:
+        from django.contrib.auth.management import create_permissions
+
+        # Permissions are normally created after all migrations ran; the migration needs them now.
+        for app_config in apps.get_app_configs():
+            app_config.models_module = True
+            create_permissions(app_config, apps=apps, verbosity=0)
+            app_config.models_module = None
+
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+
+    marketer, _created = Group.objects.get_or_create(name=MARKETER)
+    wanted = Permission.objects.none()
+    for dotted in MARKETER_PERMISSIONS:
+        app_label, codename = dotted.split(".")
+        wanted |= Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+    marketer.permissions.set(wanted)
+
+    administrator, _created = Group.objects.get_or_create(name=ADMINISTRATOR)
+    administrator.permissions.set(Permission.objects.all())
+
+
+def roles_post_migrate(sender, **kwargs) -> None:
+    from django.apps import apps
+
+    roles_sync(kwargs.get("apps") or apps)
