@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "django_rq",
     "customers",
     "webhooks",
+    "webhookhub",
 ]
 
 MIDDLEWARE = [
