@@ -1,0 +1,66 @@
+"""Settings come from the environment (django-environ), with the documented defaults."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRINT = """
+import json, django
+from django.conf import settings
+django.setup()
+print(json.dumps({
+    "DEBUG": settings.DEBUG, "ALLOWED_HOSTS": settings.ALLOWED_HOSTS, "TENANT_ID": settings.TENANT_ID,
+    "TIME_ZONE": settings.TIME_ZONE, "USE_TZ": settings.USE_TZ, "LANGUAGE_CODE": settings.LANGUAGE_CODE,
+    "DB_ENGINE": settings.DATABASES["default"]["ENGINE"], "DB_NAME": str(settings.DATABASES["default"]["NAME"]),
+    "REDIS": settings.RQ_QUEUES["default"]["URL"], "KEYS": len(settings.SECRETS_ENCRYPTION_KEYS),
+    "RETRY": settings.WEBHOOK_RETRY_DELAYS, "ALLOWED": settings.WEBHOOK_ALLOWED_HOSTS,
+}))
+"""
+
+
+def settings_with(tmp_path, **env) -> dict:
+    base = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "DATABASE", "REDIS"))}
+    for key in ("SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "DEBUG", "TENANT_ID", "WEBHOOK_ALLOWED_HOSTS"):
+        base.pop(key, None)
+    base.update(env, DJANGO_SETTINGS_MODULE="webhookhub.settings", PYTHONPATH=str(ROOT), ENV_FILE=str(tmp_path / ".env"))
+    # ENV_FILE names a file that does not exist, so only the environment given here counts.
+    result = subprocess.run(
+        [sys.executable, "-c", PRINT], env=base, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    return json.loads(result.stdout) if result.returncode == 0 else {"error": result.stderr}
+
+
+def test_defaults(tmp_path, monkeypatch):
+    values = settings_with(tmp_path, DEBUG="1")
+    assert values["TIME_ZONE"] == "Asia/Shanghai" and values["USE_TZ"] is True
+    assert values["LANGUAGE_CODE"] == "zh-hans"
+    assert values["DB_ENGINE"].endswith("sqlite3") and values["DB_NAME"].endswith("var/db.sqlite3")
+    assert values["REDIS"] == "redis://127.0.0.1:6379/0"
+    assert values["RETRY"] == [1800, 3600, 5400]
+
+
+def test_values_from_the_environment(tmp_path):
+    values = settings_with(
+        tmp_path,
+        SECRET_KEY="k" * 50, SECRETS_ENCRYPTION_KEYS="dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAwMDA=,"
+        "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDA=",
+        DEBUG="0", ALLOWED_HOSTS="hub.example.com", TENANT_ID="42", TIME_ZONE="UTC", LANGUAGE_CODE="en",
+        DATABASE_URL="postgres://u:p@db.example.com:5432/hub", REDIS_URL="redis://cache:6380/3",
+        WEBHOOK_RETRY_DELAYS="1,2,3", WEBHOOK_ALLOWED_HOSTS="10.0.0.0/8,crm.internal",
+    )
+    assert values["DEBUG"] is False and values["ALLOWED_HOSTS"] == ["hub.example.com"]
+    assert values["TENANT_ID"] == 42 and values["TIME_ZONE"] == "UTC" and values["LANGUAGE_CODE"] == "en"
+    assert values["DB_ENGINE"] == "django.db.backends.postgresql" and values["DB_NAME"] == "hub"
+    assert values["REDIS"] == "redis://cache:6380/3" and values["KEYS"] == 2
+    assert values["RETRY"] == [1, 2, 3] and values["ALLOWED"] == ["10.0.0.0/8", "crm.internal"]
+
+
+def test_production_refuses_to_start_without_keys(tmp_path):
+    values = settings_with(tmp_path, DEBUG="0")
+    assert "SECRET_KEY must be set" in values["error"]
+    values = settings_with(tmp_path, DEBUG="0", SECRET_KEY="k" * 50)
+    assert "SECRETS_ENCRYPTION_KEYS must be set" in values["error"]
