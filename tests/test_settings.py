@@ -26,7 +26,8 @@ def settings_with(tmp_path, **env) -> dict:
     base = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO", "DATABASE", "REDIS"))}
     for key in ("SECRET_KEY", "SECRETS_ENCRYPTION_KEYS", "DEBUG", "TENANT_ID", "WEBHOOK_ALLOWED_HOSTS"):
         base.pop(key, None)
-    base.update(env, DJANGO_SETTINGS_MODULE="webhookhub.settings", PYTHONPATH=str(ROOT), ENV_FILE=str(tmp_path / ".env"))
+    base.update(env, DJANGO_SETTINGS_MODULE="webhookhub.settings", PYTHONPATH=str(ROOT))
+    base["ENV_FILE"] = str(tmp_path / ".env")
     # ENV_FILE names a file that does not exist, so only the environment given here counts.
     result = subprocess.run(
         [sys.executable, "-c", PRINT], env=base, cwd=tmp_path, capture_output=True, text=True, timeout=60
