@@ -1,8 +1,13 @@
 """Playwright driving Debian's chromium headless (never a browser downloaded by Playwright)."""
 
+import os
 import shutil
 
 import pytest
+
+# Playwright's sync API keeps an event loop on the test's thread; the ORM calls the test makes between
+# page actions are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
