@@ -265,7 +265,7 @@ def deliveries_reconcile() -> dict:
     """Queue every piece of work that is due but in no queue: Redis lost it, or a worker died."""
     now = timezone.now()
     lease = timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE)
-    counts = {"reclaimed": 0, "sends": 0, "fanouts": 0, "deliveries": 0}
+    counts = {"reclaimed": 0, "sends": 0, "fanouts": 0, "deliveries": 0, "completed": 0}
 
     # Claimed by a job that has not reported for longer than any job may run: its worker died.
     counts["reclaimed"] = Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - lease).update(
@@ -294,17 +294,28 @@ def deliveries_reconcile() -> dict:
 
     due = Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
     job_ids = set(due.values_list("job_id", flat=True).distinct())
-    dead = job_ids - queueing.jobs_alive(job_ids)
+    # A batch job cannot run longer than its timeout (under the lease): one started before that died.
+    dead = job_ids - queueing.jobs_alive(job_ids, running_for_at_most=lease)
     if dead:
-        ids = list(due.filter(job_id__in=dead).values_list("id", flat=True))
+        rows = list(
+            due.filter(job_id__in=dead).values_list("id", "event", "redeliver_requested_by_id").order_by("id")
+        )
+        # A person waits for test sends and redeliveries: they go back on their own queue.
+        waiting = [row[0] for row in rows if row[1] == Event.TEST_SEND or row[2] is not None]
+        rest = [row[0] for row in rows if not (row[1] == Event.TEST_SEND or row[2] is not None)]
         size = settings.WEBHOOK_BATCH_SIZE
-        for start in range(0, len(ids), size):
-            chunk = ids[start : start + size]
-            with transaction.atomic():
-                job_id = queueing.new_job_id()
-                Delivery.objects.filter(id__in=chunk).update(job_id=job_id)
-                queueing.batches_enqueue_on_commit([(job_id, chunk)], queue_name=queueing.DELIVERY_QUEUE)
-        counts["deliveries"] = len(ids)
+        for ids, queue_name in ((waiting, queueing.TEST_QUEUE), (rest, queueing.DELIVERY_QUEUE)):
+            for start in range(0, len(ids), size):
+                chunk = ids[start : start + size]
+                with transaction.atomic():
+                    job_id = queueing.new_job_id()
+                    Delivery.objects.filter(id__in=chunk, status__in=Delivery.WAITING_STATUSES).update(job_id=job_id)
+                    queueing.batches_enqueue_on_commit([(job_id, chunk)], queue_name=queue_name)
+        counts["deliveries"] = len(rows)
+
+    # A worker killed between recording a send's last deliveries and completing the send.
+    for send_id in Send.objects.filter(status=Send.Status.SENDING, fanout_done=True).values_list("pk", flat=True):
+        counts["completed"] += int(send_complete_if_done(send_id=send_id))
     if any(counts.values()):
         logger.info("reconcile: %s", counts)
     return counts

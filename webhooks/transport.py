@@ -7,13 +7,16 @@ The SSRF guard sits in the resolver, so the address checked is the address conne
 
 import asyncio
 import base64
+import codecs
 import hashlib
+import hmac
 import ipaddress
+import json
 import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -247,8 +250,11 @@ class TokenCache:
 
     @staticmethod
     def key(endpoint: Endpoint) -> str:
-        digest = hashlib.sha256(
-            f"{endpoint.oauth_token_url}|{endpoint.oauth_app_id}|{endpoint.oauth_app_secret}".encode()
+        # Keyed, so the Redis key says nothing about the app secret; a changed secret gets a new token.
+        digest = hmac.new(
+            settings.SECRET_KEY.encode(),
+            f"{endpoint.oauth_token_url}|{endpoint.oauth_app_id}|{endpoint.oauth_app_secret}".encode(),
+            hashlib.sha256,
         ).hexdigest()[:32]
         return f"webhookhub:oauth:{endpoint.id}:{digest}"
 
@@ -263,7 +269,41 @@ class TokenCache:
         self.redis.delete(self.key(endpoint))
 
 
-async def _fetch_token(session, endpoint: Endpoint, cache: TokenCache) -> str:
+class TokenSource:
+    """One batch's way to OAuth2 tokens: the shared Redis cache first, one fetch per endpoint at a time.
+
+    Without the lock every request of a batch that finds the cache empty (or sees a 401) would fetch
+    a token of its own: hundreds of token requests, each replacing the last.
+    """
+
+    def __init__(self, cache: TokenCache | None):
+        self.cache = cache
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._local: dict[int, str] = {}
+
+    def _cached(self, endpoint) -> str | None:
+        if self.cache is not None:
+            return self.cache.get(endpoint)
+        return self._local.get(endpoint.id)
+
+    async def get(self, session, endpoint: Endpoint, *, stale: str | None = None) -> str:
+        """A token for the endpoint; `stale` is one the receiver refused, so a new one is fetched."""
+        token = self._cached(endpoint)
+        if token and token != stale:
+            return token
+        async with self._locks.setdefault(endpoint.id, asyncio.Lock()):
+            token = self._cached(endpoint)
+            if token and token != stale:
+                return token  # another request of this batch fetched it meanwhile
+            token, expires_in = await _fetch_token(session, endpoint)
+            if self.cache is not None:
+                self.cache.put(endpoint, token, expires_in)
+            else:
+                self._local[endpoint.id] = token
+            return token
+
+
+async def _fetch_token(session, endpoint: Endpoint) -> tuple[str, int]:
     url = _with_query(
         endpoint.oauth_token_url,
         appid=endpoint.oauth_app_id,
@@ -272,70 +312,120 @@ async def _fetch_token(session, endpoint: Endpoint, cache: TokenCache) -> str:
     )
     _check_literal_host(url)
     timeout = aiohttp.ClientTimeout(total=endpoint.read_timeout, sock_connect=endpoint.connect_timeout)
-    ssl = None if endpoint.verify_ssl else False
-    async with session.get(url, timeout=timeout, allow_redirects=False, ssl=ssl) as r:
-        text = await r.text()
-        if r.status // 100 != 2:
-            raise OAuthError(_("Token request answered HTTP %(status)s.") % {"status": r.status})
-        try:
-            data = await r.json(content_type=None)
-            token = data["access_token"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise OAuthError(_("Token response has no access_token: %(body)s") % {"body": text[:200]}) from exc
-    cache.put(endpoint, token, int(data.get("expires_in") or 3600))
-    return token
+    ssl = endpoint.verify_ssl
+    try:
+        async with session.get(url, timeout=timeout, allow_redirects=False, ssl=ssl) as r:
+            raw = await r.content.read(RESPONSE_BODY_LIMIT)
+            if r.status // 100 != 2:
+                raise OAuthError(_("Token request answered HTTP %(status)s.") % {"status": r.status})
+    except OAuthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the reason, never the URL (it carries the app secret)
+        error_class, reason = _describe(exc)
+        raise OAuthError(
+            _("Token request failed (%(error_class)s): %(reason)s") % {"error_class": error_class, "reason": reason}
+        ) from None
+    try:
+        data = json.loads(raw.decode("utf-8", errors="replace"))
+        token = data["access_token"]
+        if not isinstance(token, str) or not token:
+            raise TypeError
+        expires_in = int(data.get("expires_in") or 3600)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # The body is not shown: a token endpoint's answer may carry credentials.
+        raise OAuthError(_("Token response is not JSON with an access_token.")) from None
+    return token, expires_in
 
 
 # --- The attempt ----------------------------------------------------------------------------------
 
 
-async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, token_cache: TokenCache | None = None):
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        name, _sep, value = part.strip().partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _headers_dict(headers) -> dict:
+    """Response headers as a plain dict; a header sent several times keeps every value."""
+    result = {}
+    for name in dict.fromkeys(headers.keys()):
+        values = headers.getall(name)
+        result[name] = values[0] if len(values) == 1 else ", ".join(values)
+    return result
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, MASK)
+        quoted = quote_plus(secret) if secret else ""
+        if quoted and quoted in text:
+            text = text.replace(quoted, MASK)
+    return text
+
+
+async def _read_body(response) -> tuple[bytes, int]:
+    """The first RESPONSE_BODY_LIMIT bytes, and the full size (counted up to RESPONSE_COUNT_LIMIT)."""
+    kept = bytearray()
+    size = 0
+    while size < RESPONSE_COUNT_LIMIT:
+        chunk = await response.content.read(RESPONSE_BODY_LIMIT)
+        if not chunk:
+            break
+        size += len(chunk)
+        if len(kept) < RESPONSE_BODY_LIMIT:
+            kept += chunk[: RESPONSE_BODY_LIMIT - len(kept)]
+    return bytes(kept), size
+
+
+async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: TokenSource | None = None):
     """POST one delivery once; never raises: every outcome becomes an AttemptResult."""
     headers = request_headers(endpoint, outgoing)
     started_at = datetime.now(UTC)
     clock = time.monotonic()
-    url = endpoint.url
     result = AttemptResult(
-        delivery_id=outgoing.delivery_id, started_at=started_at, duration_ms=0, url=masked_url(url),
+        delivery_id=outgoing.delivery_id, started_at=started_at, duration_ms=0, url=endpoint.url,
         request_headers=masked_headers(headers), request_body=outgoing.body,
     )
     timeout = aiohttp.ClientTimeout(total=endpoint.read_timeout, sock_connect=endpoint.connect_timeout)
     data = outgoing.body.encode("utf-8")
+    tokens = tokens or TokenSource(None)
+    token = None
     try:
-        _check_literal_host(url)
+        _check_literal_host(endpoint.url)
         for token_try in (1, 2):
+            url = endpoint.url
             if endpoint.auth_type == "oauth2":
-                token = (token_cache.get(endpoint) if token_cache and token_try == 1 else None) or await _fetch_token(
-                    session, endpoint, token_cache
-                )
+                token = await tokens.get(session, endpoint, stale=token)
                 url = _with_query(endpoint.url, access_token=token)
                 result.url = masked_url(url)
             async with session.post(
                 url, data=data, headers=headers, timeout=timeout, allow_redirects=False,
-                ssl=None if endpoint.verify_ssl else False,
+                ssl=endpoint.verify_ssl,
             ) as response:
-                body = await response.content.read(RESPONSE_BODY_LIMIT)
-                size = len(body)
-                while size < RESPONSE_COUNT_LIMIT:
-                    chunk = await response.content.read(RESPONSE_BODY_LIMIT)
-                    if not chunk:
-                        break
-                    size += len(chunk)
+                body, size = await _read_body(response)
                 result.response_status = response.status
-                result.response_headers = dict(response.headers)
-                result.response_body = body.decode(response.get_encoding() if body else "utf-8", errors="replace")
+                result.response_headers = _headers_dict(response.headers)
+                result.response_body = body.decode(_charset(response.headers.get("Content-Type", "")), "replace")
                 result.response_size = size
                 result.retry_after = _retry_after(response)
-            # A 401 with a cached token: the token may have been revoked; fetch a new one once.
+                location = response.headers.get("Location", "?")
+            # A 401 to a token: it may have been revoked or expired early; fetch a new one, once.
             if not (endpoint.auth_type == "oauth2" and response.status == 401 and token_try == 1):
                 break
-            token_cache.drop(endpoint)
         status = result.response_status
         result.succeeded = 200 <= status < 300
         if 300 <= status < 400:
             result.error_class = "Redirect"
             result.error_message = _("HTTP %(status)s redirect to %(location)s (redirects are not followed).") % {
-                "status": status, "location": result.response_headers.get("Location", "?"),
+                "status": status, "location": location,
             }
         elif not result.succeeded:
             result.error_class = "HTTPError"
@@ -345,6 +435,11 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, token_cach
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
         result.error_class, result.error_message = _describe(exc)
     result.duration_ms = int((time.monotonic() - clock) * 1000)
+    # Whatever the receiver or an exception echoed back, no secret of the hub is kept in the record.
+    secrets = [endpoint.secret_key, endpoint.basic_password, endpoint.oauth_app_secret, token or ""]
+    result.error_message = _scrub(result.error_message, secrets)
+    result.response_body = _scrub(result.response_body, secrets)
+    result.response_headers = {k: _scrub(str(v), secrets) for k, v in result.response_headers.items()}
     return result
 
 
@@ -356,12 +451,14 @@ def new_session(limit: int) -> aiohttp.ClientSession:
 async def attempt_all(pairs, *, concurrency_per_endpoint: int, token_cache: TokenCache | None = None):
     """Attempt every (endpoint, outgoing) pair concurrently; a semaphore per endpoint caps each."""
     semaphores: dict[int, asyncio.Semaphore] = {}
-    async with new_session(limit=max(concurrency_per_endpoint, 256)) as session:
+    tokens = TokenSource(token_cache)
+    endpoints = len({endpoint.id for endpoint, _outgoing in pairs}) or 1
+    async with new_session(limit=max(256, min(1024, endpoints * concurrency_per_endpoint))) as session:
 
         async def one(endpoint, outgoing):
             semaphore = semaphores.setdefault(endpoint.id, asyncio.Semaphore(concurrency_per_endpoint))
             async with semaphore:
-                return await attempt(session, endpoint, outgoing, token_cache=token_cache)
+                return await attempt(session, endpoint, outgoing, tokens=tokens)
 
         return await asyncio.gather(*(one(endpoint, outgoing) for endpoint, outgoing in pairs))
 
