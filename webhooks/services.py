@@ -195,7 +195,7 @@ def send_fanout(*, send_id: int) -> None:
     template = _template_for(send.webhook)
     while True:
         with transaction.atomic():
-            send = Send.objects.select_for_update().select_related("webhook", "message").get(pk=send_id)
+            send = Send.objects.select_for_update(of=("self",)).select_related("webhook", "message").get(pk=send_id)
             if send.status != Send.Status.SENDING or send.fanout_done:
                 return
             members = list(
