@@ -100,3 +100,67 @@ class GroupMembership(models.Model):
 
     def __str__(self):
         return f"{self.customer} @ {self.group}"
+
+
+class Member(Customer):
+    """The loyalty view of customers: only those with a membership ID, with the loyalty actions."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("member")
+        verbose_name_plural = _("members")
+
+
+class Coupon(models.Model):
+    name = models.CharField(_("name"), max_length=128)
+    description = models.TextField(_("description"), blank=True)
+    start_date = models.DateField(_("valid from"))
+    end_date = models.DateField(_("valid until"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("coupon")
+        verbose_name_plural = _("coupons")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")), name="coupon_end_after_start",
+                violation_error_message=_("The end date must not be before the start date."),
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class CouponCode(models.Model):
+    """One member's code of a coupon: dispatched by the system or drawn by the member, then redeemed."""
+
+    class Status(models.TextChoices):
+        DISPATCHED = "dispatched", _("dispatched")
+        DRAWN = "drawn", _("drawn")
+        REDEEMED = "redeemed", _("redeemed")
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="codes", verbose_name=_("coupon"))
+    code = models.CharField(_("code"), max_length=64, unique=True)
+    batch_id = models.CharField(_("batch ID"), max_length=64, blank=True, db_index=True)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="coupon_codes", verbose_name=_("member")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, db_index=True)
+    start_date = models.DateField(_("valid from"))
+    end_date = models.DateField(_("valid until"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True)
+    redeemed_by = models.ForeignKey(
+        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("redeemed by"),
+    )
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("coupon code")
+        verbose_name_plural = _("coupon codes")
+
+    def __str__(self):
+        return self.code

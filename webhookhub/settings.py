@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "customers",
     "webhooks",
     "webhookhub",
+    "api",
 ]
 
 MIDDLEWARE = [

@@ -1,0 +1,55 @@
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import add_never_cache_headers
+
+from . import services
+from .models import ApiKey
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "state", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "prefix")
+    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def get_fields(self, request, obj=None):
+        return ("name",) if obj is None else ("name", *self.readonly_fields)
+
+    @admin.display(description=gettext_lazy("state"))
+    def state(self, obj):
+        return _("revoked") if obj.is_revoked else _("active")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            obj.save(update_fields=["name"])
+            return
+        api_key, raw_key = services.api_key_create(name=obj.name, user=request.user)
+        obj.__dict__.update({f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.concrete_fields})
+        obj._state.adding = False
+        # Kept on the request only, for the one page that shows it.
+        request._new_api_key = raw_key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        raw_key = getattr(request, "_new_api_key", None)
+        if raw_key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("API key created"), "opts": self.model._meta, "original": obj, "raw_key": raw_key,
+        }
+        response = TemplateResponse(request, "admin/api/apikey/created.html", context)
+        add_never_cache_headers(response)
+        return response
+
+    @admin.action(description=gettext_lazy("Revoke selected API keys"), permissions=["change"])
+    def revoke(self, request, queryset):
+        count = 0
+        for api_key in queryset.filter(revoked_at__isnull=True):
+            services.api_key_revoke(api_key=api_key, user=request.user)
+            count += 1
+        self.message_user(request, _("%(count)s API keys revoked; requests with them now get 403.")
+                          % {"count": count}, messages.SUCCESS)

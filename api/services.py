@@ -1,0 +1,83 @@
+"""Open API writes: keys, and accepting posted events (all of a request's events, or none)."""
+
+import secrets
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from webhooks.services import event_publish
+
+from .models import ApiKey, IdempotencyRecord, key_hash
+from .selectors import idempotency_record_get
+from .validation import ValidEvent
+
+KEY_PREFIX = "whk_"
+# Writing last_used_at on every request would make each call a write; a minute is precise enough.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+
+def api_key_create(*, name: str, user=None) -> tuple[ApiKey, str]:
+    """A new key; the clear key is returned this once and never stored."""
+    raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey.objects.create(
+        name=name, prefix=raw_key[: len(KEY_PREFIX) + 6], hashed_key=key_hash(raw_key), created_by=user
+    )
+    return api_key, raw_key
+
+
+def api_key_revoke(*, api_key: ApiKey, user=None) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    return api_key
+
+
+def api_key_mark_used(*, api_key: ApiKey) -> None:
+    now = timezone.now()
+    if api_key.last_used_at is None or api_key.last_used_at < now - LAST_USED_PRECISION:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+
+
+class IdempotencyConflict(Exception):
+    """The key was used before with a different body."""
+
+
+def events_accept(
+    *, api_key: ApiKey, events: list[ValidEvent], idempotency_key: str = "", request_hash: str = ""
+) -> tuple[int, dict]:
+    """Publish every event in one transaction; with an idempotency key, a repeat gets the first answer.
+
+    Returns (status code, response body). Raises IdempotencyConflict for a reused key and another body.
+    """
+    try:
+        with transaction.atomic():
+            if idempotency_key:
+                record = idempotency_record_get(api_key=api_key, key=idempotency_key)
+                if record is not None:
+                    return _replay(record, request_hash)
+            now = timezone.now()
+            message_ids = []
+            for event in events:
+                data = {"date": now, **event.data}
+                message_ids.append(event_publish(event=event.event, data=data).pk)
+            status, response = 202, {"messageIds": message_ids}
+            if idempotency_key:
+                # Written with the messages: a crash cannot leave messages without their record.
+                IdempotencyRecord.objects.create(
+                    api_key=api_key, key=idempotency_key, request_hash=request_hash,
+                    status_code=status, response=response,
+                )
+            return status, response
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        record = idempotency_record_get(api_key=api_key, key=idempotency_key) if idempotency_key else None
+        if record is None:
+            raise
+        return _replay(record, request_hash)
+
+
+def _replay(record: IdempotencyRecord, request_hash: str) -> tuple[int, dict]:
+    if record.request_hash != request_hash:
+        raise IdempotencyConflict
+    return record.status_code, record.response
