@@ -437,6 +437,8 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
     result.duration_ms = int((time.monotonic() - clock) * 1000)
     # Whatever the receiver or an exception echoed back, no secret of the hub is kept in the record.
     secrets = [endpoint.secret_key, endpoint.basic_password, endpoint.oauth_app_secret, token or ""]
+    if endpoint.auth_type == "basic":
+        secrets.append(headers["Authorization"].split(" ", 1)[1])
     result.error_message = _scrub(result.error_message, secrets)
     result.response_body = _scrub(result.response_body, secrets)
     result.response_headers = {k: _scrub(str(v), secrets) for k, v in result.response_headers.items()}

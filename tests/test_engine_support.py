@@ -1,0 +1,221 @@
+"""Helpers for the engine's integration and crash tests (no tests here).
+
+A scripted HTTP server whose answers a test decides, long-running rq workers that are always
+stopped (with their work horses), and bounded waiting.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .conftest import start_worker
+
+
+def wait_until(predicate, *, timeout: float, interval: float = 0.05, message: str = "condition"):
+    """Poll until predicate() is truthy; fail after `timeout` seconds. Returns the truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)
+
+
+@dataclass
+class Hit:
+    at: float
+    method: str
+    path: str
+    query: dict
+    headers: dict
+    body: str
+    status: int
+
+    @property
+    def delivery_id(self) -> str:
+        return self.headers.get("X-Clab-Delivery-Id", "")
+
+
+class ScriptedServer:
+    """An HTTP server on 127.0.0.1 whose answer to each request is `answer(hit) -> (status, headers, body)`."""
+
+    def __init__(self, answer=None, *, delay: float = 0.0, ssl_context=None):
+        self.ssl_context = ssl_context
+        self.answer = answer or (lambda hit: (200, {}, b'{"ok":true}'))
+        self.delay = delay
+        self.hits: list[Hit] = []
+        self._lock = threading.Lock()
+        self._loop = asyncio.new_event_loop()
+        self._started = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self.port = 0
+
+    async def _handle(self, request):
+        body = (await request.read()).decode("utf-8", errors="replace")
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        hit = Hit(time.monotonic(), request.method, request.path, dict(request.query), dict(request.headers), body, 0)
+        status, headers, payload = self.answer(hit)
+        hit.status = status
+        with self._lock:
+            self.hits.append(hit)
+        return web.Response(status=status, headers=headers, body=payload)
+
+    def _run(self):
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(runner.setup())
+        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024, ssl_context=self.ssl_context)
+        self._loop.run_until_complete(site.start())
+        self.port = site._server.sockets[0].getsockname()[1]
+        self._started.set()
+        self._loop.run_forever()
+        self._loop.run_until_complete(runner.cleanup())
+
+    def url(self, path: str = "/hook") -> str:
+        scheme = "https" if self.ssl_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def posts(self) -> list[Hit]:
+        with self._lock:
+            return [hit for hit in self.hits if hit.method == "POST"]
+
+    def __enter__(self):
+        self._thread.start()
+        if not self._started.wait(10):
+            raise RuntimeError("scripted server did not start")
+        return self
+
+    def __exit__(self, *exc):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (the work horse runs in a process group of its own)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_hard(process: subprocess.Popen) -> None:
+    """kill -9 the worker's process group and every process below it (work horse, scheduler)."""
+    pids = [process.pid, *descendants(process.pid)]
+    own_group = os.getpgid(0)
+    for pid in pids:
+        with suppress(ProcessLookupError):
+            group = os.getpgid(pid)
+            if group != own_group:
+                os.killpg(group, signal.SIGKILL)
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(10)
+
+
+@contextmanager
+def running_worker(*, scheduler: bool = True, queues=None, **env):
+    """A non-burst worker (with rq's scheduler) for the duration of the block; its log is in .log."""
+    kwargs = {"burst": False, "scheduler": scheduler, **env}
+    if queues is not None:
+        kwargs["queues"] = queues
+    process = start_worker(**kwargs)
+    handle = WorkerHandle(process)
+    try:
+        yield handle
+    finally:
+        handle.stop()
+
+
+class WorkerHandle:
+    """A worker process whose output is drained by a thread (a full pipe would block the worker)."""
+
+    def __init__(self, process: subprocess.Popen):
+        self.process = process
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self):
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self._lines)
+
+    def stop(self, timeout: float = 10) -> str:
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                kill_hard(self.process)
+        self._reader.join(5)
+        return self.log
+
+    def kill9(self) -> None:
+        kill_hard(self.process)
+        self._reader.join(5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def self_signed_context(tmp_path):
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    import datetime
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context

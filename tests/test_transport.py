@@ -1,0 +1,255 @@
+"""The one HTTP attempt (CONTRACT sections 1 and 2) and the SSRF guard, against servers on 127.0.0.1."""
+
+import base64
+
+import pytest
+
+from webhooks import delivery as engine
+from webhooks import services
+from webhooks.models import Attempt, Delivery
+from webhooks.secrets import MASK
+from webhooks.transport import Endpoint, Outgoing, address_allowed, attempt_batch
+
+from .factories import make_customers, make_webhook
+from .test_engine_support import ScriptedServer, self_signed_context
+
+
+def endpoint(url: str, **fields) -> Endpoint:
+    values = {"id": 1, "url": url, "auth_type": "none", "is_json": True, "verify_ssl": True,
+              "connect_timeout": 2.0, "read_timeout": 3.0}
+    values.update(fields)
+    return Endpoint(**values)
+
+
+def send_one(ep: Endpoint, body: str = '{"a":1}', delivery_id: str = "d" * 32):
+    (result,) = attempt_batch([(ep, Outgoing(delivery_id, "manual/test-send", body))], concurrency_per_endpoint=4)
+    return result
+
+
+# --- SSRF guard -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["127.0.0.1", "10.1.2.3", "172.16.0.5", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",  # noqa: S104
+     "::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1"],
+)
+def test_guard_blocks_non_public_addresses_by_default(settings, address):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    assert not address_allowed("example.test", address)
+
+
+@pytest.mark.parametrize("address", ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"])
+def test_guard_lets_public_addresses_through(settings, address):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    assert address_allowed("example.test", address)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/hook",
+        "http://localhost:{port}/hook",  # a name that resolves to loopback: checked on the address
+        "http://[::ffff:127.0.0.1]:{port}/hook",  # IPv4-mapped IPv6
+        "http://169.254.169.254/latest/meta-data/",  # cloud metadata: refused before any packet
+        "http://10.0.0.1/hook",
+    ],
+)
+def test_blocked_attempt_records_the_reason_and_sends_nothing(settings, url):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    with ScriptedServer() as server:
+        result = send_one(endpoint(url.format(port=server.port)))
+        assert server.hits == []
+    assert not result.succeeded
+    assert result.error_class == "BlockedAddress"
+    assert "not a public address" in result.error_message
+    assert "WEBHOOK_ALLOWED_HOSTS" in result.error_message
+
+
+@pytest.mark.parametrize(
+    ("allowed", "host"),
+    [(["localhost"], "localhost"), (["127.0.0.0/8"], "127.0.0.1"), (["127.0.0.1"], "127.0.0.1"),
+     (["127.0.0.0/8"], "localhost")],
+)
+def test_allow_list_lets_a_host_or_range_through(settings, allowed, host):
+    settings.WEBHOOK_ALLOWED_HOSTS = allowed
+    with ScriptedServer() as server:
+        result = send_one(endpoint(f"http://{host}:{server.port}/hook"))
+        assert len(server.posts()) == 1
+    assert result.succeeded, result.error_message
+
+
+def test_allow_list_of_one_host_does_not_open_another(settings):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["receiver.internal"]
+    with ScriptedServer() as server:
+        result = send_one(endpoint(f"http://localhost:{server.port}/hook"))
+        assert server.hits == []
+    assert result.error_class == "BlockedAddress"
+
+
+@pytest.mark.django_db
+def test_blocked_delivery_is_failed_with_a_clear_reason(settings, redis_conn):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    (customer,) = make_customers(1)
+    webhook = make_webhook("http://localhost:9/hook", auto_retry=False)
+    delivery = services.test_send_create(webhook=webhook, customer=customer)
+    engine.deliveries_process(delivery_ids=[delivery.id], job_id="job-1")
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+    assert "localhost resolves to" in delivery.last_error
+    assert "not a public address" in delivery.last_error
+    attempt = delivery.attempts.get()
+    assert attempt.error_class == "BlockedAddress"
+    assert attempt.response_status is None
+
+
+# --- The request ----------------------------------------------------------------------------------
+
+
+def test_headers_signature_and_masked_basic_auth_in_the_record():
+    with ScriptedServer() as server:
+        signed = send_one(endpoint(server.url(), auth_type="secret", secret_key="k3y"), body='{"a": "b c"}')
+        basic = send_one(endpoint(server.url(), auth_type="basic", basic_username="hub", basic_password="pa:ss"))
+        text = send_one(endpoint(server.url(), is_json=False), body="hello 你好")
+        first, second, third = server.posts()
+    assert first.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert first.headers["User-Agent"].startswith("WebhookHub/")
+    assert first.headers["X-Clab-Delivery-Id"] == "d" * 32
+    assert first.headers["X-Clab-Event"] == "manual/test-send"
+    from webhooks.signing import sign
+
+    assert first.headers["X-Clab-Hmac-Signature"] == sign('{"a": "b c"}', "k3y")
+    assert signed.request_headers["X-Clab-Hmac-Signature"] == first.headers["X-Clab-Hmac-Signature"]
+    assert second.headers["Authorization"] == "Basic " + base64.b64encode(b"hub:pa:ss").decode()
+    assert basic.request_headers["Authorization"] == f"Basic {MASK}"
+    assert third.headers["Content-Type"] == "text/plain; charset=utf-8"
+    assert third.body == "hello 你好"
+    assert text.request_body == "hello 你好"
+
+
+def test_redirect_is_a_failure_with_its_location_and_is_not_followed():
+    with ScriptedServer(lambda hit: (302, {"location": "http://127.0.0.1:1/elsewhere"}, b"")) as server:
+        result = send_one(endpoint(server.url()))
+        assert len(server.hits) == 1
+    assert not result.succeeded
+    assert result.response_status == 302
+    assert result.error_class == "Redirect"
+    assert "http://127.0.0.1:1/elsewhere" in result.error_message
+
+
+def test_response_body_is_cut_at_64_kb_and_its_full_size_kept():
+    big = ("x" * 1000 + "\n").encode() * 200  # 200,200 bytes
+    with ScriptedServer(lambda hit: (500, {"Content-Type": "text/html"}, big)) as server:
+        result = send_one(endpoint(server.url()))
+    assert result.response_status == 500
+    assert len(result.response_body.encode()) == 64 * 1024
+    assert result.response_size == len(big)
+    assert result.error_class == "HTTPError"
+
+
+def test_response_without_charset_is_read_not_turned_into_an_error():
+    with ScriptedServer(lambda hit: (200, {"Content-Type": "text/html"}, "好".encode())) as server:
+        result = send_one(endpoint(server.url()))
+    assert result.succeeded, result.error_message
+    assert result.response_body == "好"
+    assert result.response_headers["Content-Type"] == "text/html"
+
+
+def test_timeout_is_a_failed_attempt_with_its_reason():
+    with ScriptedServer(delay=2.0) as server:
+        result = send_one(endpoint(server.url(), read_timeout=0.5))
+    assert not result.succeeded
+    assert result.error_class == "Timeout"
+    assert 400 <= result.duration_ms < 1900
+
+
+def test_connection_refused_is_recorded():
+    with ScriptedServer() as server:
+        port = server.port
+    result = send_one(endpoint(f"http://127.0.0.1:{port}/hook"))
+    assert result.error_class == "ConnectionError"
+    assert "Cannot connect" in result.error_message
+
+
+def test_tls_certificate_is_verified_unless_the_box_is_cleared(tmp_path):
+    with ScriptedServer(ssl_context=self_signed_context(tmp_path)) as server:
+        on = send_one(endpoint(server.url(), verify_ssl=True))
+        assert server.posts() == []
+        off = send_one(endpoint(server.url(), verify_ssl=False))
+        assert len(server.posts()) == 1
+    assert not on.succeeded
+    assert "certificate" in on.error_message.lower() or "ssl" in on.error_class.lower()
+    assert off.succeeded, off.error_message
+
+
+def test_secrets_echoed_back_by_a_receiver_are_masked_in_the_record():
+    def echo(hit):
+        return 400, {"X-Echo": hit.headers.get("Authorization", "")}, hit.headers.get("Authorization", "").encode()
+
+    with ScriptedServer(echo) as server:
+        result = send_one(endpoint(server.url(), auth_type="basic", basic_username="u", basic_password="hunter2xyz"))
+    token = base64.b64encode(b"u:hunter2xyz").decode()
+    assert token not in result.response_body
+    assert token not in str(result.response_headers)
+
+
+# --- Records through the engine -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_attempt_record_holds_what_was_sent_and_answered(redis_conn):
+    with ScriptedServer(lambda hit: (201, {"X-Reply": "yes"}, b'{"got":1}')) as server:
+        (customer,) = make_customers(1)
+        webhook = make_webhook(server.url(), auth_type="basic", basic_username="hub", basic_password="pa:ss",
+                               body_template='{"name":"${customer.name}"}')
+        delivery = services.test_send_create(webhook=webhook, customer=customer)
+        engine.deliveries_process(delivery_ids=[delivery.id], job_id="j1")
+        (hit,) = server.posts()
+    attempt = Attempt.objects.get(delivery=delivery)
+    assert attempt.succeeded and attempt.response_status == 201
+    assert attempt.url == server.url()
+    assert attempt.request_body == hit.body == '{"name":"客户0"}'
+    assert attempt.request_headers["Authorization"] == f"Basic {MASK}"
+    assert attempt.request_headers["X-Clab-Delivery-Id"] == delivery.id
+    assert attempt.response_headers["X-Reply"] == "yes"
+    assert attempt.response_body == '{"got":1}' and attempt.response_size == 9
+    assert attempt.duration_ms >= 0 and attempt.started_at is not None
+    assert attempt.trigger == Attempt.Trigger.FIRST and attempt.number == 1
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SUCCEEDED and delivery.attempt_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failure_schedules_a_retry_on_the_retries_queue_with_enqueue_at(settings, redis_conn):
+    from django_rq import get_queue
+    from rq.registry import ScheduledJobRegistry
+
+    settings.WEBHOOK_RETRY_DELAYS = [30, 60, 90]
+    with ScriptedServer(lambda hit: (503, {"Retry-After": "120"}, b"busy")) as server:
+        customers = make_customers(2)
+        webhook = make_webhook(server.url(), auto_retry=True)
+        message = services.message_publish(event="form/submit", webhooks=[webhook], customer=customers[0])
+        (first,) = message.deliveries.all()
+        engine.deliveries_process(delivery_ids=[first.id], job_id=first.job_id)
+    first.refresh_from_db()
+    assert first.status == Delivery.Status.RETRYING
+    attempt = first.attempts.get()
+    # Retry-After (120 s) is longer than the first delay (30 s): it wins.
+    waited = (first.next_attempt_at - attempt.started_at).total_seconds()
+    assert 119 <= waited <= 122
+    registry = ScheduledJobRegistry(queue=get_queue("retries"))
+    assert registry.get_job_ids() == [first.job_id]
+    assert get_queue("retries").count == 0  # waiting in rq's scheduler, not on a queue
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_send_is_never_retried(redis_conn):
+    with ScriptedServer(lambda hit: (500, {}, b"no")) as server:
+        (customer,) = make_customers(1)
+        webhook = make_webhook(server.url(), auto_retry=True)
+        delivery = services.test_send_create(webhook=webhook, customer=customer)
+        engine.deliveries_process(delivery_ids=[delivery.id], job_id=delivery.job_id)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.next_attempt_at is None
+    assert delivery.last_error == "HTTP 500"
