@@ -1,17 +1,81 @@
 from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
+from django.http import Http404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .forms import WebhookForm
-from .models import Attempt, Delivery, Send, Webhook
+from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
+
+from . import selectors, views
+from .forms import SECRET_FIELDS, WebhookForm
+from .models import Delivery, Send, Webhook
+
+ADMIN_CSS = {"all": ("webhooks/admin.css",)}
+
+
+def status_badge(value: str, label: str):
+    return format_html('<span class="hub-status hub-status-{0}" data-status="{0}">{1}</span>', value, label)
+
+
+class InputFilter(admin.SimpleListFilter):
+    """A filter typed into a box: for choices too many to list (100,000 customers, every send)."""
+
+    template = "admin/webhooks/input_filter.html"
+
+    def lookups(self, request, model_admin):
+        # One dummy choice, so that the admin shows the filter at all.
+        return ((None, None),)
+
+    def choices(self, changelist):
+        yield {
+            "value": self.value() or "",
+            "parameter_name": self.parameter_name,
+            "other_params": [
+                (key, value) for key, value in changelist.get_filters_params().items()
+                if key != self.parameter_name
+            ],
+        }
+
+
+class SendFilter(InputFilter):
+    title = _("group send")
+    parameter_name = "send"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip().lstrip("#")
+        if value.isdigit():
+            return queryset.filter(message__send_id=int(value))
+        return queryset
+
+
+class CustomerFilter(InputFilter):
+    title = _("customer (ID or mobile)")
+    parameter_name = "customer"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        if value.isdigit() and len(value) < 11:
+            return queryset.filter(customer_id=int(value))
+        return queryset.filter(customer__mobile=value)
+
+
+# --- Webhooks -------------------------------------------------------------------------------------
 
 
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
-    list_display = ("name", "url", "trigger", "is_active", "last_delivery_status")
+    list_display = ("name", "url", "trigger", "is_active", "last_delivery_status", "send_action")
     list_filter = ("is_active", "trigger_type", "event", "auth_type")
     search_fields = ("name", "url")
+    change_form_template = "admin/webhooks/webhook/change_form.html"
     fieldsets = (
         (None, {"fields": ("name", "url", "is_active", "auto_retry")}),
         (_("Authentication"), {"fields": ("auth_type",)}),
@@ -25,11 +89,39 @@ class WebhookAdmin(admin.ModelAdmin):
     )
 
     class Media:
-        js = ("webhooks/webhook_form.js",)
+        js = ("webhooks/webhook_form.js", "webhooks/send_dialog.js")
+        css = ADMIN_CSS
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:pk>/send/", wrap(views.send_dialog), {"model_admin": self}, name="webhooks_webhook_send"),
+            path("<int:pk>/send/test/", wrap(views.test_send), name="webhooks_webhook_test_send"),
+            path("<int:pk>/send/group/", wrap(views.group_send), name="webhooks_webhook_group_send"),
+            path("preview/", wrap(views.template_preview), name="webhooks_webhook_preview"),
+            path("customer-search/", wrap(views.customer_search), name="webhooks_customer_search"),
+            *super().get_urls(),
+        ]
 
     def get_queryset(self, request):
         last = Delivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at")
         return super().get_queryset(request).annotate(last_status=Subquery(last.values("status")[:1]))
+
+    def get_fieldsets(self, request, obj=None):
+        if can_manage_secrets(request.user):
+            return self.fieldsets
+        # Without the right to change webhooks a secret is neither shown nor sent to the browser.
+        fieldsets = []
+        for name, options in self.fieldsets:
+            fields = [field for field in options["fields"] if field not in SECRET_FIELDS]
+            if fields:
+                fieldsets.append((name, {**options, "fields": fields}))
+        return fieldsets
+
+    def get_list_display(self, request):
+        if request.user.has_perm(SEND_PERMISSION):
+            return self.list_display
+        return [name for name in self.list_display if name != "send_action"]
 
     @admin.display(description=_("trigger"), ordering="trigger_type")
     def trigger(self, obj):
@@ -37,40 +129,206 @@ class WebhookAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last delivery"))
     def last_delivery_status(self, obj):
-        return Delivery.Status(obj.last_status).label if obj.last_status else "—"
+        return status_badge(obj.last_status, Delivery.Status(obj.last_status).label) if obj.last_status else "—"
+
+    @admin.display(description=_("send"))
+    def send_action(self, obj):
+        return send_button(obj)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        webhook = self.get_object(request, object_id)
+        if webhook is not None:
+            extra_context.update(
+                webhook=webhook,
+                send_button=send_button(webhook) if request.user.has_perm(SEND_PERMISSION) else "",
+                stats=selectors.webhook_stats(webhook=webhook),
+                recent_deliveries=selectors.webhook_recent_deliveries(webhook=webhook),
+                can_preview=request.user.has_perm("customers.view_customer"),
+                preview_search_url=reverse("admin:webhooks_customer_search"),
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        extra_context["can_preview"] = request.user.has_perm("customers.view_customer")
+        extra_context["preview_search_url"] = reverse("admin:webhooks_customer_search")
+        return super().add_view(request, form_url, extra_context)
 
 
-class AttemptInline(admin.StackedInline):
-    model = Attempt
-    extra = 0
-    can_delete = False
-    readonly_fields = [f.name for f in Attempt._meta.fields if f.name != "id"]
-    fields = readonly_fields
+def send_button(webhook: Webhook):
+    if webhook.is_fixed:
+        return format_html(
+            '<span class="hub-no-send" data-fixed-event="1" title="{}">{}</span>',
+            gettext("A fixed-event webhook sends only when its loyalty event happens."),
+            gettext("Sent on its event"),
+        )
+    url = reverse("admin:webhooks_webhook_send", args=[webhook.pk])
+    return format_html(
+        '<a class="button hub-send-button" href="{}" data-send-dialog="{}?fragment=1" data-webhook="{}">{}</a>',
+        url, url, webhook.pk, gettext("Send message"),
+    )
 
-    def has_add_permission(self, request, obj=None):
-        return False
+
+# --- Group sends ----------------------------------------------------------------------------------
 
 
-@admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("id", "webhook", "event", "customer", "status", "attempt_count", "next_attempt_at", "created_at")
-    list_filter = ("status", "event", "webhook")
-    search_fields = ("id",)
-    list_select_related = ("webhook", "customer")
-    raw_id_fields = ("message", "customer")
-    readonly_fields = [f.name for f in Delivery._meta.fields]
-    inlines = [AttemptInline]
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-
-    def has_add_permission(self, request):
-        return False
+class SendChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        # One aggregate query for the whole page, not one per row.
+        counts = selectors.send_progress(send_ids=[send.pk for send in self.result_list])
+        for send in self.result_list:
+            send.progress = selectors.progress_summary(send, counts[send.pk])
 
 
 @admin.register(Send)
 class SendAdmin(admin.ModelAdmin):
-    list_display = ("id", "webhook", "group", "created_by", "scheduled_at", "status", "total", "started_at",
-                    "finished_at")
-    list_filter = ("status", "webhook")
+    list_display = ("id", "webhook", "group", "created_by", "scheduled_at", "status_label", "progress_bar",
+                    "started_at", "finished_at", "actions_column")
+    list_display_links = ("id",)
+    list_filter = ("webhook", "status", ("scheduled_at", admin.DateFieldListFilter))
     list_select_related = ("webhook", "group", "created_by")
-    readonly_fields = ("status", "total", "started_at", "finished_at", "created_by", "cancelled_by")
+    readonly_fields = ("webhook", "group", "status", "scheduled_at", "total", "created_by", "created_at",
+                       "started_at", "finished_at", "cancelled_by", "progress_bar")
+    fields = readonly_fields
+    show_full_result_count = False
+
+    class Media:
+        js = ("webhooks/sends.js",)
+        css = ADMIN_CSS
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("status/", wrap(views.sends_status), name="webhooks_send_status"),
+            path("<int:pk>/cancel/", wrap(views.send_cancel), name="webhooks_send_cancel"),
+            *super().get_urls(),
+        ]
+
+    def get_changelist(self, request, **kwargs):
+        return SendChangeList
+
+    def has_add_permission(self, request):
+        # A send is created from a webhook's "Send message" dialog, never from a blank form.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = dict(extra_context or {})
+        extra_context["can_cancel"] = request.user.has_perm(CANCEL_PERMISSION)
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, obj):
+        return format_html('<span data-send-status="{}">{}</span>', obj.pk,
+                           status_badge(obj.status, obj.get_status_display()))
+
+    @admin.display(description=_("progress"))
+    def progress_bar(self, obj):
+        progress = getattr(obj, "progress", None)
+        if progress is None:
+            counts = selectors.send_progress(send_ids=[obj.pk])[obj.pk]
+            progress = selectors.progress_summary(obj, counts)
+        return format_html(
+            '<div class="hub-progress" data-send-progress="{id}" data-total="{total}" data-succeeded="{succeeded}"'
+            ' data-failed="{failed}" data-pending="{pending}" data-cancelled="{cancelled}">'
+            '<div class="hub-bar"><span class="hub-ok" style="width:{succeeded_pct}%"></span>'
+            '<span class="hub-fail" style="width:{failed_pct}%"></span>'
+            '<span class="hub-cancel" style="width:{cancelled_pct}%"></span></div>'
+            '<div class="hub-legend"><span class="hub-n-ok" title="{t_ok}">✓ {succeeded}</span> '
+            '<span class="hub-n-fail" title="{t_fail}">✗ {failed}</span> '
+            '<span class="hub-n-pending" title="{t_pending}">… {pending}</span> '
+            '<span class="hub-n-total">/ {total}</span></div></div>',
+            id=obj.pk, t_ok=gettext("succeeded"), t_fail=gettext("failed"), t_pending=gettext("pending"),
+            **progress,
+        )
+
+    @admin.display(description=_("actions"))
+    def actions_column(self, obj):
+        if obj.status not in (Send.Status.SCHEDULED, Send.Status.SENDING):
+            return ""
+        label = gettext("Cancel") if obj.status == Send.Status.SCHEDULED else gettext("Stop")
+        question = (gettext("Cancel this scheduled send?") if obj.status == Send.Status.SCHEDULED
+                    else gettext("Stop this send? Its deliveries not yet sent are cancelled."))
+        # A button of the changelist's own form (with its CSRF token): forms cannot nest.
+        return format_html(
+            '<button type="submit" class="button hub-cancel-button" data-send-cancel="{}" formaction="{}"'
+            ' data-confirm="{}" data-requires-perm="cancel">{}</button>',
+            obj.pk, reverse("admin:webhooks_send_cancel", args=[obj.pk]), question, label,
+        )
+
+    def get_list_display(self, request):
+        if request.user.has_perm(CANCEL_PERMISSION):
+            return self.list_display
+        return [name for name in self.list_display if name != "actions_column"]
+
+
+# --- Deliveries -----------------------------------------------------------------------------------
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ("short_id", "webhook", "event", "customer", "status_label", "attempt_count", "retry_count",
+                    "last_status_code", "next_attempt_at", "created_at")
+    list_filter = ("webhook", "status", "event", SendFilter, CustomerFilter, ("created_at", admin.DateFieldListFilter))
+    search_fields = ("=id",)
+    list_select_related = ("webhook", "customer")
+    show_full_result_count = False
+    list_per_page = 50
+
+    class Media:
+        css = ADMIN_CSS
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<str:delivery_id>/result/", wrap(views.delivery_result), name="webhooks_delivery_result"),
+            path("<str:delivery_id>/redeliver/", wrap(views.delivery_redeliver), name="webhooks_delivery_redeliver"),
+            *super().get_urls(),
+        ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("delivery ID"), ordering="id")
+    def short_id(self, obj):
+        return format_html('<code title="{}">{}…</code>', obj.pk, obj.pk[:12])
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, obj):
+        return status_badge(obj.status, obj.get_status_display())
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        delivery = (
+            Delivery.objects.select_related("webhook", "customer", "message__send", "redeliver_requested_by")
+            .filter(pk=object_id).first()
+        )
+        if delivery is None:
+            raise Http404
+        if not self.has_view_permission(request, delivery):
+            raise PermissionDenied
+        result = selectors.delivery_result(delivery_id=delivery.pk)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Delivery %(id)s") % {"id": delivery.pk},
+            "subtitle": None,
+            "delivery": delivery,
+            "send": delivery.message.send,
+            "attempts": result["attempts"],
+            "status_badge": status_badge(delivery.status, delivery.get_status_display()),
+            "can_redeliver": request.user.has_perm(REDELIVER_PERMISSION),
+            "has_view_permission": True,
+            "media": self.media,
+        }
+        return TemplateResponse(request, "admin/webhooks/delivery/detail.html", context)

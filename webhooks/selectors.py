@@ -1,0 +1,154 @@
+"""Reads for the admin pages: progress of sends, results of deliveries, a webhook's statistics."""
+
+from datetime import datetime, time, timedelta
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from .models import Attempt, Delivery, Send, Webhook
+
+Status = Delivery.Status
+
+
+def send_progress(*, send_ids) -> dict[int, dict]:
+    """Counts of each send's deliveries by outcome, for many sends in one aggregate query."""
+    ids = [int(pk) for pk in send_ids]
+    if not ids:
+        return {}
+    rows = (
+        Delivery.objects.filter(message__send_id__in=ids)
+        .values("message__send_id")
+        .annotate(
+            written=Count("pk"),
+            succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            cancelled=Count("pk", filter=Q(status=Status.CANCELLED)),
+        )
+        .order_by()
+    )
+    progress = {pk: {"written": 0, "succeeded": 0, "failed": 0, "cancelled": 0} for pk in ids}
+    for row in rows:
+        progress[row.pop("message__send_id")] = row
+    return progress
+
+
+def progress_summary(send: Send, counts: dict) -> dict:
+    """Succeeded, failed, cancelled and pending out of the total, as numbers and percentages."""
+    total = max(send.total, counts["written"])
+    pending = max(total - counts["succeeded"] - counts["failed"] - counts["cancelled"], 0)
+    summary = {
+        "total": total, "succeeded": counts["succeeded"], "failed": counts["failed"],
+        "cancelled": counts["cancelled"], "pending": pending,
+    }
+    for key in ("succeeded", "failed", "cancelled", "pending"):
+        summary[f"{key}_pct"] = round(100 * summary[key] / total, 2) if total else 0
+    return summary
+
+
+def send_status_rows(*, send_ids) -> list[dict]:
+    """What the sends list polls: each send's status and progress."""
+    sends = Send.objects.filter(pk__in=list(send_ids)).only(
+        "pk", "status", "total", "started_at", "finished_at"
+    )
+    counts = send_progress(send_ids=[send.pk for send in sends])
+    return [
+        {
+            "id": send.pk,
+            "status": send.status,
+            "status_label": send.get_status_display(),
+            "cancellable": send.status in (Send.Status.SCHEDULED, Send.Status.SENDING),
+            "started_at": _local(send.started_at),
+            "finished_at": _local(send.finished_at),
+            "progress": progress_summary(send, counts[send.pk]),
+        }
+        for send in sends
+    ]
+
+
+def _local(moment):
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
+
+def attempt_as_dict(attempt: Attempt) -> dict:
+    return {
+        "number": attempt.number,
+        "trigger": attempt.get_trigger_display(),
+        "requested_by": str(attempt.requested_by) if attempt.requested_by_id else None,
+        "started_at": _local(attempt.started_at),
+        "duration_ms": attempt.duration_ms,
+        "url": attempt.url,
+        "request_headers": attempt.request_headers,
+        "request_body": attempt.request_body,
+        "response_status": attempt.response_status,
+        "response_headers": attempt.response_headers,
+        "response_body": attempt.response_body,
+        "response_size": attempt.response_size,
+        "response_truncated": attempt.response_truncated,
+        "succeeded": attempt.succeeded,
+        "error_class": attempt.error_class,
+        "error_message": attempt.error_message,
+    }
+
+
+def delivery_result(*, delivery_id: str) -> dict | None:
+    """A delivery's state and every attempt so far: what the test-send dialog polls."""
+    delivery = Delivery.objects.filter(pk=delivery_id).select_related("webhook", "customer").first()
+    if delivery is None:
+        return None
+    attempts = delivery.attempts.select_related("requested_by").order_by("number")
+    return {
+        "id": delivery.pk,
+        "status": delivery.status,
+        "status_label": delivery.get_status_display(),
+        "final": delivery.is_final,
+        "body": delivery.body,
+        "last_error": delivery.last_error,
+        "attempt_count": delivery.attempt_count,
+        "retry_count": delivery.retry_count,
+        "next_attempt_at": _local(delivery.next_attempt_at),
+        "attempts": [attempt_as_dict(attempt) for attempt in attempts],
+    }
+
+
+def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
+    """Successes and failures per day over the last `days` days (local dates), and the success rate."""
+    today = timezone.localdate()
+    first_day = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first_day, time.min))
+    rows = (
+        Delivery.objects.filter(webhook=webhook, created_at__gte=start)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day")
+        .annotate(
+            succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in rows}
+    series = []
+    for offset in range(days):
+        day = first_day + timedelta(days=offset)
+        row = by_day.get(day, {})
+        series.append({"day": day, "succeeded": row.get("succeeded", 0), "failed": row.get("failed", 0)})
+    peak = max([point["succeeded"] + point["failed"] for point in series] + [1])
+    for point in series:
+        point["succeeded_pct"] = round(100 * point["succeeded"] / peak, 2)
+        point["failed_pct"] = round(100 * point["failed"] / peak, 2)
+    succeeded = sum(point["succeeded"] for point in series)
+    failed = sum(point["failed"] for point in series)
+    finished = succeeded + failed
+    return {
+        "series": series,
+        "peak": peak,
+        "succeeded": succeeded,
+        "failed": failed,
+        "success_rate": round(100 * succeeded / finished, 1) if finished else None,
+    }
+
+
+def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 10):
+    return list(
+        Delivery.objects.filter(webhook=webhook).select_related("customer").order_by("-created_at")[:limit]
+    )

@@ -1,0 +1,298 @@
+// The "Send message" dialog (test send and group send), the customer picker, and the template
+// preview on the webhook's page. Words come translated from the server (#hub-i18n).
+(function () {
+  "use strict";
+
+  function strings(root) {
+    var node = (root || document).querySelector("#hub-i18n") || document.querySelector("#hub-i18n");
+    try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
+  }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function csrf(form) {
+    var input = form.querySelector("[name=csrfmiddlewaretoken]") ||
+      document.querySelector("[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function showErrors(list, errors) {
+    list.innerHTML = "";
+    Object.keys(errors || {}).forEach(function (field) {
+      errors[field].forEach(function (message) {
+        list.appendChild(el("li", {"data-field": field}, message));
+      });
+    });
+    list.hidden = !list.children.length;
+  }
+
+  // --- The customer picker: indexed prefix search as the user types --------------------------
+  function initPicker(picker, onChoose) {
+    if (picker.dataset.ready) return;
+    picker.dataset.ready = "1";
+    var input = picker.querySelector(".hub-picker-input");
+    var value = picker.querySelector(".hub-picker-value");
+    var list = picker.querySelector(".hub-picker-results");
+    var timer = null, seq = 0;
+    var t = strings(picker.closest(".hub-dialog") || document);
+
+    function choose(item) {
+      value.value = item.id;
+      input.value = item.label;
+      input.dataset.chosen = item.id;
+      list.hidden = true;
+      if (onChoose) onChoose(item);
+    }
+
+    function search() {
+      var q = input.value.trim();
+      var mine = ++seq;
+      if (!q) { list.hidden = true; return; }
+      list.innerHTML = "";
+      list.appendChild(el("li", {"class": "hub-picker-info"}, t.searching || "…"));
+      list.hidden = false;
+      fetch(picker.dataset.searchUrl + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+        .then(function (r) { return r.json(); })
+        .then(function (data) {
+          if (mine !== seq) return;  // an older answer arriving late
+          list.innerHTML = "";
+          if (!data.results.length) list.appendChild(el("li", {"class": "hub-picker-info"}, t.no_match || "—"));
+          data.results.forEach(function (item) {
+            var li = el("li", {"role": "option", "class": "hub-picker-option", "data-customer-id": item.id});
+            li.appendChild(el("strong", {}, item.name));
+            if (item.wechat_nickname) li.appendChild(el("span", {"class": "hub-muted"}, " · " + item.wechat_nickname));
+            if (item.mobile) li.appendChild(el("span", {"class": "hub-muted"}, " · " + item.mobile));
+            li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(item); });
+            list.appendChild(li);
+          });
+        })
+        .catch(function () { if (mine === seq) list.hidden = true; });
+    }
+
+    input.addEventListener("input", function () {
+      value.value = "";
+      delete input.dataset.chosen;
+      clearTimeout(timer);
+      timer = setTimeout(search, 150);
+    });
+    input.addEventListener("keydown", function (ev) {
+      var first = list.querySelector(".hub-picker-option");
+      if (ev.key === "Enter" && !list.hidden && first) { ev.preventDefault(); first.dispatchEvent(new MouseEvent("mousedown")); }
+      if (ev.key === "Escape" && !list.hidden) { ev.stopPropagation(); list.hidden = true; }
+    });
+    input.addEventListener("blur", function () { setTimeout(function () { list.hidden = true; }, 150); });
+  }
+
+  // --- Showing a delivery's result ------------------------------------------------------------
+  function headerText(headers) {
+    return Object.keys(headers || {}).map(function (k) { return k + ": " + headers[k]; }).join("\n") || "—";
+  }
+
+  function renderResult(box, data, t, detailUrl) {
+    box.innerHTML = "";
+    box.hidden = false;
+    box.dataset.status = data.status;
+    var head = el("p", {"class": "hub-result-head"});
+    head.appendChild(el("span", {"class": "hub-status hub-status-" + data.status, "data-status": data.status}, data.status_label));
+    head.appendChild(document.createTextNode(" "));
+    head.appendChild(el("a", {"href": detailUrl, "class": "hub-detail-link", "target": "_blank"}, t.open_detail));
+    box.appendChild(head);
+    if (!data.attempts.length && data.final && data.last_error) {
+      box.appendChild(el("p", {"class": "errornote hub-error-text"}, (t.not_sent || "") + ": " + data.last_error));
+    }
+    data.attempts.forEach(function (a) {
+      var table = el("table", {"class": "hub-kv", "data-attempt": a.number});
+      function row(label, value, pre, attrs) {
+        var tr = el("tr", attrs || {});
+        tr.appendChild(el("th", {}, label));
+        var td = el("td");
+        td.appendChild(el(pre ? "pre" : "span", pre ? {"class": "hub-pre"} : {}, value));
+        tr.appendChild(td);
+        table.appendChild(tr);
+      }
+      row(t.url, "POST " + a.url);
+      row(t.request_headers, headerText(a.request_headers), true);
+      row(t.request_body, a.request_body, true);
+      row(t.response_status, a.response_status === null ? "—" : a.response_status, false,
+          {"data-response-status": a.response_status === null ? "" : a.response_status});
+      row(t.response_headers, headerText(a.response_headers), true);
+      row(t.response_body, a.response_body || "—", true, {"class": "hub-response-body"});
+      row(t.duration, a.duration_ms + " ms");
+      if (a.error_class || a.error_message) row(t.error, (a.error_class + " " + a.error_message).trim(), false, {"class": "hub-error-text"});
+      box.appendChild(el("h3", {}, (t.attempt || "#") + " #" + a.number + " · " + a.started_at));
+      box.appendChild(table);
+    });
+  }
+
+  function pollDelivery(box, resultUrl, detailUrl, t) {
+    var started = Date.now();
+    function tick() {
+      fetch(resultUrl, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (data) {
+        var settled = data.final || (data.attempts.length && data.status !== "sending" && data.status !== "pending");
+        if (settled) { renderResult(box, data, t, detailUrl); return; }
+        if (Date.now() - started > 60000) {
+          box.appendChild(el("p", {"class": "hub-muted"}, t.still_waiting));
+          return;
+        }
+        setTimeout(tick, 400);
+      }).catch(function () { setTimeout(tick, 1000); });
+    }
+    tick();
+  }
+
+  // --- The dialog ------------------------------------------------------------------------------
+  function post(form, url) {
+    var body = new FormData(form);
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: {"X-CSRFToken": csrf(form), "Accept": "application/json"}
+    }).then(function (r) { return r.json().then(function (data) { return {ok: r.ok, data: data}; }); });
+  }
+
+  function initDialog(root) {
+    var dialog = root.querySelector(".hub-dialog");
+    if (!dialog || dialog.dataset.ready) return;
+    dialog.dataset.ready = "1";
+    var t = strings(dialog);
+
+    dialog.querySelectorAll(".hub-tab").forEach(function (tab) {
+      tab.addEventListener("click", function () {
+        dialog.querySelectorAll(".hub-tab").forEach(function (other) {
+          var on = other === tab;
+          other.classList.toggle("selected", on);
+          other.setAttribute("aria-selected", on ? "true" : "false");
+        });
+        dialog.querySelectorAll(".hub-mode").forEach(function (form) { form.hidden = form.dataset.mode !== tab.dataset.mode; });
+      });
+    });
+
+    var testForm = dialog.querySelector("#test-send-form");
+    if (testForm) {
+      initPicker(testForm.querySelector(".hub-picker"));
+      testForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var errors = testForm.querySelector(".hub-errors");
+        var box = testForm.querySelector(".hub-result");
+        if (!testForm.querySelector(".hub-picker-value").value) {
+          showErrors(errors, {customer: [t.choose_customer]});
+          return;
+        }
+        showErrors(errors, {});
+        box.hidden = false;
+        box.innerHTML = "";
+        box.dataset.status = "";
+        box.appendChild(el("p", {"class": "hub-muted hub-waiting"}, t.waiting));
+        post(testForm, dialog.dataset.testUrl).then(function (res) {
+          if (!res.ok) { box.hidden = true; showErrors(errors, res.data.errors); return; }
+          box.dataset.delivery = res.data.delivery_id;
+          pollDelivery(box, res.data.result_url, res.data.detail_url, t);
+        }).catch(function () { box.hidden = true; showErrors(errors, {__all__: [t.network_error]}); });
+      });
+    }
+
+    var groupForm = dialog.querySelector("#group-send-form");
+    if (groupForm) {
+      var zone = "";
+      try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { zone = ""; }
+      groupForm.querySelector("[name=time_zone]").value = zone;
+      var zoneName = groupForm.querySelector(".hub-zone-name");
+      if (zoneName) zoneName.textContent = zone;
+      var scheduledRow = groupForm.querySelector(".hub-scheduled");
+      groupForm.querySelectorAll("[name=when]").forEach(function (radio) {
+        radio.addEventListener("change", function () {
+          scheduledRow.hidden = groupForm.querySelector("[name=when]:checked").value !== "scheduled";
+        });
+      });
+      groupForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var errors = groupForm.querySelector(".hub-errors");
+        var box = groupForm.querySelector(".hub-result");
+        var button = groupForm.querySelector("[type=submit]");
+        button.disabled = true;
+        showErrors(errors, {});
+        post(groupForm, dialog.dataset.groupUrl).then(function (res) {
+          button.disabled = false;
+          if (!res.ok) { showErrors(errors, res.data.errors); return; }
+          box.hidden = false;
+          box.innerHTML = "";
+          box.dataset.send = res.data.send_id;
+          var p = el("p", {"class": "hub-success"}, res.data.message + " ");
+          p.appendChild(el("a", {"href": res.data.sends_url, "id": "open-sends"}, t.open_sends));
+          box.appendChild(p);
+        }).catch(function () { button.disabled = false; showErrors(errors, {__all__: [t.network_error]}); });
+      });
+    }
+  }
+
+  // --- The modal on the webhook list and page ---------------------------------------------------
+  function openModal(url) {
+    var modal = document.getElementById("hub-send-modal");
+    if (!modal) {
+      modal = el("dialog", {"id": "hub-send-modal", "class": "hub-modal"});
+      var close = el("button", {"type": "button", "class": "hub-modal-close", "aria-label": "×"}, "×");
+      close.addEventListener("click", function () { modal.close(); });
+      modal.appendChild(close);
+      modal.appendChild(el("div", {"class": "hub-modal-body"}));
+      modal.addEventListener("click", function (ev) { if (ev.target === modal) modal.close(); });
+      document.body.appendChild(modal);
+    }
+    var body = modal.querySelector(".hub-modal-body");
+    body.innerHTML = "";
+    modal.showModal();
+    fetch(url, {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) throw new Error(r.status);
+      return r.text();
+    }).then(function (html) {
+      body.innerHTML = html;
+      initDialog(body);
+      var first = body.querySelector(".hub-picker-input");
+      if (first) first.focus();
+    }).catch(function () { body.textContent = String.fromCharCode(9888); });
+  }
+
+  // --- Template preview on the webhook's page ---------------------------------------------------
+  function initPreview() {
+    var box = document.getElementById("template-preview");
+    if (!box) return;
+    var out = box.querySelector("#preview-body");
+    var err = box.querySelector("#preview-error");
+    var form = box.closest("form");
+    function render(item) {
+      var data = new FormData();
+      data.append("customer", item.id);
+      data.append("webhook", box.dataset.webhook || "");
+      ["body_template", "message_type", "empty_text"].forEach(function (name) {
+        var field = form && form.querySelector("[name=" + name + "]");
+        if (field) data.append(name, field.value);
+      });
+      fetch(box.dataset.previewUrl, {
+        method: "POST", body: data, credentials: "same-origin", headers: {"X-CSRFToken": csrf(form || document)}
+      }).then(function (r) { return r.json(); }).then(function (res) {
+        if (res.body !== undefined) {
+          out.textContent = res.body; out.hidden = false; err.hidden = true;
+        } else {
+          var errors = res.errors || {__all__: [res.error]};
+          showErrors(err, errors); out.hidden = true;
+        }
+      });
+    }
+    initPicker(box.querySelector(".hub-picker"), render);
+  }
+
+  document.addEventListener("click", function (ev) {
+    var link = ev.target.closest && ev.target.closest("[data-send-dialog]");
+    if (!link || typeof HTMLDialogElement === "undefined") return;
+    ev.preventDefault();
+    openModal(link.dataset.sendDialog);
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    initDialog(document);
+    initPreview();
+  });
+})();

@@ -1,0 +1,230 @@
+"""Admin views for sending and watching results; wired into the admin by webhooks/admin.py.
+
+Each view is thin: it checks the admin permission, validates a form, calls a service or a selector
+and answers with a page, a redirect or a small JSON document the page's script polls.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from customers.selectors import customer_search as customers_find
+from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION
+
+from . import selectors, services
+from .forms import GroupSendForm, TemplatePreviewForm, TestSendForm
+from .models import Delivery, Send, Webhook
+from .payloads import message_context
+from .templating import TemplateError, compile_template
+
+MAX_POLLED_SENDS = 200
+
+
+def _require(request, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+def _errors(form_or_error) -> JsonResponse:
+    if isinstance(form_or_error, services.ServiceError):
+        return JsonResponse({"errors": {"__all__": list(form_or_error.messages)}}, status=400)
+    errors = {field: [str(message) for message in messages_] for field, messages_ in form_or_error.errors.items()}
+    return JsonResponse({"errors": errors}, status=400)
+
+
+def _back(request, fallback: str):
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return redirect(target)
+    return redirect(fallback)
+
+
+def js_strings() -> dict:
+    """The words the dialog's script shows, translated here (the admin's JS catalog lacks them)."""
+    return {
+        "searching": _("Searching…"),
+        "no_match": _("No customer matches."),
+        "choose_customer": _("Choose a customer to send the test to."),
+        "sending": _("Sending…"),
+        "waiting": _("Waiting for the result…"),
+        "still_waiting": _("No result yet; the delivery's page shows it once it is recorded."),
+        "attempt": _("Attempt"),
+        "url": _("Request URL"),
+        "request_headers": _("Request headers"),
+        "request_body": _("Body as sent"),
+        "response_status": _("Response status"),
+        "response_headers": _("Response headers"),
+        "response_body": _("Response body"),
+        "duration": _("Duration"),
+        "error": _("Error"),
+        "not_sent": _("Not sent"),
+        "open_detail": _("Open the delivery's page"),
+        "open_sends": _("Open the sends list"),
+        "network_error": _("The server could not be reached; try again."),
+        "close": _("Close"),
+    }
+
+
+def dialog_urls(webhook: Webhook) -> dict:
+    return {
+        "test_send": reverse("admin:webhooks_webhook_test_send", args=[webhook.pk]),
+        "group_send": reverse("admin:webhooks_webhook_group_send", args=[webhook.pk]),
+        "customer_search": reverse("admin:webhooks_customer_search"),
+        "sends": reverse("admin:webhooks_send_changelist"),
+    }
+
+
+@require_GET
+def send_dialog(request, pk, *, model_admin):
+    """The 'Send message' dialog: a page of its own, or only its body for the modal (?fragment=1)."""
+    _require(request, SEND_PERMISSION)
+    webhook = get_object_or_404(Webhook, pk=pk)
+    fragment = request.GET.get("fragment") == "1"
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": Webhook._meta,
+        "title": _("Send message: %(webhook)s") % {"webhook": webhook},
+        "webhook": webhook,
+        "group_form": GroupSendForm(),
+        "urls": dialog_urls(webhook),
+        "js_strings": js_strings(),
+        "fragment": fragment,
+    }
+    template = "webhooks/send_dialog.html" if fragment else "admin/webhooks/webhook/send_message.html"
+    return TemplateResponse(request, template, context)
+
+
+@require_POST
+def test_send(request, pk):
+    _require(request, SEND_PERMISSION)
+    webhook = get_object_or_404(Webhook, pk=pk)
+    form = TestSendForm(request.POST)
+    if not form.is_valid():
+        return _errors(form)
+    try:
+        delivery = services.test_send_create(webhook=webhook, customer=form.cleaned_data["customer"], user=request.user)
+    except services.ServiceError as exc:
+        return _errors(exc)
+    return JsonResponse(
+        {
+            "delivery_id": delivery.pk,
+            "result_url": reverse("admin:webhooks_delivery_result", args=[delivery.pk]),
+            "detail_url": reverse("admin:webhooks_delivery_change", args=[delivery.pk]),
+        },
+        status=201,
+    )
+
+
+@require_POST
+def group_send(request, pk):
+    _require(request, SEND_PERMISSION)
+    webhook = get_object_or_404(Webhook, pk=pk)
+    form = GroupSendForm(request.POST)
+    if not form.is_valid():
+        return _errors(form)
+    try:
+        send = services.send_create(
+            webhook=webhook, group=form.cleaned_data["group"], scheduled_at=form.cleaned_data["scheduled_at"],
+            user=request.user,
+        )
+    except services.ServiceError as exc:
+        return _errors(exc)
+    if send.status == Send.Status.SCHEDULED and form.cleaned_data["scheduled_at"]:
+        text = _("The send to %(group)s is scheduled.") % {"group": send.group}
+    else:
+        text = _("The send to %(group)s has started.") % {"group": send.group}
+    return JsonResponse(
+        {
+            "send_id": send.pk,
+            "status": send.status,
+            "message": text,
+            "sends_url": reverse("admin:webhooks_send_changelist") + f"?webhook__id__exact={webhook.pk}",
+        },
+        status=201,
+    )
+
+
+@require_GET
+def customer_search(request):
+    _require(request, "customers.view_customer")
+    results = [
+        {"id": c.pk, "label": str(c), "name": c.name, "wechat_nickname": c.wechat_nickname, "mobile": c.mobile}
+        for c in customers_find(query=request.GET.get("q", ""))
+    ]
+    return JsonResponse({"results": results})
+
+
+@require_GET
+def delivery_result(request, delivery_id):
+    _require(request, "webhooks.view_delivery")
+    result = selectors.delivery_result(delivery_id=delivery_id)
+    if result is None:
+        raise Http404
+    return JsonResponse(result)
+
+
+@require_GET
+def sends_status(request):
+    _require(request, "webhooks.view_send")
+    ids = [part for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:MAX_POLLED_SENDS]
+    return JsonResponse({"sends": selectors.send_status_rows(send_ids=ids)})
+
+
+@require_POST
+def send_cancel(request, pk):
+    _require(request, CANCEL_PERMISSION)
+    send = get_object_or_404(Send, pk=pk)
+    was_running = send.status == Send.Status.SENDING
+    try:
+        services.send_cancel(send=send, user=request.user)
+    except services.ServiceError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if was_running:
+            messages.success(request, _("Send #%(id)s is stopped; its deliveries not yet sent are cancelled.")
+                             % {"id": send.pk})
+        else:
+            messages.success(request, _("Send #%(id)s is cancelled.") % {"id": send.pk})
+    return _back(request, reverse("admin:webhooks_send_changelist"))
+
+
+@require_POST
+def delivery_redeliver(request, delivery_id):
+    _require(request, REDELIVER_PERMISSION)
+    delivery = get_object_or_404(Delivery, pk=delivery_id)
+    try:
+        services.delivery_redeliver(delivery=delivery, user=request.user)
+    except services.ServiceError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Delivery %(id)s is queued to be sent again.") % {"id": delivery.pk})
+    return redirect(reverse("admin:webhooks_delivery_change", args=[delivery.pk]))
+
+
+@require_POST
+def template_preview(request):
+    """The body a template renders for one customer: the template being edited, else the saved one."""
+    _require(request, "webhooks.view_webhook")
+    _require(request, "customers.view_customer")
+    form = TemplatePreviewForm(request.POST)
+    if not form.is_valid():
+        return _errors(form)
+    data = form.cleaned_data
+    source, message_type, empty_text = data["body_template"], data["message_type"], data["empty_text"]
+    webhook_id = request.POST.get("webhook", "")
+    if not source and webhook_id.isdigit():
+        webhook = get_object_or_404(Webhook, pk=webhook_id)
+        source, message_type, empty_text = webhook.body_template, webhook.message_type, webhook.empty_text
+    try:
+        body = compile_template(source, message_type=message_type or Webhook.MessageType.JSON,
+                                empty_text=empty_text).render(message_context(customer=data["customer"]))
+    except TemplateError as exc:
+        return JsonResponse({"error": str(exc)}, status=200)
+    return JsonResponse({"body": body})
