@@ -182,7 +182,8 @@ def test_list_with_one_bad_event_is_refused_whole(post, hooks):
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_events"
-    assert error["events"] == [{"index": 500, "members": {"startDate": [error["events"][0]["members"]["startDate"][0]]}}]
+    assert len(error["events"]) == 1
+    assert error["events"][0]["index"] == 500 and list(error["events"][0]["members"]) == ["startDate"]
     assert nothing_written()
 
 
@@ -280,8 +281,8 @@ def test_end_date_before_start_date_is_refused(post, event):
 
 
 def test_errors_are_reported_per_event_index_and_member(post):
-    events = [GOOD[FixedEvent.REDEEM_COUPON], "not an event", {**GOOD[FixedEvent.MEMBERSHIP_LEVEL_UP], "oldLevelId": "1",
-                                                              "newLevel": 5}]
+    bad_level = {**GOOD[FixedEvent.MEMBERSHIP_LEVEL_UP], "oldLevelId": "1", "newLevel": 5}
+    events = [GOOD[FixedEvent.REDEEM_COUPON], "not an event", bad_level]
     response = post(events)
     error = response.json()["error"]
     assert response.status_code == 400

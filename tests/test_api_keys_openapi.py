@@ -1,0 +1,76 @@
+"""API keys in the admin (shown once, stored hashed, revocable) and the OpenAPI document."""
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from api.models import ApiKey, key_hash
+from api.openapi import EXAMPLES
+from api.validation import EVENT_MEMBERS, OPTIONAL_MEMBERS, validate_event
+from webhooks.events import FixedEvent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client):
+    client.force_login(get_user_model().objects.create_superuser("admin", "a@example.com", "pw"))
+    return client
+
+
+def redeem_event():
+    return json.dumps(EXAMPLES[FixedEvent.REDEEM_COUPON])
+
+
+def test_key_is_shown_once_and_only_its_hash_is_stored(staff):
+    response = staff.post("/admin/api/apikey/add/", {"name": "CRM 同步"})
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    api_key = ApiKey.objects.get()
+    raw = response.context["raw_key"]
+    assert raw in response.text and raw.startswith(api_key.prefix)
+    assert api_key.hashed_key == key_hash(raw) and api_key.created_by.username == "admin"
+    # Never again: not on the list, not on the key's page.
+    for url in ("/admin/api/apikey/", f"/admin/api/apikey/{api_key.pk}/change/"):
+        page = staff.get(url)
+        assert page.status_code == 200 and raw not in page.text and api_key.prefix in page.text
+
+    api = staff.post("/api/v1/events", redeem_event(), content_type="application/json",
+                     HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.status_code == 202
+
+    staff.post("/admin/api/apikey/", {"action": "revoke", "_selected_action": [api_key.pk]})
+    api_key.refresh_from_db()
+    assert api_key.revoked_at is not None
+    api = staff.post("/api/v1/events", redeem_event(), content_type="application/json",
+                     HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert api.status_code == 403
+
+
+def test_openapi_document_parses_and_describes_the_endpoint(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    document = json.loads(response.content)
+    assert document["openapi"].startswith("3.")
+    post = document["paths"]["/events"]["post"]
+    assert {"202", "400", "401", "403", "413", "415", "422"} <= set(post["responses"])
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        **document["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert document["security"] == [{"bearerAuth": []}]
+    schemas = document["components"]["schemas"]
+    mapping = schemas["Event"]["discriminator"]["mapping"]
+    assert set(mapping) == set(FixedEvent.values)
+    for event, ref in mapping.items():
+        schema = schemas[ref.rsplit("/", 1)[1]]
+        members = EVENT_MEMBERS[event]
+        # The document says exactly what the validation accepts.
+        assert list(schema["properties"]) == ["event", *members]
+        assert set(schema["required"]) == {"event", *members} - OPTIONAL_MEMBERS
+        assert schema["additionalProperties"] is False
+        valid, errors = validate_event(0, schema["example"])
+        assert valid is not None, errors.as_json()
+        for member in members:
+            assert schema["properties"][member]["type"] == ("integer" if member.endswith("LevelId") else "string")
+    array = post["requestBody"]["content"]["application/json"]["schema"]["oneOf"][1]
+    assert array["maxItems"] == 1000
