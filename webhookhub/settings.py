@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "webhooks",
     "webhookhub",
     "api",
+    "automation",
 ]
 
 MIDDLEWARE = [
@@ -139,9 +140,13 @@ WEBHOOK_CLAIM_LEASE = env.int("WEBHOOK_CLAIM_LEASE", default=600)
 # How often a worker looks for due work that is in no queue (Redis emptied, worker killed).
 WEBHOOK_RECONCILE_INTERVAL = env.int("WEBHOOK_RECONCILE_INTERVAL", default=60)
 # What a reconcile runs, in order: each puts back on the queue the work of its kind that is due.
-RECONCILE_STEPS = ["webhooks.services.deliveries_reconcile"]
+RECONCILE_STEPS = ["webhooks.services.deliveries_reconcile", "automation.services.flow_runs_reconcile"]
 # SSRF guard: hosts and CIDR ranges a webhook may reach although private or loopback.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+
+# --- Micro-page forms ---------------------------------------------------------------------------
+# Submissions a minute from one address (0: no limit), so one client cannot flood the webhooks.
+FORM_RATE_LIMIT_PER_MINUTE = env.int("FORM_RATE_LIMIT_PER_MINUTE", default=10)
 
 # --- Logging: plain, to stderr; secrets are never passed to a logger --------------------------
 LOGGING = {

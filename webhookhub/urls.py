@@ -8,4 +8,5 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("api.urls")),
+    path("p/", include("automation.urls")),
 ]

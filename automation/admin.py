@@ -1,0 +1,148 @@
+from django.contrib import admin
+from django.db.models import Count, Prefetch
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from . import selectors
+from .models import Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
+
+
+class FormFieldInline(admin.TabularInline):
+    model = FormField
+    extra = 1
+    fields = ("order", "label", "key", "field_type", "required", "options")
+
+
+@admin.register(MicroPage)
+class MicroPageAdmin(admin.ModelAdmin):
+    list_display = ("title", "public_link", "is_active", "group", "submission_count")
+    list_filter = ("is_active",)
+    search_fields = ("title", "slug")
+    prepopulated_fields = {"slug": ("title",)}
+    filter_horizontal = ("webhooks",)
+    inlines = [FormFieldInline]
+    fields = ("title", "slug", "is_active", "description", "success_text", "webhooks", "group")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("group").annotate(_submissions=Count("submissions"))
+
+    @admin.display(description=_("public page"))
+    def public_link(self, page):
+        url = page.get_absolute_url()
+        return format_html('<a href="{0}" target="_blank" rel="noopener">{0}</a>', url)
+
+    @admin.display(description=_("submissions"), ordering="_submissions")
+    def submission_count(self, page):
+        url = reverse("admin:automation_submission_changelist") + f"?page__id__exact={page.pk}"
+        return format_html('<a href="{}">{}</a>', url, page._submissions)
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = ("id", "page", "customer", "created_at", "ip")
+    list_filter = ("page",)
+    list_select_related = ("page", "customer")
+    readonly_fields = ("page", "customer", "data", "ip", "message", "created_at")
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class FlowStepInline(admin.TabularInline):
+    model = FlowStep
+    extra = 1
+    fields = ("order", "kind", "wait", "webhook")
+
+
+@admin.register(Flow)
+class FlowAdmin(admin.ModelAdmin):
+    list_display = ("name", "is_active", "trigger_label_display", "step_count", "runs_link")
+    list_filter = ("is_active", "trigger")
+    search_fields = ("name",)
+    inlines = [FlowStepInline]
+    readonly_fields = ("runs_overview",)
+    fieldsets = (
+        (None, {"fields": ("name", "is_active")}),
+        (_("Trigger"), {"fields": ("trigger", "score_threshold", "group", "page", "event")}),
+        (_("Runs"), {"fields": ("runs_overview",)}),
+    )
+
+    def get_queryset(self, request):
+        return (
+            super().get_queryset(request).select_related("group", "page")
+            .annotate(_steps=Count("steps", distinct=True), _runs=Count("runs", distinct=True))
+        )
+
+    @admin.display(description=_("trigger"))
+    def trigger_label_display(self, flow):
+        return flow.trigger_label
+
+    @admin.display(description=_("steps"), ordering="_steps")
+    def step_count(self, flow):
+        return flow._steps
+
+    @admin.display(description=_("runs"), ordering="_runs")
+    def runs_link(self, flow):
+        url = reverse("admin:automation_flowrun_changelist") + f"?flow__id__exact={flow.pk}"
+        return format_html('<a href="{}">{}</a>', url, flow._runs)
+
+    @admin.display(description=_("runs per customer"))
+    def runs_overview(self, flow):
+        if not flow.pk:
+            return "—"
+        steps = selectors.flow_steps(flow_id=flow.pk)
+        counts = ", ".join(f"{label}: {count}" for label, count in selectors.flow_run_counts(flow=flow).items())
+        rows = format_html_join(
+            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (run.customer, run.get_status_display(), _step_label(run, steps),
+                 run.next_run_at or "—", run.updated_at)
+                for run in selectors.flow_runs_recent(flow=flow)
+            ),
+        )
+        url = reverse("admin:automation_flowrun_changelist") + f"?flow__id__exact={flow.pk}"
+        return format_html(
+            '<p>{}</p><table class="flow-runs"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
+            '</tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
+            counts, gettext("customer"), gettext("status"), gettext("current step"), gettext("next step at"),
+            gettext("updated at"), rows, url, gettext("All runs of this flow"),
+        )
+
+
+def _step_label(run: FlowRun, steps) -> str:
+    if run.status == FlowRun.Status.COMPLETED:
+        return gettext("done (%(count)s steps)") % {"count": len(steps)}
+    if run.step_index < len(steps):
+        return f"{run.step_index + 1}/{len(steps)} · {steps[run.step_index]}"
+    return f"{run.step_index + 1}/{len(steps)}"
+
+
+@admin.register(FlowRun)
+class FlowRunAdmin(admin.ModelAdmin):
+    list_display = ("customer", "flow", "status", "current_step", "next_run_at", "started_at", "updated_at")
+    list_filter = ("status", "flow")
+    list_select_related = ("customer", "flow")
+    search_fields = ("customer__name", "customer__mobile", "flow__name")
+    readonly_fields = ("flow", "customer", "status", "current_step", "next_run_at", "started_at", "updated_at",
+                       "finished_at", "last_error")
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        steps = FlowStep.objects.select_related("webhook").order_by("order", "id")
+        return super().get_queryset(request).prefetch_related(Prefetch("flow__steps", queryset=steps))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("current step"), ordering="step_index")
+    def current_step(self, run):
+        return _step_label(run, list(run.flow.steps.all()))

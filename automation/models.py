@@ -1,0 +1,260 @@
+"""Micro-pages with forms, and automation flows: the two non-fixed ways a message leaves without a click."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from webhooks.events import FixedEvent
+
+NON_FIXED_WEBHOOKS = {"trigger_type": "non_fixed"}
+
+validate_field_key = RegexValidator(
+    r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+    _("Use letters, digits and _, starting with a letter or _ (it is the name in ${form.<key>})."),
+)
+
+
+class MicroPage(models.Model):
+    title = models.CharField(_("title"), max_length=128)
+    slug = models.SlugField(
+        _("address"), max_length=64, unique=True,
+        help_text=_("The page is published at /p/<address>/ (letters, digits, - and _)."),
+    )
+    description = models.TextField(_("description"), blank=True, help_text=_("Shown above the form."))
+    success_text = models.CharField(
+        _("text after submitting"), max_length=255, blank=True,
+        help_text=_("Empty: a standard thank-you."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    webhooks = models.ManyToManyField(
+        "webhooks.Webhook", blank=True, related_name="micro_pages", limit_choices_to=NON_FIXED_WEBHOOKS,
+        verbose_name=_("webhooks to call"),
+        help_text=_("Each active one receives form/submit for every submission."),
+    )
+    group = models.ForeignKey(
+        "customers.Group", on_delete=models.SET_NULL, null=True, blank=True, related_name="micro_pages",
+        verbose_name=_("add the customer to group"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("micro-page")
+        verbose_name_plural = _("micro-pages")
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        from django.urls import reverse
+
+        return reverse("automation:page", args=[self.slug])
+
+
+class FormField(models.Model):
+    class Type(models.TextChoices):
+        TEXT = "text", _("text")
+        MOBILE = "mobile", _("mobile")
+        EMAIL = "email", _("email")
+        SELECT = "select", _("select")
+        CHECKBOX = "checkbox", _("checkbox")
+
+    page = models.ForeignKey(MicroPage, on_delete=models.CASCADE, related_name="fields", verbose_name=_("page"))
+    label = models.CharField(_("label"), max_length=128)
+    key = models.CharField(_("key"), max_length=64, validators=[validate_field_key])
+    field_type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.TEXT)
+    required = models.BooleanField(_("required"), default=False)
+    options = models.TextField(
+        _("options"), blank=True,
+        help_text=_("Select and checkbox: one option a line. A checkbox without options is a single box."),
+    )
+    order = models.PositiveIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("form field")
+        verbose_name_plural = _("form fields")
+        constraints = [models.UniqueConstraint(fields=["page", "key"], name="form_field_key_once_per_page")]
+
+    def __str__(self):
+        return self.label
+
+    @property
+    def option_list(self) -> list[str]:
+        return list(dict.fromkeys(line.strip() for line in self.options.splitlines() if line.strip()))
+
+    def clean(self):
+        if self.field_type == self.Type.SELECT and not self.option_list:
+            raise ValidationError({"options": _("A select needs at least one option.")})
+
+
+class Submission(models.Model):
+    page = models.ForeignKey(
+        MicroPage, on_delete=models.CASCADE, related_name="submissions", verbose_name=_("micro-page")
+    )
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="form_submissions",
+        verbose_name=_("customer"),
+    )
+    data = models.JSONField(_("data"), default=dict)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    message = models.ForeignKey(
+        "webhooks.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("message"),
+    )
+    created_at = models.DateTimeField(_("submitted at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("form submission")
+        verbose_name_plural = _("form submissions")
+
+    def __str__(self):
+        return f"#{self.pk} {self.page}"
+
+
+class Flow(models.Model):
+    class Trigger(models.TextChoices):
+        SCORE_REACHED = "score_reached", _("activity score reaches a threshold")
+        GROUP_JOINED = "group_joined", _("joins a group")
+        FORM_SUBMITTED = "form_submitted", _("submits a micro-page form")
+        LOYALTY_EVENT = "loyalty_event", _("a loyalty event")
+
+    name = models.CharField(_("name"), max_length=128)
+    is_active = models.BooleanField(_("active"), default=True)
+    trigger = models.CharField(_("trigger"), max_length=32, choices=Trigger.choices)
+    score_threshold = models.IntegerField(
+        _("activity score threshold"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_("Starts when a customer's score goes from below this value to this value or more."),
+    )
+    group = models.ForeignKey(
+        "customers.Group", on_delete=models.PROTECT, null=True, blank=True, related_name="flows",
+        verbose_name=_("group"),
+    )
+    page = models.ForeignKey(
+        MicroPage, on_delete=models.PROTECT, null=True, blank=True, related_name="flows",
+        verbose_name=_("micro-page"),
+    )
+    event = models.CharField(_("loyalty event"), max_length=64, choices=FixedEvent.choices, blank=True)
+    # When the flow last became active: group joins written in bulk since then are picked up by reconcile.
+    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("automation flow")
+        verbose_name_plural = _("automation flows")
+        indexes = [models.Index(fields=["trigger", "is_active"], name="flow_trigger_idx")]
+
+    def __str__(self):
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if self.is_active:
+            was_active = self.pk and Flow.objects.filter(pk=self.pk, is_active=True).exists()
+            if not was_active:
+                self.activated_at = timezone.now()
+                if kwargs.get("update_fields") is not None:
+                    kwargs["update_fields"] = {*kwargs["update_fields"], "activated_at"}
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        needed = {
+            self.Trigger.SCORE_REACHED: ("score_threshold", self.score_threshold is not None),
+            self.Trigger.GROUP_JOINED: ("group", self.group_id is not None),
+            self.Trigger.FORM_SUBMITTED: ("page", self.page_id is not None),
+            self.Trigger.LOYALTY_EVENT: ("event", bool(self.event)),
+        }.get(self.trigger)
+        if needed and not needed[1]:
+            raise ValidationError({needed[0]: _("Required for this trigger.")})
+
+    @property
+    def trigger_label(self) -> str:
+        detail = {
+            self.Trigger.SCORE_REACHED: self.score_threshold,
+            self.Trigger.GROUP_JOINED: self.group,
+            self.Trigger.FORM_SUBMITTED: self.page,
+            self.Trigger.LOYALTY_EVENT: self.get_event_display(),
+        }.get(self.trigger)
+        return f"{self.get_trigger_display()}: {detail}"
+
+
+class FlowStep(models.Model):
+    class Kind(models.TextChoices):
+        WAIT = "wait", _("wait")
+        WEBHOOK = "webhook", _("webhook node")
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="steps", verbose_name=_("flow"))
+    order = models.PositiveIntegerField(_("order"), default=0)
+    kind = models.CharField(_("step"), max_length=16, choices=Kind.choices)
+    wait = models.DurationField(
+        _("wait for"), null=True, blank=True,
+        help_text=_("Wait steps: e.g. 00:30:00 for 30 minutes, 1 00:00:00 for a day."),
+    )
+    webhook = models.ForeignKey(
+        "webhooks.Webhook", on_delete=models.PROTECT, null=True, blank=True, related_name="flow_steps",
+        limit_choices_to=NON_FIXED_WEBHOOKS, verbose_name=_("webhook"),
+    )
+
+    class Meta:
+        ordering = ["order", "id"]
+        verbose_name = _("flow step")
+        verbose_name_plural = _("flow steps")
+
+    def __str__(self):
+        if self.kind == self.Kind.WAIT:
+            return _("wait %(duration)s") % {"duration": self.wait}
+        return _("webhook %(webhook)s") % {"webhook": self.webhook}
+
+    def clean(self):
+        if self.kind == self.Kind.WAIT:
+            if self.wait is None or self.wait <= timedelta(0):
+                raise ValidationError({"wait": _("Enter how long to wait (more than zero).")})
+            if self.wait > timedelta(days=366):
+                raise ValidationError({"wait": _("Wait at most a year.")})
+        elif self.kind == self.Kind.WEBHOOK:
+            if self.webhook_id is None:
+                raise ValidationError({"webhook": _("Choose the webhook to call.")})
+            if self.webhook.is_fixed:
+                raise ValidationError({"webhook": _("Only a non-fixed webhook can be a flow's webhook node.")})
+
+
+class FlowRun(models.Model):
+    """One customer's way through one flow; the database is the truth, the rq job only a wake-up call."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        WAITING = "waiting", _("waiting")
+        COMPLETED = "completed", _("completed")
+        FAILED = "failed", _("failed")
+
+    OPEN_STATUSES = (Status.RUNNING, Status.WAITING)
+
+    flow = models.ForeignKey(Flow, on_delete=models.CASCADE, related_name="runs", verbose_name=_("flow"))
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="flow_runs", verbose_name=_("customer")
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    # 0-based index of the step the run is at; a waiting run is at its wait step until next_run_at.
+    step_index = models.PositiveIntegerField(_("current step"), default=0)
+    next_run_at = models.DateTimeField(_("next step at"), null=True, blank=True)
+    job_id = models.CharField(max_length=64, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = _("flow run")
+        verbose_name_plural = _("flow runs")
+        constraints = [models.UniqueConstraint(fields=["flow", "customer"], name="flow_run_once_per_customer")]
+        indexes = [models.Index(fields=["status", "next_run_at"], name="flow_run_due_idx")]
+
+    def __str__(self):
+        return f"{self.flow} · {self.customer}"
