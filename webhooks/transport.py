@@ -107,6 +107,13 @@ def _check_literal_host(url: str) -> None:
 # --- Requests and results -----------------------------------------------------------------------
 
 
+def _reveal(value) -> str:
+    # A webhook read from the database holds Secret objects; one just built in memory, plain text.
+    if not value:
+        return ""
+    return value.reveal() if hasattr(value, "reveal") else str(value)
+
+
 @dataclass
 class Endpoint:
     """What the transport needs of a webhook, secrets already decrypted (kept out of repr)."""
@@ -135,12 +142,12 @@ class Endpoint:
             verify_ssl=webhook.verify_ssl,
             connect_timeout=webhook.effective_connect_timeout,
             read_timeout=webhook.effective_read_timeout,
-            secret_key=webhook.secret_key.reveal() if webhook.secret_key else "",
+            secret_key=_reveal(webhook.secret_key),
             basic_username=webhook.basic_username,
-            basic_password=webhook.basic_password.reveal() if webhook.basic_password else "",
+            basic_password=_reveal(webhook.basic_password),
             oauth_token_url=webhook.oauth_token_url,
             oauth_app_id=webhook.oauth_app_id,
-            oauth_app_secret=webhook.oauth_app_secret.reveal() if webhook.oauth_app_secret else "",
+            oauth_app_secret=_reveal(webhook.oauth_app_secret),
         )
 
 
@@ -201,8 +208,10 @@ def masked_url(url: str) -> str:
     parts = urlsplit(url)
     if "access_token" not in parts.query:
         return url
-    query = [(k, MASK if k == "access_token" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="•")))
+    placeholder = "MASKEDTOKEN"
+    query = [(k, placeholder if k == "access_token" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    # The mask is put in after encoding, so the record reads access_token=•••••• rather than %E2%80%A2….
+    return urlunsplit(parts._replace(query=urlencode(query).replace(placeholder, MASK)))
 
 
 def _retry_after(response) -> int | None:
