@@ -435,3 +435,11 @@ def test_marketer_can_send(marketer_client, marketer, webhook):
                                     {"customer": customer.pk})
     assert response.status_code == 201
     assert Delivery.objects.get().message.created_by == marketer
+
+
+def test_send_page_is_read_only_with_progress(marketer_client, webhook):
+    group = make_group(make_customers(1))
+    send = _send_with_deliveries(webhook, group, [Delivery.Status.SUCCEEDED])
+    html = marketer_client.get(reverse("admin:webhooks_send_change", args=[send.pk])).content.decode()
+    assert f'data-send-progress="{send.pk}" data-total="2" data-succeeded="1"' in html
+    assert 'name="_save"' not in html

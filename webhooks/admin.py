@@ -185,7 +185,7 @@ class SendChangeList(ChangeList):
 @admin.register(Send)
 class SendAdmin(admin.ModelAdmin):
     list_display = ("id", "webhook", "group", "created_by", "scheduled_at", "status_label", "progress_bar",
-                    "started_at", "finished_at", "actions_column")
+                    "run_times", "actions_column")
     list_display_links = ("id",)
     list_filter = ("webhook", "status", ("scheduled_at", admin.DateFieldListFilter))
     list_select_related = ("webhook", "group", "created_by")
@@ -211,6 +211,10 @@ class SendAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         # A send is created from a webhook's "Send message" dialog, never from a blank form.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Read-only page; cancelling and stopping are buttons gated by their own permission.
         return False
 
     def has_delete_permission(self, request, obj=None):
@@ -244,6 +248,15 @@ class SendAdmin(admin.ModelAdmin):
             '<span class="hub-n-total">/ {total}</span></div></div>',
             id=obj.pk, t_ok=gettext("succeeded"), t_fail=gettext("failed"), t_pending=gettext("pending"),
             **progress,
+        )
+
+    @admin.display(description=_("started / finished"), ordering="started_at")
+    def run_times(self, obj):
+        return format_html(
+            '<div class="hub-times" data-send-times="{}"><span class="hub-started" title="{}">{}</span><br>'
+            '<span class="hub-finished" title="{}">{}</span></div>',
+            obj.pk, gettext("started at"), selectors.local_time(obj.started_at) or "—",
+            gettext("finished at"), selectors.local_time(obj.finished_at) or "—",
         )
 
     @admin.display(description=_("actions"))

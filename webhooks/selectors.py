@@ -58,16 +58,17 @@ def send_status_rows(*, send_ids) -> list[dict]:
             "status": send.status,
             "status_label": send.get_status_display(),
             "cancellable": send.status in (Send.Status.SCHEDULED, Send.Status.SENDING),
-            "started_at": _local(send.started_at),
-            "finished_at": _local(send.finished_at),
+            "started_at": local_time(send.started_at),
+            "finished_at": local_time(send.finished_at),
             "progress": progress_summary(send, counts[send.pk]),
         }
         for send in sends
     ]
 
 
-def _local(moment):
+def local_time(moment):
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else None
+
 
 
 def attempt_as_dict(attempt: Attempt) -> dict:
@@ -75,7 +76,7 @@ def attempt_as_dict(attempt: Attempt) -> dict:
         "number": attempt.number,
         "trigger": attempt.get_trigger_display(),
         "requested_by": str(attempt.requested_by) if attempt.requested_by_id else None,
-        "started_at": _local(attempt.started_at),
+        "started_at": local_time(attempt.started_at),
         "duration_ms": attempt.duration_ms,
         "url": attempt.url,
         "request_headers": attempt.request_headers,
@@ -106,7 +107,7 @@ def delivery_result(*, delivery_id: str) -> dict | None:
         "last_error": delivery.last_error,
         "attempt_count": delivery.attempt_count,
         "retry_count": delivery.retry_count,
-        "next_attempt_at": _local(delivery.next_attempt_at),
+        "next_attempt_at": local_time(delivery.next_attempt_at),
         "attempts": [attempt_as_dict(attempt) for attempt in attempts],
     }
 

@@ -14,8 +14,6 @@
     node.querySelector(".hub-n-total").textContent = "/ " + p.total;
   }
 
-  function cell(row, name) { return row.querySelector("td.field-" + name); }
-
   function update(rows) {
     rows.forEach(function (s) {
       var status = document.querySelector('[data-send-status="' + s.id + '"]');
@@ -28,7 +26,7 @@
       if (progress) setProgress(progress, s.progress);
       var row = status.closest("tr");
       if (row) {
-        var started = cell(row, "started_at"), finished = cell(row, "finished_at");
+        var started = row.querySelector(".hub-started"), finished = row.querySelector(".hub-finished");
         if (started && s.started_at) started.textContent = s.started_at;
         if (finished && s.finished_at) finished.textContent = s.finished_at;
         if (!s.cancellable) {
