@@ -59,7 +59,8 @@ def member_level_change(*, customer: Customer, level: MembershipLevel, user=None
     A member without a level is given its first level without an event: the seed's payload needs the
     old level's id, and there is none. Returns the event's Message, or None when none was raised.
     """
-    customer = Customer.objects.select_for_update().select_related("level").get(pk=customer.pk)
+    # of=("self",): PostgreSQL refuses FOR UPDATE on the nullable side of the level join.
+    customer = Customer.objects.select_for_update(of=("self",)).select_related("level").get(pk=customer.pk)
     _require_member(customer)
     old = customer.level
     if old is not None and old.pk == level.pk:
@@ -150,7 +151,8 @@ def coupon_redeem(*, code: str, user=None) -> CouponCode:
     """Redeem a member's code once, within its validity; anything else is refused and raises nothing."""
     value = (code or "").strip().upper()
     coupon_code = (
-        CouponCode.objects.select_for_update().select_related("coupon", "customer").filter(code=value).first()
+        CouponCode.objects.select_for_update(of=("self",)).select_related("coupon", "customer")
+        .filter(code=value).first()
         if value else None
     )
     if coupon_code is None:

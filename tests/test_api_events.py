@@ -443,3 +443,12 @@ def test_bad_idempotency_key_is_400(post, key):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_idempotency_key"
     assert nothing_written()
+
+
+def test_api_needs_no_csrf_token(raw_key, hooks):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(URL, json.dumps(GOOD[FixedEvent.REDEEM_COUPON]), content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    assert response.status_code == 202

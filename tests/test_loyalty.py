@@ -288,3 +288,13 @@ def test_admin_redeem_page(staff, member, coupon, hooks):
     assert Message.objects.count() == 1
     assert staff.get("/admin/customers/couponcode/").status_code == 200
     assert staff.get("/admin/customers/coupon/").status_code == 200
+
+
+def test_loyalty_admin_pages_render(staff, member, coupon):
+    code = services.coupon_draw(coupon=coupon, customer=member)
+    for url in (
+        f"/admin/customers/member/{member.pk}/change/", "/admin/customers/coupon/add/",
+        f"/admin/customers/coupon/{coupon.pk}/change/", f"/admin/customers/couponcode/{code.pk}/change/",
+    ):
+        assert staff.get(url).status_code == 200, url
+    assert staff.get("/admin/customers/member/add/").status_code == 403
