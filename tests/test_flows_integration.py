@@ -1,0 +1,311 @@
+"""Automation flows through real parts: Redis, rq worker processes, a receiver on 127.0.0.1.
+
+Each trigger starts a run; webhook nodes push flow/webhook-notification; waits are rq scheduled jobs
+backed by the database, so reconcile brings back a wait whose job Redis lost.
+"""
+
+import json
+import os
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import django_rq
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from rq.registry import ScheduledJobRegistry
+
+from automation import services
+from automation.models import Flow, FlowRun, FlowStep, FormField, MicroPage
+from customers.groups import group_members_add
+from customers.models import Customer, Group, GroupMembership, MembershipLevel
+from customers.services import member_level_change
+from webhooks.events import FixedEvent
+from webhooks.models import Attempt, Delivery, Message
+from webhooks.signing import verify
+
+from .conftest import run_worker
+from .factories import make_webhook
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
+
+CRM_TEMPLATE = (
+    '{"flowId":"${flowId}","flowStep":"${flowStep}","customerId":"${customerId}",'
+    '"name":"${customer.name}","mobile":"${customer.mobile}","score":${customer.activityScore},'
+    '"city":"${customer.city}","level":"${member.level}","membershipId":"${member.membershipId}"}'
+)
+
+
+def save_example(name: str, received, attempt) -> None:
+    directory = os.environ.get("AUTOMATION_EXAMPLES_DIR")
+    if not directory:
+        return
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    record = {
+        "request": {"method": received.method, "path": received.path, "headers": received.headers,
+                    "body": received.body},
+        "response": {"status": attempt.response_status, "headers": attempt.response_headers,
+                     "body": attempt.response_body},
+    }
+    Path(directory, f"{name}.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
+
+
+def make_flow(name, *, steps, **trigger) -> Flow:
+    flow = Flow.objects.create(name=name, **trigger)
+    for order, step in enumerate(steps, start=1):
+        if isinstance(step, timedelta):
+            FlowStep.objects.create(flow=flow, order=order, kind=FlowStep.Kind.WAIT, wait=step)
+        else:
+            FlowStep.objects.create(flow=flow, order=order, kind=FlowStep.Kind.WEBHOOK, webhook=step)
+    return flow
+
+
+def bodies(receiver, path=None):
+    return [json.loads(r.body) for r in receiver.received if path is None or r.path == path]
+
+
+def set_score(customer: Customer, score: int) -> None:
+    customer.activity_score = score
+    customer.save()
+
+
+# --- The seed's example ----------------------------------------------------------------------------
+
+
+def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receiver, redis_conn):
+    crm = make_webhook(receiver.url("/crm/leads"), name="CRM", body_template=CRM_TEMPLATE, empty_text="")
+    flow = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[crm])
+    customer = Customer.objects.create(name="张三", mobile="13800000001", activity_score=480,
+                                       attributes={"city": "上海"})
+    other = Customer.objects.create(name="李四", mobile="13800000002", activity_score=100)
+
+    set_score(other, 499)  # below the threshold: nothing
+    set_score(customer, 510)  # 480 → 510 crosses 500
+    assert FlowRun.objects.filter(flow=flow).count() == 1
+    run_worker()
+
+    assert bodies(receiver) == [{
+        "flowId": str(flow.pk), "flowStep": "1", "customerId": str(customer.pk), "name": "张三",
+        "mobile": "13800000001", "score": 510, "city": "上海", "level": "", "membershipId": "",
+    }]
+    got = receiver.received[0]
+    assert got.headers["X-Clab-Event"] == "flow/webhook-notification"
+    assert got.signature_ok is True and verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
+    run = FlowRun.objects.get(flow=flow, customer=customer)
+    assert run.status == FlowRun.Status.COMPLETED and run.step_index == 1 and run.finished_at
+    save_example("flow-step", got, Attempt.objects.get(delivery_id=got.headers["X-Clab-Delivery-Id"]))
+
+    # Once per customer: falling back and crossing again pushes nothing more.
+    set_score(customer, 400)
+    set_score(customer, 600)
+    set_score(customer, 700)
+    run_worker()
+    assert len(receiver.received) == 1
+    assert FlowRun.objects.filter(flow=flow).count() == 1
+
+
+def test_score_flow_ignores_bulk_updates_and_unchanged_scores(receiver, redis_conn):
+    crm = make_webhook(receiver.url("/crm"))
+    flow = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[crm])
+    customer = Customer.objects.create(name="王五", mobile="13800000003", activity_score=480)
+    # Documented: a queryset update bypasses save(), so no flow hears of it.
+    Customer.objects.filter(pk=customer.pk).update(activity_score=900)
+    customer.refresh_from_db()
+    customer.name = "王五五"
+    customer.save(update_fields=["name"])  # the score did not change in this save
+    set_score(customer, 950)  # 900 → 950 is not a crossing from below
+    assert not FlowRun.objects.filter(flow=flow).exists()
+    # A new customer created at or over the threshold has reached it.
+    newcomer = Customer.objects.create(name="新人", mobile="13800000004", activity_score=500)
+    assert FlowRun.objects.filter(flow=flow, customer=newcomer).count() == 1
+
+
+def test_inactive_flow_starts_nothing(receiver, redis_conn):
+    make_flow("停用", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=10, is_active=False,
+              steps=[make_webhook(receiver.url())])
+    customer = Customer.objects.create(name="赵六", mobile="13800000005")
+    set_score(customer, 20)
+    assert not FlowRun.objects.exists()
+
+
+# --- The other triggers ----------------------------------------------------------------------------
+
+
+def test_joining_a_group_starts_the_flow(receiver, redis_conn):
+    group = Group.objects.create(name="VIP")
+    hook = make_webhook(receiver.url("/group"), body_template=CRM_TEMPLATE)
+    flow = make_flow("入群欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[hook])
+    customer = Customer.objects.create(name="孙七", mobile="13800000006", activity_score=3)
+    GroupMembership.objects.create(group=Group.objects.create(name="其他"), customer=customer)
+    assert not FlowRun.objects.exists()
+    GroupMembership.objects.create(group=group, customer=customer)
+    run_worker()
+    assert [(b["flowId"], b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [
+        (str(flow.pk), "1", str(customer.pk))
+    ]
+
+
+def test_bulk_group_joins_are_started_by_reconcile(receiver, redis_conn):
+    group = Group.objects.create(name="导入")
+    old_member = Customer.objects.create(name="老成员", mobile="13800000007")
+    GroupMembership.objects.create(group=group, customer=old_member)
+    GroupMembership.objects.filter(customer=old_member).update(joined_at=timezone.now() - timedelta(days=1))
+    flow = make_flow("导入欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group,
+                     steps=[make_webhook(receiver.url("/import"))])
+    newcomers = [Customer.objects.create(name=f"导入{i}", mobile=f"1380000010{i}") for i in range(3)]
+    group_members_add(group=group, customers=newcomers)  # a bulk insert: no post_save
+    assert not FlowRun.objects.exists()
+
+    counts = services.flow_runs_reconcile()
+    assert counts["group_joins"] == 3
+    assert services.flow_runs_reconcile()["group_joins"] == 0
+    run_worker()
+    assert sorted(b["customerId"] for b in bodies(receiver)) == sorted(str(c.pk) for c in newcomers)
+    assert not FlowRun.objects.filter(customer=old_member).exists()
+    assert FlowRun.objects.filter(flow=flow, status=FlowRun.Status.COMPLETED).count() == 3
+
+
+def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
+    page = MicroPage.objects.create(title="试用申请", slug="trial")
+    FormField.objects.create(page=page, label="手机号", key="mobile", field_type=FormField.Type.MOBILE, required=True)
+    FormField.objects.create(page=page, label="姓名", key="name", required=True, order=1)
+    other_page = MicroPage.objects.create(title="别的页面", slug="other")
+    FormField.objects.create(page=other_page, label="手机号", key="mobile", field_type=FormField.Type.MOBILE)
+    flow = make_flow("试用跟进", trigger=Flow.Trigger.FORM_SUBMITTED, page=page,
+                     steps=[make_webhook(receiver.url("/trial"), body_template=CRM_TEMPLATE)])
+    client = Client()
+    client.post(reverse("automation:page", args=["other"]), {"f_mobile": "13800000099"})
+    assert not FlowRun.objects.exists()
+    assert client.post(reverse("automation:page", args=["trial"]),
+                       {"f_mobile": "13800000008", "f_name": "周八"}).status_code == 302
+    run_worker()
+    customer = Customer.objects.get(mobile="13800000008")
+    assert [(b["flowId"], b["customerId"], b["name"]) for b in bodies(receiver)] == [
+        (str(flow.pk), str(customer.pk), "周八")
+    ]
+
+
+def test_a_loyalty_event_starts_the_flow_for_its_member(receiver, redis_conn):
+    silver = MembershipLevel.objects.create(name="银卡", rank=1)
+    gold = MembershipLevel.objects.create(name="金卡", rank=2)
+    member = Customer.objects.create(name="吴九", mobile="13800000009", membership_id="M-9", level=silver,
+                                     points=120)
+    up = make_flow("升级关怀", trigger=Flow.Trigger.LOYALTY_EVENT, event=FixedEvent.MEMBERSHIP_LEVEL_UP,
+                   steps=[make_webhook(receiver.url("/up"), body_template=CRM_TEMPLATE)])
+    down = make_flow("降级挽回", trigger=Flow.Trigger.LOYALTY_EVENT, event=FixedEvent.MEMBERSHIP_LEVEL_DOWN,
+                     steps=[make_webhook(receiver.url("/down"), body_template=CRM_TEMPLATE)])
+    member_level_change(customer=member, level=gold)
+    run_worker()
+    assert bodies(receiver, "/down") == []
+    assert [(b["flowId"], b["customerId"], b["level"], b["membershipId"]) for b in bodies(receiver, "/up")] == [
+        (str(up.pk), str(member.pk), "金卡", "M-9")
+    ]
+    assert not FlowRun.objects.filter(flow=down).exists()
+
+
+# --- Waits -----------------------------------------------------------------------------------------
+
+
+def _wait_until(moment, *, limit=15.0):
+    deadline = time.monotonic() + limit
+    while timezone.now() < moment:
+        assert time.monotonic() < deadline, "waited too long"
+        time.sleep(0.1)
+
+
+def test_a_wait_then_a_webhook_node(receiver, redis_conn):
+    group = Group.objects.create(name="稍后跟进")
+    first = make_webhook(receiver.url("/first"), body_template=CRM_TEMPLATE)
+    later = make_webhook(receiver.url("/later"), body_template=CRM_TEMPLATE)
+    flow = make_flow("等待后推送", trigger=Flow.Trigger.GROUP_JOINED, group=group,
+                     steps=[first, timedelta(seconds=3), later])
+    customer = Customer.objects.create(name="郑十", mobile="13800000010")
+    GroupMembership.objects.create(group=group, customer=customer)
+    run_worker()
+
+    run = FlowRun.objects.get(flow=flow, customer=customer)
+    assert run.status == FlowRun.Status.WAITING and run.step_index == 1
+    assert timedelta(seconds=2) < run.next_run_at - run.started_at < timedelta(seconds=30)
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
+    assert run.job_id in registry.get_job_ids()
+    assert [b["flowStep"] for b in bodies(receiver)] == ["1"]
+
+    _wait_until(run.next_run_at)
+    run_worker(scheduler=True)
+    run.refresh_from_db()
+    assert run.status == FlowRun.Status.COMPLETED and run.step_index == 3
+    assert [(r.path, json.loads(r.body)["flowStep"]) for r in receiver.received] == [("/first", "1"), ("/later", "3")]
+    assert Message.objects.filter(event="flow/webhook-notification").count() == 2
+
+
+def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
+    group = Group.objects.create(name="丢失的等待")
+    hook = make_webhook(receiver.url("/after-wait"), body_template=CRM_TEMPLATE)
+    flow = make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
+    customer = Customer.objects.create(name="钱十一", mobile="13800000011")
+    GroupMembership.objects.create(group=group, customer=customer)
+    run_worker()
+    run = FlowRun.objects.get(flow=flow)
+    assert run.status == FlowRun.Status.WAITING
+    lost_job = run.job_id
+
+    redis_conn.flushdb()  # Redis restarted empty: the scheduled wake-up is gone
+    assert services.flow_runs_reconcile()["runs"] == 0  # not due yet: nothing to do
+    # The hour passes while nothing in Redis remembers the run.
+    FlowRun.objects.filter(pk=run.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
+    assert services.flow_runs_reconcile()["runs"] == 1
+    run.refresh_from_db()
+    assert run.job_id and run.job_id != lost_job
+    assert services.flow_runs_reconcile()["runs"] == 0  # its new job is alive: not queued twice
+
+    log = run_worker()
+    run.refresh_from_db()
+    assert run.status == FlowRun.Status.COMPLETED, log
+    assert [(b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [("2", str(customer.pk))]
+
+
+def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
+    group = Group.objects.create(name="worker 自己补上")
+    hook = make_webhook(receiver.url("/self-healed"))
+    make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
+    GroupMembership.objects.create(group=group, customer=Customer.objects.create(name="钱十二", mobile="13800000014"))
+    run_worker()
+    redis_conn.flushdb()
+    FlowRun.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
+    # No reconcile called here: the hub's worker runs settings.RECONCILE_STEPS when it starts.
+    run_worker()
+    assert [r.path for r in receiver.received] == ["/self-healed"]
+    assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
+
+
+def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
+    group = Group.objects.create(name="暂停")
+    flow = make_flow("可暂停", trigger=Flow.Trigger.GROUP_JOINED, group=group,
+                     steps=[make_webhook(receiver.url("/paused"))])
+    customer = Customer.objects.create(name="暂停者", mobile="13800000012")
+    GroupMembership.objects.create(group=group, customer=customer)
+    flow.is_active = False
+    flow.save()
+    run_worker()
+    assert receiver.received == []
+    assert FlowRun.objects.get().status == FlowRun.Status.RUNNING
+    flow.is_active = True
+    flow.save()
+    assert services.flow_runs_reconcile()["runs"] == 1
+    run_worker()
+    assert len(receiver.received) == 1
+    assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
+
+
+def test_an_inactive_webhook_node_is_skipped_and_the_run_goes_on(receiver, redis_conn):
+    off = make_webhook(receiver.url("/off"), is_active=False)
+    on = make_webhook(receiver.url("/on"))
+    make_flow("跳过", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=5, steps=[off, on])
+    customer = Customer.objects.create(name="跳过者", mobile="13800000013")
+    set_score(customer, 5)
+    run_worker()
+    assert [r.path for r in receiver.received] == ["/on"]
+    assert json.loads(receiver.received[0].body)["flowStep"] == "2"
+    assert not Delivery.objects.filter(webhook=off).exists()
