@@ -13,7 +13,7 @@ from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMI
 
 from . import selectors, views
 from .forms import SECRET_FIELDS, WebhookForm
-from .models import Delivery, Send, Webhook
+from .models import Delivery, Message, Send, Webhook
 
 ADMIN_CSS = {"all": ("webhooks/admin.css",)}
 
@@ -49,7 +49,9 @@ class SendFilter(InputFilter):
     def queryset(self, request, queryset):
         value = (self.value() or "").strip().lstrip("#")
         if value.isdigit():
-            return queryset.filter(message__send_id=int(value))
+            # The message id first: filtering on it uses the (message, status) index, a join does not.
+            message_id = Message.objects.filter(send_id=int(value)).values_list("pk", flat=True).first()
+            return queryset.filter(message_id=message_id) if message_id else queryset.none()
         return queryset
 
 
@@ -294,6 +296,10 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     class Media:
         css = ADMIN_CSS
+
+    def get_queryset(self, request):
+        # The list sorts rows it has not found by index: keep the bodies out of that sort.
+        return super().get_queryset(request).defer("body", "last_error")
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

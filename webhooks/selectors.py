@@ -3,22 +3,29 @@
 from datetime import datetime, time, timedelta
 
 from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from .models import Attempt, Delivery, Send, Webhook
+from .models import Attempt, Delivery, Message, Send, Webhook
 
 Status = Delivery.Status
 
 
 def send_progress(*, send_ids) -> dict[int, dict]:
-    """Counts of each send's deliveries by outcome, for many sends in one aggregate query."""
+    """Counts of each send's deliveries by outcome, for many sends in one aggregate query.
+
+    Filtering on message ids (not joining the message) keeps the count inside the
+    (message, status) index: tens of milliseconds for a send of 100,000.
+    """
     ids = [int(pk) for pk in send_ids]
     if not ids:
         return {}
+    message_to_send = dict(Message.objects.filter(send_id__in=ids).values_list("pk", "send_id"))
+    progress = {pk: {"written": 0, "succeeded": 0, "failed": 0, "cancelled": 0} for pk in ids}
+    if not message_to_send:
+        return progress
     rows = (
-        Delivery.objects.filter(message__send_id__in=ids)
-        .values("message__send_id")
+        Delivery.objects.filter(message_id__in=list(message_to_send))
+        .values("message_id")
         .annotate(
             written=Count("pk"),
             succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
@@ -27,9 +34,8 @@ def send_progress(*, send_ids) -> dict[int, dict]:
         )
         .order_by()
     )
-    progress = {pk: {"written": 0, "succeeded": 0, "failed": 0, "cancelled": 0} for pk in ids}
     for row in rows:
-        progress[row.pop("message__send_id")] = row
+        progress[message_to_send[row.pop("message_id")]] = row
     return progress
 
 
@@ -113,26 +119,30 @@ def delivery_result(*, delivery_id: str) -> dict | None:
 
 
 def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
-    """Successes and failures per day over the last `days` days (local dates), and the success rate."""
+    """Successes and failures per day over the last `days` days (local dates), and the success rate.
+
+    One query of plain range comparisons: a per-row date function (TruncDate) costs seconds on
+    100,000 deliveries in SQLite, where it is a Python function.
+    """
     today = timezone.localdate()
     first_day = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first_day, time.min))
-    rows = (
-        Delivery.objects.filter(webhook=webhook, created_at__gte=start)
-        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day")
-        .annotate(
-            succeeded=Count("pk", filter=Q(status=Status.SUCCEEDED)),
-            failed=Count("pk", filter=Q(status=Status.FAILED)),
-        )
-        .order_by("day")
-    )
-    by_day = {row["day"]: row for row in rows}
-    series = []
+    bounds = [
+        timezone.make_aware(datetime.combine(first_day + timedelta(days=offset), time.min))
+        for offset in range(days + 1)
+    ]
+    aggregates = {}
     for offset in range(days):
-        day = first_day + timedelta(days=offset)
-        row = by_day.get(day, {})
-        series.append({"day": day, "succeeded": row.get("succeeded", 0), "failed": row.get("failed", 0)})
+        in_day = Q(created_at__gte=bounds[offset], created_at__lt=bounds[offset + 1])
+        aggregates[f"ok{offset}"] = Count("pk", filter=in_day & Q(status=Status.SUCCEEDED))
+        aggregates[f"fail{offset}"] = Count("pk", filter=in_day & Q(status=Status.FAILED))
+    counts = Delivery.objects.filter(
+        webhook=webhook, created_at__gte=bounds[0], created_at__lt=bounds[-1]
+    ).aggregate(**aggregates)
+    series = [
+        {"day": first_day + timedelta(days=offset), "succeeded": counts[f"ok{offset}"],
+         "failed": counts[f"fail{offset}"]}
+        for offset in range(days)
+    ]
     peak = max([point["succeeded"] + point["failed"] for point in series] + [1])
     for point in series:
         point["succeeded_pct"] = round(100 * point["succeeded"] / peak, 2)
