@@ -1,0 +1,66 @@
+"""Crash proof (b): FLUSHALL Redis in the middle of a group send.
+
+Runs against a redis-server of its own (never the shared one): the workers get its URL through
+their environment, this process through settings.RQ_QUEUES.
+"""
+
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis
+
+from .test_engine_support import crash_during_group_send, free_port, wait_until
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed"),
+]
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    port = free_port()
+    process = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--daemonize", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    connection = redis.Redis.from_url(url)
+    try:
+        def answers():
+            try:
+                return connection.ping()
+            except redis.ConnectionError:
+                return False
+
+        wait_until(answers, timeout=10, message="the test's own redis-server")
+        settings.RQ_QUEUES = {name: {**config, "URL": url} for name, config in settings.RQ_QUEUES.items()}
+        yield url, connection
+    finally:
+        connection.close()
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def test_flushall_mid_send_loses_nothing(own_redis):
+    url, connection = own_redis
+
+    def flush(worker, server):
+        keys = connection.dbsize()
+        connection.flushall()
+        time.sleep(0.5)  # let the in-flight batch finish against the emptied Redis
+        return {"keys_flushed": keys}
+
+    # The same worker lives through the FLUSHALL and brings the lost work back by its periodic reconcile.
+    figures = crash_during_group_send(recipients=2500, crash=flush, worker_env={"REDIS_URL": url}, restart=False)
+    print(f"FLUSHALL proof: {figures}")
+    assert figures["keys_flushed"] > 0
+    assert figures["waiting_at_crash"] > 0  # work was lost from Redis, and came back from the database
