@@ -452,3 +452,22 @@ def test_api_needs_no_csrf_token(raw_key, hooks):
     response = client.post(URL, json.dumps(GOOD[FixedEvent.REDEEM_COUPON]), content_type="application/json",
                            HTTP_AUTHORIZATION=f"Bearer {raw_key}")
     assert response.status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_repeat_gets_the_first_answer(post, hooks, monkeypatch, redis_conn):
+    """A repeat that passed the lookup before the first request committed: the unique key decides."""
+    first = post(GOOD[FixedEvent.REDEEM_COUPON], **{"Idempotency-Key": "race"})
+    assert first.status_code == 202
+    real_get = api_services.idempotency_record_get
+    calls = []
+
+    def racing_get(**kwargs):
+        calls.append(kwargs)
+        return None if len(calls) == 1 else real_get(**kwargs)
+
+    monkeypatch.setattr(api_services, "idempotency_record_get", racing_get)
+    again = post(GOOD[FixedEvent.REDEEM_COUPON], **{"Idempotency-Key": "race"})
+    assert again.status_code == 202 and again.json() == first.json()
+    assert len(calls) == 2
+    assert Message.objects.count() == 1 and Delivery.objects.count() == 1
