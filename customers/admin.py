@@ -83,6 +83,12 @@ class CustomerAdmin(admin.ModelAdmin):
         }),
     )
 
+    def get_readonly_fields(self, request, obj=None):
+        # A member's level changes through Members › change level, which raises the level up/down event.
+        if obj is not None and obj.level_id:
+            return ("level",)
+        return ()
+
     def get_search_results(self, request, queryset, search_term):
         # A number is a mobile: an indexed prefix match instead of scanning 100,000 names.
         mobile = normalize_mobile(search_term.strip())
