@@ -220,3 +220,37 @@ def test_cancelling_a_running_send_cancels_what_is_not_yet_sent(redis_conn):
     cancelled = Delivery.objects.filter(status=Delivery.Status.CANCELLED).count()
     assert cancelled > 0 and len(succeeded) + cancelled == Delivery.objects.count()
     assert {hit.delivery_id for hit in hits} == succeeded
+
+
+def test_a_failing_endpoints_retries_wait_behind_fresh_deliveries(receiver, redis_conn):
+    from django.db import transaction
+    from django.utils import timezone
+
+    from .conftest import run_worker
+
+    customers = make_customers(40)
+    failing = make_webhook(receiver.url("/status/500"), auto_retry=True)
+    healthy = make_webhook(receiver.url())
+    # Thirty retries of a failing endpoint are due now, queued before the fresh deliveries.
+    retry_ids = []
+    for customer in customers[:30]:
+        message = services.message_publish(event="form/submit", webhooks=[failing], customer=customer)
+        retry_ids.append(message.deliveries.get().pk)
+    Delivery.objects.filter(pk__in=retry_ids).update(status=Delivery.Status.RETRYING, attempt_count=1,
+                                                     next_attempt_at=timezone.now(), job_id="")
+    redis_conn.flushdb()
+    with transaction.atomic():
+        for index in range(0, 30, 5):
+            job_id = queueing.new_job_id()
+            Delivery.objects.filter(pk__in=retry_ids[index:index + 5]).update(job_id=job_id)
+            queueing.batches_enqueue_on_commit([(job_id, retry_ids[index:index + 5])],
+                                               queue_name=queueing.RETRY_QUEUE)
+    for customer in customers[30:]:
+        services.message_publish(event="form/submit", webhooks=[healthy], customer=customer)
+    run_worker(timeout=60, WEBHOOK_RETRY_DELAYS="3600,3600,3600")
+    fresh = Attempt.objects.filter(delivery__webhook=healthy)
+    retries = Attempt.objects.filter(delivery__webhook=failing)
+    assert fresh.count() == 10 and retries.count() == 30
+    last_fresh = max(a.started_at for a in fresh)
+    first_retry = min(a.started_at for a in retries)
+    assert last_fresh <= first_retry

@@ -54,6 +54,8 @@ class ScriptedServer:
         self.answer = answer or (lambda hit: (200, {}, b'{"ok":true}'))
         self.delay = delay
         self.hits: list[Hit] = []
+        self.in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
@@ -62,8 +64,14 @@ class ScriptedServer:
 
     async def _handle(self, request):
         body = (await request.read()).decode("utf-8", errors="replace")
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        path = request.path
+        self.in_flight[path] = self.in_flight.get(path, 0) + 1
+        self.max_in_flight[path] = max(self.max_in_flight.get(path, 0), self.in_flight[path])
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight[path] -= 1
         hit = Hit(time.monotonic(), request.method, request.path, dict(request.query), dict(request.headers), body, 0)
         status, headers, payload = self.answer(hit)
         hit.status = status

@@ -193,6 +193,20 @@ def test_secrets_echoed_back_by_a_receiver_are_masked_in_the_record():
     assert token not in str(result.response_headers)
 
 
+def test_concurrency_is_capped_per_webhook_so_a_slow_one_cannot_take_every_slot():
+    with ScriptedServer(delay=0.2) as server:
+        slow = endpoint(server.url("/slow"), id=1)
+        fast = endpoint(server.url("/fast"), id=2)
+        pairs = [(slow, Outgoing(f"{i:032x}", "form/submit", "{}")) for i in range(12)]
+        pairs += [(fast, Outgoing(f"{100 + i:032x}", "form/submit", "{}")) for i in range(3)]
+        results = attempt_batch(pairs, concurrency_per_endpoint=3)
+    assert all(r.succeeded for r in results)
+    assert server.max_in_flight == {"/slow": 3, "/fast": 3}
+    fast_done = max(h.at for h in server.hits if h.path == "/fast")
+    slow_done = max(h.at for h in server.hits if h.path == "/slow")
+    assert slow_done - fast_done > 0.5  # the fast webhook did not wait behind the slow one's queue
+
+
 # --- Records through the engine -------------------------------------------------------------------
 
 
