@@ -92,7 +92,8 @@ class WebhookAdmin(admin.ModelAdmin):
 
     class Media:
         js = ("webhooks/webhook_form.js", "webhooks/send_dialog.js")
-        css = ADMIN_CSS
+        # forms.css: the dialog opens on the list page too, which does not load it.
+        css = {"all": ("admin/css/forms.css", "webhooks/admin.css")}
 
     def get_urls(self):
         wrap = self.admin_site.admin_view

@@ -135,10 +135,11 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     assert not Send.objects.exists()
 
     # Schedule a group send a few seconds ahead.
-    soon = (datetime.now(ZoneInfo(ZONE)) + timedelta(seconds=6)).strftime("%Y-%m-%dT%H:%M:%S")
+    soon = (datetime.now(ZoneInfo(ZONE)) + timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%S")
     page.fill("#id_scheduled_at", soon)
     page.click("#group-send-submit")
     page.wait_for_selector("#group-send-result #open-sends")
+    page.screenshot(path=str(SHOTS / "send-dialog-group.png"))
     send = Send.objects.get()
     assert send.status == Send.Status.SCHEDULED and send.total == 4
     assert send.scheduled_at.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S") == soon
