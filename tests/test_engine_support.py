@@ -149,7 +149,8 @@ def kill_hard(process: subprocess.Popen) -> None:
 @contextmanager
 def running_worker(*, scheduler: bool = True, queues=None, **env):
     """A non-burst worker (with rq's scheduler) for the duration of the block; its log is in .log."""
-    kwargs = {"burst": False, "scheduler": scheduler, **env}
+    # The tests read recorded reasons in English; the installation's default language is zh-hans.
+    kwargs = {"burst": False, "scheduler": scheduler, "LANGUAGE_CODE": "en", **env}
     if queues is not None:
         kwargs["queues"] = queues
     process = start_worker(**kwargs)
