@@ -443,3 +443,17 @@ def test_send_page_is_read_only_with_progress(marketer_client, webhook):
     html = marketer_client.get(reverse("admin:webhooks_send_change", args=[send.pk])).content.decode()
     assert f'data-send-progress="{send.pk}" data-total="2" data-succeeded="1"' in html
     assert 'name="_save"' not in html
+
+
+def test_stop_a_running_send_cancels_its_waiting_deliveries(admin_client, admin_user, webhook):
+    group = make_group(make_customers(1))
+    S = Delivery.Status
+    send = _send_with_deliveries(webhook, group, [S.SUCCEEDED, S.PENDING, S.RETRYING])
+    html = admin_client.get(reverse("admin:webhooks_send_changelist")).content.decode()
+    assert f'data-send-cancel="{send.pk}"' in html and ">Stop<" in html
+    response = admin_client.post(reverse("admin:webhooks_send_cancel", args=[send.pk]), follow=True)
+    assert "is stopped" in response.content.decode()
+    send.refresh_from_db()
+    assert send.status == Send.Status.CANCELLED and send.cancelled_by == admin_user
+    statuses = sorted(Delivery.objects.filter(message__send=send).values_list("status", flat=True))
+    assert statuses == ["cancelled", "cancelled", "succeeded"]
