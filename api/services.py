@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from webhooks.services import event_publish
+from webhooks.services import events_publish
 
 from .models import ApiKey, IdempotencyRecord, key_hash
 from .selectors import idempotency_record_get
@@ -57,10 +57,8 @@ def events_accept(
                 if record is not None:
                     return _replay(record, request_hash)
             now = timezone.now()
-            message_ids = []
-            for event in events:
-                data = {"date": now, **event.data}
-                message_ids.append(event_publish(event=event.event, data=data).pk)
+            messages = events_publish(events=[(event.event, {"date": now, **event.data}) for event in events])
+            message_ids = [message.pk for message in messages]
             status, response = 202, {"messageIds": message_ids}
             if idempotency_key:
                 # Written with the messages: a crash cannot leave messages without their record.
