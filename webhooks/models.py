@@ -248,6 +248,9 @@ class Delivery(models.Model):
             models.Index(fields=["message", "status"], name="delivery_message_status_idx"),
             models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_recent_idx"),
             models.Index(fields=["-created_at"], name="delivery_recent_idx"),
+            # The delivery list filtered by send (message) or status, newest first, on 100k+ rows.
+            models.Index(fields=["message", "-created_at"], name="delivery_message_recent_idx"),
+            models.Index(fields=["status", "-created_at"], name="delivery_status_recent_idx"),
         ]
 
     def __str__(self):
