@@ -419,8 +419,9 @@ def profile(webhook, group_size: int = 1000, top: int = 22):
         stream = io.StringIO()
         stats = pstats.Stats(profiler, stream=stream).strip_dirs().sort_stats("tottime")
         stats.print_stats(top)
+        stats.sort_stats("cumulative").print_stats(top)
         print(f"\n--- profile: {title} (sorted by own time) ---")
-        print("\n".join(line for line in stream.getvalue().splitlines() if line.strip())[:8000])
+        print("\n".join(line for line in stream.getvalue().splitlines() if line.strip())[:16000])
 
     profiler = cProfile.Profile()
     started = time.perf_counter()
