@@ -30,7 +30,32 @@ MARKETER_PERMISSIONS = (
     "webhooks.change_send",
     "webhooks.view_message",
     "webhooks.view_delivery",
+    # Redeliver: the delivery admin edits nothing by hand, so this permission only opens the button.
+    "webhooks.change_delivery",
     "webhooks.view_attempt",
+    # The loyalty side: members' levels, coupons, redeeming codes.
+    "customers.view_member",
+    "customers.change_member",
+    "customers.view_coupon",
+    "customers.add_coupon",
+    "customers.change_coupon",
+    "customers.view_couponcode",
+    "customers.change_couponcode",
+    # Micro-pages and automation flows.
+    "automation.view_micropage",
+    "automation.add_micropage",
+    "automation.change_micropage",
+    "automation.view_formfield",
+    "automation.add_formfield",
+    "automation.change_formfield",
+    "automation.view_submission",
+    "automation.view_flow",
+    "automation.add_flow",
+    "automation.change_flow",
+    "automation.view_flowstep",
+    "automation.add_flowstep",
+    "automation.change_flowstep",
+    "automation.view_flowrun",
 )
 
 # Who may see that a secret is set and replace it; the marketer role never has this.
