@@ -23,7 +23,7 @@ class MembershipLevelAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(member_count=Count("members"))
 
-    @admin.display(description=gettext_lazy("members"), ordering="member_count")
+    @admin.display(description=gettext_lazy("member count"), ordering="member_count")
     def member_count(self, obj):
         return obj.member_count
 
@@ -163,7 +163,7 @@ class GroupAdmin(admin.ModelAdmin):
             return []
         return [GroupMembershipInline]
 
-    @admin.display(description=gettext_lazy("members"), ordering="member_count")
+    @admin.display(description=gettext_lazy("member count"), ordering="member_count")
     def member_count(self, obj):
         return obj.member_count
 

@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .validators import validate_attributes, validate_mobile
 
@@ -107,8 +108,8 @@ class Member(Customer):
 
     class Meta:
         proxy = True
-        verbose_name = _("member")
-        verbose_name_plural = _("members")
+        verbose_name = pgettext_lazy("loyalty", "member")
+        verbose_name_plural = pgettext_lazy("loyalty", "members")
 
 
 class Coupon(models.Model):

@@ -92,8 +92,9 @@ class WebhookAdmin(admin.ModelAdmin):
 
     class Media:
         js = ("webhooks/webhook_form.js", "webhooks/send_dialog.js")
-        # forms.css: the dialog opens on the list page too, which does not load it.
-        css = {"all": ("admin/css/forms.css", "webhooks/admin.css")}
+        # The list page loads forms.css for the dialog in its template (change_list.html): loaded here
+        # again, on the change page it would come after responsive.css and undo its rules.
+        css = ADMIN_CSS
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
