@@ -178,7 +178,8 @@ def test_customer_search_is_few_indexed_queries():
     assert len(queries) <= 4  # id, mobile, name, nickname
     for query in queries.captured_queries:
         assert "LIMIT 20" in query["sql"]
-        assert "LIKE" not in query["sql"]
+        # SQLite: a range on the plain index; PostgreSQL: LIKE 'x%' on the varchar_pattern_ops index.
+        assert "LIKE" not in query["sql"] or connection.vendor == "postgresql"
     plan = connection.cursor().execute(
         "EXPLAIN QUERY PLAN SELECT * FROM customers_customer WHERE wechat_nickname >= '微' AND wechat_nickname < '微z'"
     ).fetchall() if connection.vendor == "sqlite" else []

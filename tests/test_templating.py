@@ -3,6 +3,9 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from webhooks.models import DEFAULT_BODY_TEMPLATE
 from webhooks.signing import canonical_json
@@ -213,3 +216,35 @@ def test_default_template_is_the_contracts():
     body = render(DEFAULT_BODY_TEMPLATE, {"flowId": "f-1", "flowStep": 3, "customerId": 42})
     assert body == '{"flowId":"f-1","flowStep":"3","customerId":"42"}'
     assert render(DEFAULT_BODY_TEMPLATE, {"customerId": 42}) == '{"flowId":"","flowStep":"","customerId":"42"}'
+
+
+# --- The compiled (skeleton) render must equal the full parse-and-serialize render -----------------
+
+SKELETON_TEMPLATES = [
+    DEFAULT_BODY_TEMPLATE,
+    '{"id": ${customerId}, "name": "Hi ${customer.name!"朋友"}!", "score": ${customer.activityScore},'
+    ' "tags": ["${customer.city}", 1.5, null, {"k": "${member.level}"}], "x": ${customer.x}, "n": null}',
+    '{"${customer.name}": "${customer.name}", "same": "${customer.name}${customer.name}"}',
+    '["${customer.name}", ${customer.activityScore}]',
+]
+values = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+)
+
+
+@pytest.mark.parametrize("source", SKELETON_TEMPLATES)
+def test_common_templates_compile_to_a_skeleton(source):
+    assert compile_template(source, empty_text="空")._skeleton is not None
+
+
+@pytest.mark.parametrize("source", SKELETON_TEMPLATES)
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(context=st.dictionaries(
+    st.sampled_from(["customerId", "customer.name", "customer.activityScore", "customer.city", "member.level",
+                     "customer.x", "flowId", "flowStep"]),
+    values,
+))
+def test_skeleton_render_equals_the_full_render(source, context):
+    template = compile_template(source, empty_text="空")
+    assert template.render(context) == template._render_full(context)

@@ -13,6 +13,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import queueing
+from .bulk import rows_insert
 from .events import Event
 from .models import Attempt, Delivery, Message, Send, Webhook
 from .transport import Endpoint, Outgoing, TokenCache, attempt_batch
@@ -138,7 +139,7 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
         delivery.updated_at = now
         failed.append(delivery)
 
-    Attempt.objects.bulk_create(attempts, batch_size=500)
+    rows_insert(Attempt, attempts)
     for (status_code, was_retry), ids in succeeded_by_status.items():
         Delivery.objects.filter(id__in=ids, status=Delivery.Status.SENDING, job_id=job_id).update(
             status=Delivery.Status.SUCCEEDED, attempt_count=F("attempt_count") + 1,

@@ -23,12 +23,22 @@ def fixed_event_payload(event: str, data: dict) -> dict:
     return {member: values.get(member) for member in FIXED_EVENT_MEMBERS[event]}
 
 
-def customer_context(customer) -> dict:
-    """Template names for one customer: customerId, customer.<attribute>, member.<attribute>."""
+# The Customer fields a template context reads (a fan-out loads only these).
+CONTEXT_FIELDS = (
+    "id", "name", "mobile", "email", "wechat_nickname", "activity_score", "attributes", "membership_id", "points",
+    "level_id",
+)
+
+
+def customer_context(customer, *, levels: dict | None = None) -> dict:
+    """Template names for one customer: customerId, customer.<attribute>, member.<attribute>.
+
+    `levels` (id → MembershipLevel) spares a fan-out one level lookup per customer.
+    """
     if customer is None:
         return {}
     context = {f"customer.{key}": value for key, value in (customer.attributes or {}).items()}
-    level = customer.level
+    level = levels.get(customer.level_id) if levels is not None else customer.level
     context.update(
         {
             "customerId": customer.pk,
@@ -47,8 +57,10 @@ def customer_context(customer) -> dict:
     return context
 
 
-def message_context(*, customer=None, send_id=None, flow_id=None, flow_step=None, form: dict | None = None) -> dict:
-    context = customer_context(customer)
+def message_context(
+    *, customer=None, send_id=None, flow_id=None, flow_step=None, form: dict | None = None, levels: dict | None = None
+) -> dict:
+    context = customer_context(customer, levels=levels)
     context.update({"sendId": send_id, "flowId": flow_id, "flowStep": flow_step})
     for key, value in (form or {}).items():
         context[f"form.{key}"] = ", ".join(map(str, value)) if isinstance(value, list) else value

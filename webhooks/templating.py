@@ -22,6 +22,11 @@ MEMBER_NAMES = ("membershipId", "level", "levelId", "points")
 PREFIXES = ("customer.", "member.", "form.")
 
 
+# Private-use characters that mark the holes of a compiled JSON template.
+_MARK_OPEN, _MARK_CLOSE = "\ue000", "\ue001"
+_MARK_RE = re.compile('("?)' + _MARK_OPEN + r"(\d+)" + _MARK_CLOSE + '("?)')
+
+
 class TemplateError(ValueError):
     """The template cannot render a valid body; the message is for the person who wrote it."""
 
@@ -75,6 +80,7 @@ class BodyTemplate:
             self._parts.extend([literal, _Slot(name, fallback, in_string)])
             position = match.end()
         self._parts.append(self.source[position:])
+        self._skeleton = self._compile_skeleton() if self.is_json else None
 
     @property
     def names(self) -> list[str]:
@@ -98,8 +104,78 @@ class BodyTemplate:
             return json.dumps(value)
         return json.dumps(_text(value), ensure_ascii=False)
 
+    def _compile_skeleton(self):
+        """The canonical document with holes where the placeholders go, or None.
+
+        Parsing and re-serializing the body per recipient is most of a fan-out's cost. A placeholder
+        inside a string is escaped, and one standing as a value is a single JSON value, so the
+        canonical form of the whole is the canonical form of the template with each hole filled by
+        the canonical form of its value. Checked against the full render before it is used.
+        """
+        marked = []
+        for index, part in enumerate(self._parts):
+            if isinstance(part, str):
+                if _MARK_OPEN in part or _MARK_CLOSE in part:
+                    return None
+                marked.append(part)
+            else:
+                mark = f"{_MARK_OPEN}{index}{_MARK_CLOSE}"
+                marked.append(mark if part.in_string else f'"{mark}"')
+        try:
+            canonical = canonical_json(json.loads("".join(marked)))
+        except ValueError:
+            return None
+        skeleton, position = [], 0
+        for match in _MARK_RE.finditer(canonical):
+            slot = self._parts[int(match.group(2))]
+            quoted = match.group(1) == '"' and match.group(3) == '"'
+            if slot.in_string:
+                skeleton.append(canonical[position : match.start()] + match.group(1))
+                skeleton.append(slot)
+                position = match.end() - len(match.group(3))
+            elif quoted:
+                skeleton.append(canonical[position : match.start()])
+                skeleton.append(slot)
+                position = match.end()
+            else:
+                return None
+        skeleton.append(canonical[position:])
+        samples = ({}, {name: 'a"b\\c <>&=\' 中文\n' for name in self.names}, {name: 12.5 for name in self.names},
+                   {name: 2**40 for name in self.names}, {name: True for name in self.names})
+        try:
+            if any(self._fill(skeleton, sample) != self._render_full(sample) for sample in samples):
+                return None
+        except (TemplateError, ValueError):
+            return None
+        return skeleton
+
+    def _fill(self, skeleton, context: dict) -> str | None:
+        out = []
+        for piece in skeleton:
+            if isinstance(piece, str):
+                out.append(piece)
+                continue
+            value = self._value(piece, context)
+            if piece.in_string:
+                out.append(canonical_json(_text(value))[1:-1])
+            elif isinstance(value, (bool, int, float, str)):
+                out.append(canonical_json(value))
+            else:
+                return None
+        return "".join(out)
+
     def render(self, context: dict) -> str:
         """The body to send: canonical JSON for JSON messages, the substituted text for TEXT."""
+        if self._skeleton is not None:
+            try:
+                text = self._fill(self._skeleton, context)
+            except ValueError as exc:
+                raise TemplateError(_("The message body holds a number JSON cannot send.")) from exc
+            if text is not None:
+                return text
+        return self._render_full(context)
+
+    def _render_full(self, context: dict) -> str:
         text = "".join(part if isinstance(part, str) else self._piece(part, context) for part in self._parts)
         if not self.is_json:
             return text

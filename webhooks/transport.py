@@ -16,6 +16,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote_plus, urlencode, urlsplit, urlunsplit
 
 import aiohttp
@@ -44,8 +45,14 @@ class BlockedAddressError(OSError):
 
 
 def _allow_list():
+    return _parse_allow_list(tuple(settings.WEBHOOK_ALLOWED_HOSTS))
+
+
+@lru_cache(maxsize=8)
+def _parse_allow_list(entries: tuple[str, ...]):
+    # Parsed once per setting value, not once per request.
     hosts, networks = set(), []
-    for entry in settings.WEBHOOK_ALLOWED_HOSTS:
+    for entry in entries:
         entry = entry.strip().lower()
         if not entry:
             continue
