@@ -102,13 +102,20 @@ class GuardedResolver(AbstractResolver):
 
 def _check_literal_host(url: str) -> None:
     # aiohttp does not ask the resolver about IP literals, so they are checked here.
+    host = _blocked_literal(url, tuple(settings.WEBHOOK_ALLOWED_HOSTS))
+    if host:
+        raise _blocked(host, host)
+
+
+@lru_cache(maxsize=1024)
+def _blocked_literal(url: str, allowed: tuple) -> str:
+    """The URL's host when it is an IP literal the guard refuses, else ''. Cached: a batch has one URL."""
     host = urlsplit(url).hostname or ""
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return
-    if not address_allowed(host, host):
-        raise _blocked(host, host)
+        return ""
+    return "" if address_allowed(host, host) else host
 
 
 # --- Requests and results -----------------------------------------------------------------------
