@@ -5,10 +5,8 @@ backed by the database, so reconcile brings back a wait whose job Redis lost.
 """
 
 import json
-import os
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import django_rq
 import pytest
@@ -27,6 +25,7 @@ from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
 from .conftest import run_worker
+from .examples import save_example
 from .factories import make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -36,20 +35,6 @@ CRM_TEMPLATE = (
     '"name":"${customer.name}","mobile":"${customer.mobile}","score":${customer.activityScore},'
     '"city":"${customer.city}","level":"${member.level}","membershipId":"${member.membershipId}"}'
 )
-
-
-def save_example(name: str, received, attempt) -> None:
-    directory = os.environ.get("AUTOMATION_EXAMPLES_DIR")
-    if not directory:
-        return
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    record = {
-        "request": {"method": received.method, "path": received.path, "headers": received.headers,
-                    "body": received.body},
-        "response": {"status": attempt.response_status, "headers": attempt.response_headers,
-                     "body": attempt.response_body},
-    }
-    Path(directory, f"{name}.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
 
 
 def make_flow(name, *, steps, **trigger) -> Flow:

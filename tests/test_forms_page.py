@@ -1,8 +1,6 @@
 """The public micro-page form: rendering, validation per field, honeypot, CSRF, rate limit, customers, groups."""
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -15,6 +13,7 @@ from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
 from .conftest import run_worker
+from .examples import save_example
 from .factories import make_webhook
 
 FORM_TEMPLATE = (
@@ -51,21 +50,6 @@ def valid_post(**overrides) -> dict:
 
 def page_url(page) -> str:
     return reverse("automation:page", args=[page.slug])
-
-
-def save_example(name: str, received, attempt) -> None:
-    """Keep what the receiver saw (docs/examples/automation.md is written from these)."""
-    directory = os.environ.get("AUTOMATION_EXAMPLES_DIR")
-    if not directory:
-        return
-    Path(directory).mkdir(parents=True, exist_ok=True)
-    record = {
-        "request": {"method": received.method, "path": received.path, "headers": received.headers,
-                    "body": received.body},
-        "response": {"status": attempt.response_status, "headers": attempt.response_headers,
-                     "body": attempt.response_body},
-    }
-    Path(directory, f"{name}.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))
 
 
 @pytest.fixture
