@@ -150,7 +150,7 @@ def flow_run_advance(*, run_id: int, job_id: str | None = None) -> str | None:
     """
     try:
         with transaction.atomic():
-            runs = FlowRun.objects.select_for_update().select_related("flow", "customer__level")
+            runs = FlowRun.objects.select_for_update(of=("self",)).select_related("flow", "customer__level")
             run = runs.filter(pk=run_id).first()
             if run is None or run.status not in FlowRun.OPEN_STATUSES:
                 return None
