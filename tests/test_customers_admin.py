@@ -10,13 +10,6 @@ from .factories import make_customers, make_group
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("boss", "", "pw-123456!")
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize("model", ["customer", "group", "membershiplevel"])
 def test_customer_pages_render(admin_client, model):
     customers = make_customers(3)

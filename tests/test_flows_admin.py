@@ -17,13 +17,6 @@ from .factories import make_webhook
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    user = django_user_model.objects.create_superuser("boss", "", "pw-123456!")
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize(
     ("trigger", "field"),
     [

@@ -11,12 +11,6 @@ pytestmark = pytest.mark.django_db
 SECRET = "very-secret-密钥-123"
 
 
-@pytest.fixture
-def admin_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("boss", "", "pw-123456!"))
-    return client
-
-
 def form_data(**overrides):
     data = {
         "name": "CRM", "url": "https://crm.example.com/hook", "is_active": "on", "auth_type": "secret",
