@@ -143,6 +143,9 @@ def _check_member(name: str, value, errors: EventErrors):
     if len(value) > MAX_STRING:
         errors.add(name, _("At most %(max)s characters.") % {"max": MAX_STRING})
         return None
+    if "\x00" in value:  # PostgreSQL text and jsonb refuse NUL
+        errors.add(name, _("Must not contain the NUL character."))
+        return None
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate escaped in the JSON (\ud800)

@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
 from django.http import HttpResponseRedirect
@@ -176,7 +177,7 @@ class GroupAdmin(admin.ModelAdmin):
     def import_view(self, request, pk):
         group = get_object_or_404(Group, pk=pk)
         if not self.has_change_permission(request, group):
-            raise PermissionError
+            raise PermissionDenied
         result = None
         form = CsvImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():

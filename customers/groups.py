@@ -126,6 +126,11 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
             else:
                 values[name] = cell
         values["mobile"] = normalize_mobile(values.get("mobile", ""))
+        for field_name, limit in (("name", 128), ("wechat_nickname", 128), ("email", 254)):
+            if len(values.get(field_name, "")) > limit:
+                problems.append(_("%(field)s is longer than %(max)s characters") % {"field": field_name, "max": limit})
+        if any("\x00" in cell for cell in cells):
+            problems.append(_("the row holds a NUL character"))
         if not values.get("name"):
             problems.append(_("name is empty"))
         try:

@@ -127,7 +127,8 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
             delivery.status = Delivery.Status.CANCELLED
             delivery.next_attempt_at = None
         elif webhook.auto_retry and delivery.message_id not in no_retry and delivery.retry_count < len(delays):
-            delay = max(delays[delivery.retry_count], result.retry_after or 0)
+            # Retry-After honoured up to a day: a huge one would overflow the datetime and fail the record.
+            delay = max(delays[delivery.retry_count], min(result.retry_after or 0, 86400))
             delivery.status = Delivery.Status.RETRYING
             delivery.next_attempt_at = now + timedelta(seconds=delay)
             # Deliveries due in the same second share one retry job.

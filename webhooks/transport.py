@@ -232,7 +232,7 @@ def _retry_after(response) -> int | None:
     if response.status not in (429, 503):
         return None
     value = response.headers.get("Retry-After", "")
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     try:
         from email.utils import parsedate_to_datetime
@@ -436,7 +436,10 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
                 body, size = await _read_body(response)
                 result.response_status = response.status
                 result.response_headers = _headers_dict(response.headers)
-                result.response_body = body.decode(_charset(response.headers.get("Content-Type", "")), "replace")
+                # PostgreSQL text cannot hold NUL: one binary answer would fail the whole batch's record.
+                result.response_body = body.decode(
+                    _charset(response.headers.get("Content-Type", "")), "replace"
+                ).replace("\x00", "\ufffd")
                 result.response_size = size
                 result.retry_after = _retry_after(response)
                 location = response.headers.get("Location", "?")
