@@ -39,7 +39,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return super().response_add(request, obj, post_url_continue)
         context = {
             **self.admin_site.each_context(request),
-            "title": _("API key created"), "opts": self.model._meta, "original": obj, "raw_key": raw_key,
+            "title": _("API key created"),
+            "opts": self.model._meta,
+            "original": obj,
+            "raw_key": raw_key,
         }
         response = TemplateResponse(request, "admin/api/apikey/created.html", context)
         add_never_cache_headers(response)
@@ -51,5 +54,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset.filter(revoked_at__isnull=True):
             services.api_key_revoke(api_key=api_key, user=request.user)
             count += 1
-        self.message_user(request, _("%(count)s API keys revoked; requests with them now get 403.")
-                          % {"count": count}, messages.SUCCESS)
+        self.message_user(
+            request,
+            _("%(count)s API keys revoked; requests with them now get 403.") % {"count": count},
+            messages.SUCCESS,
+        )

@@ -41,26 +41,51 @@ EVENT_SCHEMA_NAMES = {
 
 EXAMPLES = {
     FixedEvent.MEMBERSHIP_LEVEL_UP: {
-        "event": FixedEvent.MEMBERSHIP_LEVEL_UP.value, "membershipId": "M0001", "date": "2026-11-27T09:30:00Z",
-        "oldLevelId": 1, "newLevelId": 2, "oldLevel": "银卡", "newLevel": "金卡",
+        "event": FixedEvent.MEMBERSHIP_LEVEL_UP.value,
+        "membershipId": "M0001",
+        "date": "2026-11-27T09:30:00Z",
+        "oldLevelId": 1,
+        "newLevelId": 2,
+        "oldLevel": "银卡",
+        "newLevel": "金卡",
     },
     FixedEvent.MEMBERSHIP_LEVEL_DOWN: {
-        "event": FixedEvent.MEMBERSHIP_LEVEL_DOWN.value, "membershipId": "M0001", "date": "2026-11-27T09:30:00Z",
-        "oldLevelId": 2, "newLevelId": 1, "oldLevel": "金卡", "newLevel": "银卡",
+        "event": FixedEvent.MEMBERSHIP_LEVEL_DOWN.value,
+        "membershipId": "M0001",
+        "date": "2026-11-27T09:30:00Z",
+        "oldLevelId": 2,
+        "newLevelId": 1,
+        "oldLevel": "金卡",
+        "newLevel": "银卡",
     },
     FixedEvent.DISPATCH_COUPON: {
-        "event": FixedEvent.DISPATCH_COUPON.value, "membershipId": "M0001", "date": "2026-11-27T09:30:00Z",
-        "couponId": "17", "couponName": "满100减20", "batchId": "B20261127", "couponCode": "K7Q2M9XW3RTA",
-        "startDate": "2026-11-27", "endDate": "2026-12-31",
+        "event": FixedEvent.DISPATCH_COUPON.value,
+        "membershipId": "M0001",
+        "date": "2026-11-27T09:30:00Z",
+        "couponId": "17",
+        "couponName": "满100减20",
+        "batchId": "B20261127",
+        "couponCode": "K7Q2M9XW3RTA",
+        "startDate": "2026-11-27",
+        "endDate": "2026-12-31",
     },
     FixedEvent.DRAW_COUPON: {
-        "event": FixedEvent.DRAW_COUPON.value, "membershipId": "M0001", "date": "2026-11-27T09:30:00Z",
-        "couponId": "17", "couponName": "满100减20", "couponCode": "K7Q2M9XW3RTA",
-        "startDate": "2026-11-27", "endDate": "2026-12-31",
+        "event": FixedEvent.DRAW_COUPON.value,
+        "membershipId": "M0001",
+        "date": "2026-11-27T09:30:00Z",
+        "couponId": "17",
+        "couponName": "满100减20",
+        "couponCode": "K7Q2M9XW3RTA",
+        "startDate": "2026-11-27",
+        "endDate": "2026-12-31",
     },
     FixedEvent.REDEEM_COUPON: {
-        "event": FixedEvent.REDEEM_COUPON.value, "membershipId": "M0001", "date": "2026-11-27T09:30:00Z",
-        "couponId": "17", "couponName": "满100减20", "couponCode": "K7Q2M9XW3RTA",
+        "event": FixedEvent.REDEEM_COUPON.value,
+        "membershipId": "M0001",
+        "date": "2026-11-27T09:30:00Z",
+        "couponId": "17",
+        "couponName": "满100减20",
+        "couponCode": "K7Q2M9XW3RTA",
     },
 }
 
@@ -72,8 +97,11 @@ def _member_schema(name: str) -> dict:
     elif kind == DATETIME:
         schema = {"type": "string", "format": "date-time", "maxLength": MAX_STRING}
     elif kind == DATE:
-        schema = {"type": "string", "maxLength": MAX_STRING,
-                  "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$"}
+        schema = {
+            "type": "string",
+            "maxLength": MAX_STRING,
+            "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$",
+        }
     else:
         schema = {"type": "string", "minLength": 1, "maxLength": MAX_STRING}
     return {**schema, "description": DESCRIPTIONS[name]}
@@ -95,63 +123,82 @@ def _event_schema(event: str) -> dict:
 def _error_response(description: str, example_code: str) -> dict:
     return {
         "description": description,
-        "content": {"application/json": {
-            "schema": {"$ref": "#/components/schemas/Error"},
-            "example": {"error": {"code": example_code, "message": "…"}},
-        }},
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"},
+                "example": {"error": {"code": example_code, "message": "…"}},
+            }
+        },
     }
 
 
 def openapi_document(request=None) -> dict:
     event_refs = [{"$ref": f"#/components/schemas/{EVENT_SCHEMA_NAMES[e]}"} for e in FixedEvent.values]
     schemas = {EVENT_SCHEMA_NAMES[e]: _event_schema(e) for e in FixedEvent.values}
-    schemas.update({
-        "Event": {
-            "oneOf": event_refs,
-            "discriminator": {
-                "propertyName": "event",
-                "mapping": {e: f"#/components/schemas/{EVENT_SCHEMA_NAMES[e]}" for e in FixedEvent.values},
+    schemas.update(
+        {
+            "Event": {
+                "oneOf": event_refs,
+                "discriminator": {
+                    "propertyName": "event",
+                    "mapping": {e: f"#/components/schemas/{EVENT_SCHEMA_NAMES[e]}" for e in FixedEvent.values},
+                },
             },
-        },
-        "Accepted": {
-            "type": "object",
-            "required": ["messageIds"],
-            "properties": {"messageIds": {
-                "type": "array", "items": {"type": "integer"},
-                "description": "One message per event, in the order of the request.",
-            }},
-        },
-        "Error": {
-            "type": "object",
-            "required": ["error"],
-            "properties": {"error": {
+            "Accepted": {
                 "type": "object",
-                "required": ["code", "message"],
+                "required": ["messageIds"],
                 "properties": {
-                    "code": {"type": "string", "description": "Stable, for programs: e.g. invalid_events, "
-                             "malformed_json, unknown_api_key, idempotency_key_reused."},
-                    "message": {"type": "string", "description": "For people, in the Accept-Language."},
-                    "events": {
+                    "messageIds": {
                         "type": "array",
-                        "description": "With invalid_events: one entry per refused event.",
-                        "items": {
-                            "type": "object",
-                            "required": ["index"],
-                            "properties": {
-                                "index": {"type": "integer", "description": "Position in the list (0 for one "
-                                          "object)."},
-                                "errors": {"type": "array", "items": {"type": "string"},
-                                           "description": "About the event as a whole."},
-                                "members": {"type": "object",
+                        "items": {"type": "integer"},
+                        "description": "One message per event, in the order of the request.",
+                    }
+                },
+            },
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {
+                                "type": "string",
+                                "description": "Stable, for programs: e.g. invalid_events, "
+                                "malformed_json, unknown_api_key, idempotency_key_reused.",
+                            },
+                            "message": {"type": "string", "description": "For people, in the Accept-Language."},
+                            "events": {
+                                "type": "array",
+                                "description": "With invalid_events: one entry per refused event.",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["index"],
+                                    "properties": {
+                                        "index": {
+                                            "type": "integer",
+                                            "description": "Position in the list (0 for one object).",
+                                        },
+                                        "errors": {
+                                            "type": "array",
+                                            "items": {"type": "string"},
+                                            "description": "About the event as a whole.",
+                                        },
+                                        "members": {
+                                            "type": "object",
                                             "additionalProperties": {"type": "array", "items": {"type": "string"}},
-                                            "description": "Messages per member name."},
+                                            "description": "Messages per member name.",
+                                        },
+                                    },
+                                },
                             },
                         },
-                    },
+                    }
                 },
-            }},
-        },
-    })
+            },
+        }
+    )
     server = request.build_absolute_uri("/api/v1") if request is not None else "/api/v1"
     return {
         "openapi": "3.0.3",
@@ -172,48 +219,69 @@ def openapi_document(request=None) -> dict:
                 "post": {
                     "operationId": "postEvents",
                     "summary": f"Publish one loyalty event or a list of up to {MAX_EVENTS}",
-                    "parameters": [{
-                        "name": "Idempotency-Key", "in": "header", "required": False,
-                        "schema": {"type": "string", "maxLength": 255},
-                        "description": "Repeating a request with the same key (and the same API key and body) "
-                        "returns the first answer and publishes nothing new. The same key with another body "
-                        "is refused with 422. Refused (400) requests are not remembered.",
-                    }],
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "maxLength": 255},
+                            "description": "Repeating a request with the same key (and the same API key and body) "
+                            "returns the first answer and publishes nothing new. The same key with another body "
+                            "is refused with 422. Refused (400) requests are not remembered.",
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {
-                            "schema": {"oneOf": [
-                                {"$ref": "#/components/schemas/Event"},
-                                {"type": "array", "minItems": 1, "maxItems": MAX_EVENTS,
-                                 "items": {"$ref": "#/components/schemas/Event"}},
-                            ]},
-                            "example": EXAMPLES[FixedEvent.MEMBERSHIP_LEVEL_UP],
-                        }},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/Event"},
+                                        {
+                                            "type": "array",
+                                            "minItems": 1,
+                                            "maxItems": MAX_EVENTS,
+                                            "items": {"$ref": "#/components/schemas/Event"},
+                                        },
+                                    ]
+                                },
+                                "example": EXAMPLES[FixedEvent.MEMBERSHIP_LEVEL_UP],
+                            }
+                        },
                     },
                     "responses": {
-                        "202": {"description": "Accepted: every event is queued for its webhooks.",
-                                "content": {"application/json": {
+                        "202": {
+                            "description": "Accepted: every event is queued for its webhooks.",
+                            "content": {
+                                "application/json": {
                                     "schema": {"$ref": "#/components/schemas/Accepted"},
                                     "example": {"messageIds": [101]},
-                                }}},
-                        "400": _error_response("Not accepted: malformed JSON, wrong shape, or invalid events "
-                                               "(nothing was published).", "invalid_events"),
+                                }
+                            },
+                        },
+                        "400": _error_response(
+                            "Not accepted: malformed JSON, wrong shape, or invalid events (nothing was published).",
+                            "invalid_events",
+                        ),
                         "401": _error_response("No API key, or an unknown one.", "unknown_api_key"),
                         "403": _error_response("The API key was revoked.", "revoked_api_key"),
                         "405": _error_response("Only POST.", "method_not_allowed"),
                         "413": _error_response("The body is too large.", "body_too_large"),
-                        "415": _error_response("The body is not application/json (UTF-8).",
-                                               "unsupported_media_type"),
-                        "422": _error_response("Idempotency-Key reused with a different body.",
-                                               "idempotency_key_reused"),
+                        "415": _error_response("The body is not application/json (UTF-8).", "unsupported_media_type"),
+                        "422": _error_response(
+                            "Idempotency-Key reused with a different body.", "idempotency_key_reused"
+                        ),
                     },
                 }
             }
         },
         "components": {
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer",
-                               "description": "An API key created in the admin (Open API › API keys)."},
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key created in the admin (Open API › API keys).",
+                },
             },
             "schemas": schemas,
         },

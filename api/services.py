@@ -63,8 +63,11 @@ def events_accept(
             if idempotency_key:
                 # Written with the messages: a crash cannot leave messages without their record.
                 IdempotencyRecord.objects.create(
-                    api_key=api_key, key=idempotency_key, request_hash=request_hash,
-                    status_code=status, response=response,
+                    api_key=api_key,
+                    key=idempotency_key,
+                    request_hash=request_hash,
+                    status_code=status,
+                    response=response,
                 )
             return status, response
     except IntegrityError:

@@ -173,8 +173,7 @@ def _check_member(name: str, value, errors: EventErrors):
             return value
         errors.add(
             name,
-            _("Must be a date (2026-11-27) or a date and time with a time zone (2026-11-27T09:30:00Z), "
-              "in ISO 8601."),
+            _("Must be a date (2026-11-27) or a date and time with a time zone (2026-11-27T09:30:00Z), in ISO 8601."),
         )
         return None
     return value
@@ -240,7 +239,8 @@ def validate_events(body) -> tuple[list[ValidEvent], list[EventErrors]]:
                     "At most %(max)s events per request; this one has %(count)s.",
                     "At most %(max)s events per request; this one has %(count)s.",
                     len(items),
-                ) % {"max": MAX_EVENTS, "count": len(items)},
+                )
+                % {"max": MAX_EVENTS, "count": len(items)},
             )
     else:
         raise BodyError("invalid_body", _("The body must be one event object or a list of event objects."))

@@ -60,11 +60,11 @@ def _authenticate(request):
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _sep, raw_key = header.partition(" ")
     if not header:
-        return None, error_response(401, "missing_api_key",
-                                    _("Send your API key in the header Authorization: Bearer <key>."))
+        return None, error_response(
+            401, "missing_api_key", _("Send your API key in the header Authorization: Bearer <key>.")
+        )
     if scheme.lower() != "bearer" or not raw_key.strip():
-        return None, error_response(401, "invalid_authorization",
-                                    _("The Authorization header must be: Bearer <key>."))
+        return None, error_response(401, "invalid_authorization", _("The Authorization header must be: Bearer <key>."))
     api_key = api_key_by_raw(raw_key.strip())
     if api_key is None:
         return None, error_response(401, "unknown_api_key", _("This API key is not known."))
@@ -92,22 +92,28 @@ def events(request):
         return refusal
     services.api_key_mark_used(api_key=api_key)
     if not _is_json(request):
-        return error_response(415, "unsupported_media_type",
-                              _("Send the body as JSON: Content-Type: application/json."))
+        return error_response(
+            415, "unsupported_media_type", _("Send the body as JSON: Content-Type: application/json.")
+        )
     idempotency_key = request.META.get("HTTP_IDEMPOTENCY_KEY", "")
-    if idempotency_key and (len(idempotency_key) > MAX_IDEMPOTENCY_KEY or not idempotency_key.isprintable()
-                            or not idempotency_key.isascii()):
-        return error_response(400, "invalid_idempotency_key",
-                              _("The Idempotency-Key must be at most %(max)s printable ASCII characters.")
-                              % {"max": MAX_IDEMPOTENCY_KEY})
+    if idempotency_key and (
+        len(idempotency_key) > MAX_IDEMPOTENCY_KEY or not idempotency_key.isprintable() or not idempotency_key.isascii()
+    ):
+        return error_response(
+            400,
+            "invalid_idempotency_key",
+            _("The Idempotency-Key must be at most %(max)s printable ASCII characters.") % {"max": MAX_IDEMPOTENCY_KEY},
+        )
     max_bytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 2_621_440
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    too_big = error_response(413, "body_too_large",
-                             _("The body is larger than %(max)s bytes; send fewer events per request.")
-                             % {"max": max_bytes})
+    too_big = error_response(
+        413,
+        "body_too_large",
+        _("The body is larger than %(max)s bytes; send fewer events per request.") % {"max": max_bytes},
+    )
     if length > max_bytes:
         return too_big
     try:
@@ -124,7 +130,8 @@ def events(request):
     if invalid:
         total = len(body) if isinstance(body, list) else 1
         return error_response(
-            400, "invalid_events",
+            400,
+            "invalid_events",
             _("%(invalid)s of %(total)s events are invalid; none was accepted.")
             % {"invalid": len(invalid), "total": total},
             events=[errors.as_json() for errors in invalid],
@@ -138,7 +145,8 @@ def events(request):
         )
     except services.IdempotencyConflict:
         return error_response(
-            422, "idempotency_key_reused",
+            422,
+            "idempotency_key_reused",
             _("This Idempotency-Key was already used with a different body; use a new key for a new request."),
         )
     return JsonResponse(response, status=status)

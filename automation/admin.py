@@ -75,7 +75,9 @@ class FlowAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return (
-            super().get_queryset(request).select_related("group", "page")
+            super()
+            .get_queryset(request)
+            .select_related("group", "page")
             .annotate(_steps=Count("steps", distinct=True), _runs=Count("runs", distinct=True))
         )
 
@@ -99,10 +101,16 @@ class FlowAdmin(admin.ModelAdmin):
         steps = selectors.flow_steps(flow_id=flow.pk)
         counts = ", ".join(f"{label}: {count}" for label, count in selectors.flow_run_counts(flow=flow).items())
         rows = format_html_join(
-            "", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             (
-                (run.customer, run.get_status_display(), _step_label(run, steps),
-                 run.next_run_at or "—", run.updated_at)
+                (
+                    run.customer,
+                    run.get_status_display(),
+                    _step_label(run, steps),
+                    run.next_run_at or "—",
+                    run.updated_at,
+                )
                 for run in selectors.flow_runs_recent(flow=flow)
             ),
         )
@@ -110,8 +118,15 @@ class FlowAdmin(admin.ModelAdmin):
         return format_html(
             '<p>{}</p><table class="flow-runs"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>'
             '</tr></thead><tbody>{}</tbody></table><p><a href="{}">{}</a></p>',
-            counts, gettext("customer"), gettext("status"), gettext("current step"), gettext("next step at"),
-            gettext("updated at"), rows, url, gettext("All runs of this flow"),
+            counts,
+            gettext("customer"),
+            gettext("status"),
+            gettext("current step"),
+            gettext("next step at"),
+            gettext("updated at"),
+            rows,
+            url,
+            gettext("All runs of this flow"),
         )
 
 
@@ -129,8 +144,17 @@ class FlowRunAdmin(admin.ModelAdmin):
     list_filter = ("status", "flow")
     list_select_related = ("customer", "flow")
     search_fields = ("customer__name", "customer__mobile", "flow__name")
-    readonly_fields = ("flow", "customer", "status", "current_step", "next_run_at", "started_at", "updated_at",
-                       "finished_at", "last_error")
+    readonly_fields = (
+        "flow",
+        "customer",
+        "status",
+        "current_step",
+        "next_run_at",
+        "started_at",
+        "updated_at",
+        "finished_at",
+        "last_error",
+    )
     fields = readonly_fields
 
     def get_queryset(self, request):

@@ -47,7 +47,8 @@ def _form_field(field: FormField) -> forms.Field:
 
 class MicroPageForm(forms.Form):
     website = forms.CharField(
-        required=False, label=_("Leave this empty"),
+        required=False,
+        label=_("Leave this empty"),
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
 

@@ -21,22 +21,33 @@ validate_field_key = RegexValidator(
 class MicroPage(models.Model):
     title = models.CharField(_("title"), max_length=128)
     slug = models.SlugField(
-        _("address"), max_length=64, unique=True,
+        _("address"),
+        max_length=64,
+        unique=True,
         help_text=_("The page is published at /p/<address>/ (letters, digits, - and _)."),
     )
     description = models.TextField(_("description"), blank=True, help_text=_("Shown above the form."))
     success_text = models.CharField(
-        _("text after submitting"), max_length=255, blank=True,
+        _("text after submitting"),
+        max_length=255,
+        blank=True,
         help_text=_("Empty: a standard thank-you."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     webhooks = models.ManyToManyField(
-        "webhooks.Webhook", blank=True, related_name="micro_pages", limit_choices_to=NON_FIXED_WEBHOOKS,
+        "webhooks.Webhook",
+        blank=True,
+        related_name="micro_pages",
+        limit_choices_to=NON_FIXED_WEBHOOKS,
         verbose_name=_("webhooks to call"),
         help_text=_("Each active one receives form/submit for every submission."),
     )
     group = models.ForeignKey(
-        "customers.Group", on_delete=models.SET_NULL, null=True, blank=True, related_name="micro_pages",
+        "customers.Group",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="micro_pages",
         verbose_name=_("add the customer to group"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -70,7 +81,8 @@ class FormField(models.Model):
     field_type = models.CharField(_("type"), max_length=16, choices=Type.choices, default=Type.TEXT)
     required = models.BooleanField(_("required"), default=False)
     options = models.TextField(
-        _("options"), blank=True,
+        _("options"),
+        blank=True,
         help_text=_("Select and checkbox: one option a line. A checkbox without options is a single box."),
     )
     order = models.PositiveIntegerField(_("order"), default=0)
@@ -98,13 +110,21 @@ class Submission(models.Model):
         MicroPage, on_delete=models.CASCADE, related_name="submissions", verbose_name=_("micro-page")
     )
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.SET_NULL, null=True, blank=True, related_name="form_submissions",
+        "customers.Customer",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="form_submissions",
         verbose_name=_("customer"),
     )
     data = models.JSONField(_("data"), default=dict)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     message = models.ForeignKey(
-        "webhooks.Message", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "webhooks.Message",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("message"),
     )
     created_at = models.DateTimeField(_("submitted at"), auto_now_add=True, db_index=True)
@@ -129,15 +149,26 @@ class Flow(models.Model):
     is_active = models.BooleanField(_("active"), default=True)
     trigger = models.CharField(_("trigger"), max_length=32, choices=Trigger.choices)
     score_threshold = models.IntegerField(
-        _("activity score threshold"), null=True, blank=True, validators=[MinValueValidator(1)],
+        _("activity score threshold"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
         help_text=_("Starts when a customer's score goes from below this value to this value or more."),
     )
     group = models.ForeignKey(
-        "customers.Group", on_delete=models.PROTECT, null=True, blank=True, related_name="flows",
+        "customers.Group",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="flows",
         verbose_name=_("group"),
     )
     page = models.ForeignKey(
-        MicroPage, on_delete=models.PROTECT, null=True, blank=True, related_name="flows",
+        MicroPage,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="flows",
         verbose_name=_("micro-page"),
     )
     event = models.CharField(_("loyalty event"), max_length=64, choices=FixedEvent.choices, blank=True)
@@ -193,12 +224,19 @@ class FlowStep(models.Model):
     order = models.PositiveIntegerField(_("order"), default=0)
     kind = models.CharField(_("step"), max_length=16, choices=Kind.choices)
     wait = models.DurationField(
-        _("wait for"), null=True, blank=True,
+        _("wait for"),
+        null=True,
+        blank=True,
         help_text=_("Wait steps: e.g. 00:30:00 for 30 minutes, 1 00:00:00 for a day."),
     )
     webhook = models.ForeignKey(
-        "webhooks.Webhook", on_delete=models.PROTECT, null=True, blank=True, related_name="flow_steps",
-        limit_choices_to=NON_FIXED_WEBHOOKS, verbose_name=_("webhook"),
+        "webhooks.Webhook",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="flow_steps",
+        limit_choices_to=NON_FIXED_WEBHOOKS,
+        verbose_name=_("webhook"),
     )
 
     class Meta:

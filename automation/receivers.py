@@ -8,7 +8,7 @@ scores through `save()` (the admin, the API and the CSV import do) when flows mu
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
-from customers.models import Customer, GroupMembership
+from customers.models import Customer, GroupEntry
 from webhooks.signals import event_published
 
 from . import services
@@ -40,10 +40,10 @@ def customer_score_after(sender, instance, created, raw=False, update_fields=Non
     services.flows_on_score_change(customer=instance, old=old, new=instance.activity_score)
 
 
-@receiver(post_save, sender=GroupMembership, dispatch_uid="automation.group_joined")
+@receiver(post_save, sender=GroupEntry, dispatch_uid="automation.group_joined")
 def group_joined(sender, instance, created, raw=False, **kwargs):
     if created and not raw:
-        services.flows_on_group_join(membership=instance)
+        services.flows_on_group_join(entry=instance)
 
 
 @receiver(event_published, dispatch_uid="automation.loyalty_event")

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from customers.models import Customer, GroupMembership
+from customers.models import Customer, GroupEntry
 from webhooks import queueing
 from webhooks.events import Event
 from webhooks.services import message_publish
@@ -70,13 +70,13 @@ def _customer_for_submission(*, page: MicroPage, data: dict) -> Customer:
 def submission_create(*, page: MicroPage, data: dict, ip: str | None = None) -> Submission:
     """Store a valid submission, match or create its customer, join the page's group, send form/submit.
 
-    One transaction: the submission, the customer, the group membership, the message, its deliveries
+    One transaction: the submission, the customer, the group entry, the message, its deliveries
     and any flow run it starts are written together or not at all; jobs are queued after commit.
     """
     customer = _customer_for_submission(page=page, data=data)
     if page.group_id:
         # One row through the ORM (not a bulk insert), so that "joins a group" flows hear of it.
-        GroupMembership.objects.get_or_create(group_id=page.group_id, customer=customer)
+        GroupEntry.objects.get_or_create(group_id=page.group_id, customer=customer)
     submission = Submission.objects.create(page=page, customer=customer, data=data, ip=ip or None)
     webhooks = list(page.webhooks.filter(is_active=True))
     if webhooks:
@@ -120,16 +120,17 @@ def flows_on_score_change(*, customer: Customer, old: int | None, new: int) -> l
     return flow_runs_start(flows=selectors.flows_score_crossed(old=old, new=new), customer=customer)
 
 
-def flows_on_group_join(*, membership: GroupMembership) -> list[FlowRun]:
-    flows = selectors.flows_active(trigger=Flow.Trigger.GROUP_JOINED, group_id=membership.group_id)
-    return flow_runs_start(flows=flows, customer=membership.customer)
+def flows_on_group_join(*, entry: GroupEntry) -> list[FlowRun]:
+    flows = selectors.flows_active(trigger=Flow.Trigger.GROUP_JOINED, group_id=entry.group_id)
+    return flow_runs_start(flows=flows, customer=entry.customer)
 
 
 def flows_on_loyalty_event(*, event: str, customer: Customer | None) -> list[FlowRun]:
     if customer is None:
         return []
-    return flow_runs_start(flows=selectors.flows_active(trigger=Flow.Trigger.LOYALTY_EVENT, event=event),
-                           customer=customer)
+    return flow_runs_start(
+        flows=selectors.flows_active(trigger=Flow.Trigger.LOYALTY_EVENT, event=event), customer=customer
+    )
 
 
 def _run_webhook_step(run: FlowRun, step: FlowStep, position: int) -> None:
@@ -137,7 +138,9 @@ def _run_webhook_step(run: FlowRun, step: FlowStep, position: int) -> None:
         logger.info("flow %s step %s: webhook %s is inactive, step skipped", run.flow_id, position, step.webhook_id)
         return
     message_publish(
-        event=Event.FLOW_WEBHOOK, webhooks=[step.webhook], customer=run.customer,
+        event=Event.FLOW_WEBHOOK,
+        webhooks=[step.webhook],
+        customer=run.customer,
         context={"flow_id": run.flow_id, "flow_step": position},
     )
 
@@ -183,8 +186,10 @@ def flow_run_advance(*, run_id: int, job_id: str | None = None) -> str | None:
     except Exception as exc:
         logger.exception("flow run %s failed", run_id)
         FlowRun.objects.filter(pk=run_id, status__in=FlowRun.OPEN_STATUSES).update(
-            status=FlowRun.Status.FAILED, last_error=f"{type(exc).__name__}: {exc}"[:2000],
-            finished_at=timezone.now(), job_id="",
+            status=FlowRun.Status.FAILED,
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+            finished_at=timezone.now(),
+            job_id="",
         )
         return FlowRun.Status.FAILED
 
@@ -194,8 +199,9 @@ def flow_runs_reconcile() -> dict:
     now = timezone.now()
     counts = {"runs": 0, "group_joins": 0}
     due = list(
-        FlowRun.objects.filter(status__in=FlowRun.OPEN_STATUSES, next_run_at__lte=now, flow__is_active=True)
-        .values_list("pk", "job_id")
+        FlowRun.objects.filter(
+            status__in=FlowRun.OPEN_STATUSES, next_run_at__lte=now, flow__is_active=True
+        ).values_list("pk", "job_id")
     )
     alive = queueing.jobs_alive(
         (job_id for _pk, job_id in due), running_for_at_most=timedelta(seconds=queueing.JOB_TIMEOUT)
@@ -219,11 +225,11 @@ def _group_joins_catch_up() -> int:
     # joins since the flow became active that have no run yet start here, at most one interval late.
     started = 0
     for flow in Flow.objects.filter(is_active=True, trigger=Flow.Trigger.GROUP_JOINED, group__isnull=False):
-        memberships = (
-            GroupMembership.objects.filter(group_id=flow.group_id, joined_at__gte=flow.activated_at or flow.created_at)
+        entries = (
+            GroupEntry.objects.filter(group_id=flow.group_id, joined_at__gte=flow.activated_at or flow.created_at)
             .exclude(customer__flow_runs__flow=flow)
             .select_related("customer")[:5000]
         )
-        for membership in memberships:
-            started += len(flow_runs_start(flows=[flow], customer=membership.customer))
+        for entry in entries:
+            started += len(flow_runs_start(flows=[flow], customer=entry.customer))
     return started

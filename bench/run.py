@@ -7,7 +7,7 @@
 Everything it uses is its own and thrown away at the end: a PostgreSQL database (or SQLite file),
 a redis-server on a free port, a receiver process that answers after --delay-ms, and --workers
 `manage.py rqworker` processes. N customers in a group, a webhook with a secret and a template,
-then `services.send_create` and the workers do the rest (fan-out, batch jobs, HTTP, records).
+then `services.group_send_create` and the workers do the rest (fan-out, batch jobs, HTTP, records).
 In the same run, a bare loop renders, signs and POSTs the same bodies with the same client
 (webhooks.transport.attempt_all, aiohttp) at the workers' total concurrency, for the ratio.
 See bench/README.md.
@@ -46,14 +46,19 @@ def parse_args():
     parser.add_argument("--delay-ms", type=int, default=50, help="receiver's answer delay (default 50)")
     parser.add_argument("--workers", type=int, default=2, help="rq worker processes (default 2)")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
-    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432",
-                        help="PostgreSQL server (a database bench_<id> is created and dropped there)")
-    parser.add_argument("--redis-url", default="",
-                        help="use this Redis database (flushed!) instead of starting a redis-server")
+    parser.add_argument(
+        "--pg",
+        default="postgres://postgres@127.0.0.1:5432",
+        help="PostgreSQL server (a database bench_<id> is created and dropped there)",
+    )
+    parser.add_argument(
+        "--redis-url", default="", help="use this Redis database (flushed!) instead of starting a redis-server"
+    )
     parser.add_argument("--bare-n", type=int, default=None, help="requests of the bare loop (default: --n)")
     parser.add_argument("--timeout", type=float, default=900, help="give up on the send after this many seconds")
-    parser.add_argument("--profile", action="store_true",
-                        help="afterwards, cProfile one fan-out step and one batch job in this process")
+    parser.add_argument(
+        "--profile", action="store_true", help="afterwards, cProfile one fan-out step and one batch job in this process"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the database and logs (debugging)")
     return parser.parse_args()
 
@@ -202,8 +207,23 @@ class Bench:
         if not shutil.which("redis-server"):
             raise SystemExit("redis-server not found: install it, or pass --redis-url redis://127.0.0.1:6379/<db>")
         port = free_port()
-        process = self.spawn("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                       "--appendonly", "no", "--protected-mode", "yes"], env=os.environ)
+        process = self.spawn(
+            "redis",
+            [
+                "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+            env=os.environ,
+        )
         wait_port(port, 10, process)
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
@@ -229,8 +249,9 @@ class Bench:
         log = ROOT / "var" / f"{self.tag}-{name}.log"
         self.logs.append(log)
         with open(log, "w") as handle:
-            process = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                argv, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.processes.append((name, process))
         return process
 
@@ -273,7 +294,7 @@ def percentile(values: list[float], fraction: float) -> float:
 def create_data(n: int, receiver_url: str):
     from django.db import transaction
 
-    from customers.models import Customer, Group, GroupMembership
+    from customers.models import Customer, Group, GroupEntry
     from webhooks.models import Webhook
 
     with transaction.atomic():
@@ -281,14 +302,25 @@ def create_data(n: int, receiver_url: str):
         for start in range(0, n, 5000):
             customers = Customer.objects.bulk_create(
                 [
-                    Customer(name=f"客户 {i} <&>", wechat_nickname=f"微信{i}", mobile=f"139{i:08d}",
-                             email=f"c{i}@example.com", activity_score=i % 1000)
+                    Customer(
+                        name=f"客户 {i} <&>",
+                        wechat_nickname=f"微信{i}",
+                        mobile=f"139{i:08d}",
+                        email=f"c{i}@example.com",
+                        activity_score=i % 1000,
+                    )
                     for i in range(start, min(n, start + 5000))
                 ]
             )
-            GroupMembership.objects.bulk_create([GroupMembership(group=group, customer=c) for c in customers])
-        webhook = Webhook(name="bench", url=receiver_url, auth_type=Webhook.AuthType.SECRET, secret_key=SECRET,
-                          body_template=TEMPLATE, empty_text="")
+            GroupEntry.objects.bulk_create([GroupEntry(group=group, customer=c) for c in customers])
+        webhook = Webhook(
+            name="bench",
+            url=receiver_url,
+            auth_type=Webhook.AuthType.SECRET,
+            secret_key=SECRET,
+            body_template=TEMPLATE,
+            empty_text="",
+        )
         webhook.full_clean()
         webhook.save()
     return group, webhook
@@ -311,29 +343,33 @@ def wait_workers(count: int, timeout: float, processes) -> None:
 
 def run_send(group, webhook, timeout: float, processes, logs, stall: float = 90):
     from webhooks import services
-    from webhooks.models import Delivery, Send
+    from webhooks.models import Delivery, GroupSend
 
     started = time.monotonic()
-    send = services.send_create(webhook=webhook, group=group)
+    send = services.group_send_create(webhook=webhook, group=group)
     timed_out = False
     last_report = last_change = started
     last_progress = None
     while True:
         send.refresh_from_db()
-        if send.status == Send.Status.COMPLETED:
+        if send.status == GroupSend.Status.COMPLETED:
             break
         now = time.monotonic()
         if any(p.poll() is not None for p in processes):
             raise RuntimeError("a worker died during the send; see its log (run with --keep)")
-        progress = (send.fanout_cursor, Delivery.objects.filter(message__send=send).exclude(
-            status__in=Delivery.WAITING_STATUSES).count())
+        progress = (
+            send.fanout_cursor,
+            Delivery.objects.filter(message__group_send=send).exclude(status__in=Delivery.WAITING_STATUSES).count(),
+        )
         if progress != last_progress:
             last_progress, last_change = progress, now
         if now - started > timeout or now - last_change > stall:
             timed_out = True
-            print(f"  no completion: {'stalled' if now - last_change > stall else 'timed out'} at "
-                  f"{now - started:.0f} s, fan-out cursor {progress[0]}, {progress[1]} deliveries final",
-                  file=sys.stderr)
+            print(
+                f"  no completion: {'stalled' if now - last_change > stall else 'timed out'} at "
+                f"{now - started:.0f} s, fan-out cursor {progress[0]}, {progress[1]} deliveries final",
+                file=sys.stderr,
+            )
             for log in logs:
                 if "worker" in log.name and log.exists():
                     print(f"  --- tail of {log.name}", file=sys.stderr)
@@ -352,10 +388,10 @@ def measure(send):
 
     from webhooks.models import Attempt, Delivery
 
-    deliveries = Delivery.objects.filter(message__send=send)
+    deliveries = Delivery.objects.filter(message__group_send=send)
     by_status = dict(deliveries.values_list("status").annotate(count=Count("id")).values_list("status", "count"))
     window = deliveries.aggregate(first=Min("created_at"), last=Max("created_at"))
-    attempts = Attempt.objects.filter(delivery__message__send=send)
+    attempts = Attempt.objects.filter(delivery__message__group_send=send)
     latencies = []
     origin = send.created_at
     for started_at, duration_ms in attempts.values_list("started_at", "duration_ms").iterator(chunk_size=10000):
@@ -382,15 +418,20 @@ def bare_loop(webhook, send, n: int, concurrency: int, chunk: int = 20_000):
     from webhooks.transport import Endpoint, Outgoing, attempt_all
 
     endpoint = Endpoint.from_webhook(webhook)
-    template = compile_template(webhook.body_template, message_type=webhook.message_type,
-                                empty_text=webhook.empty_text)
+    template = compile_template(webhook.body_template, message_type=webhook.message_type, empty_text=webhook.empty_text)
     customers = list(Customer.objects.select_related("level").order_by("id")[:n])
     succeeded = 0
     started = time.perf_counter()
     for start in range(0, len(customers), chunk):
         pairs = [
-            (endpoint, Outgoing(uuid.uuid4().hex, "manual/group-send",
-                                template.render(message_context(customer=customer, send_id=send.pk))))
+            (
+                endpoint,
+                Outgoing(
+                    uuid.uuid4().hex,
+                    "manual/group-send",
+                    template.render(message_context(customer=customer, send_id=send.pk)),
+                ),
+            )
             for customer in customers[start : start + chunk]
         ]
         results = asyncio.run(attempt_all(pairs, concurrency_per_endpoint=concurrency))
@@ -404,16 +445,18 @@ def profile(webhook, group_size: int = 1000, top: int = 22):
     import django_rq
     from django.conf import settings
 
-    from customers.models import Customer, Group, GroupMembership
+    from customers.models import Customer, Group, GroupEntry
     from webhooks import delivery, queueing, services
 
     group = Group.objects.create(name="profile")
-    GroupMembership.objects.bulk_create(
-        [GroupMembership(group=group, customer_id=pk)
-         for pk in Customer.objects.order_by("id").values_list("pk", flat=True)[:group_size]]
+    GroupEntry.objects.bulk_create(
+        [
+            GroupEntry(group=group, customer_id=pk)
+            for pk in Customer.objects.order_by("id").values_list("pk", flat=True)[:group_size]
+        ]
     )
-    send = services.send_create(webhook=webhook, group=group)
-    django_rq.get_queue(queueing.DEFAULT_QUEUE).empty()  # the send_start job: run here instead
+    send = services.group_send_create(webhook=webhook, group=group)
+    django_rq.get_queue(queueing.DEFAULT_QUEUE).empty()  # the group_send_start job: run here instead
 
     def report(title, profiler):
         stream = io.StringIO()
@@ -425,7 +468,7 @@ def profile(webhook, group_size: int = 1000, top: int = 22):
 
     profiler = cProfile.Profile()
     started = time.perf_counter()
-    profiler.runcall(services.send_start, send_id=send.pk)
+    profiler.runcall(services.group_send_start, send_id=send.pk)
     print(f"\nfan-out of {group_size} recipients in-process: {time.perf_counter() - started:.2f} s")
     report(f"fan-out of {group_size} (render, bulk insert, enqueue)", profiler)
 
@@ -437,8 +480,10 @@ def profile(webhook, group_size: int = 1000, top: int = 22):
     started = time.perf_counter()
     result = profiler.runcall(delivery.deliveries_process, delivery_ids=ids, job_id=job.id)
     elapsed = time.perf_counter() - started
-    print(f"\none batch job of {len(ids)} (WEBHOOK_BATCH_SIZE={settings.WEBHOOK_BATCH_SIZE}) in-process: "
-          f"{elapsed:.2f} s, {len(ids) / elapsed:.0f}/s, {result}")
+    print(
+        f"\none batch job of {len(ids)} (WEBHOOK_BATCH_SIZE={settings.WEBHOOK_BATCH_SIZE}) in-process: "
+        f"{elapsed:.2f} s, {len(ids) / elapsed:.0f}/s, {result}"
+    )
     report(f"one batch job of {len(ids)} deliveries", profiler)
 
 
@@ -454,8 +499,22 @@ def main():
         from django.conf import settings
 
         port = free_port()
-        receiver = bench.spawn("receiver", [PYTHON, "manage.py", "demo_receiver", "--port", str(port),
-                                            "--delay-ms", str(args.delay_ms), "--quiet", "--secret", SECRET], env)
+        receiver = bench.spawn(
+            "receiver",
+            [
+                PYTHON,
+                "manage.py",
+                "demo_receiver",
+                "--port",
+                str(port),
+                "--delay-ms",
+                str(args.delay_ms),
+                "--quiet",
+                "--secret",
+                SECRET,
+            ],
+            env,
+        )
         wait_port(port, 30, receiver)
         receiver_url = f"http://127.0.0.1:{port}/hook"
 
@@ -464,8 +523,11 @@ def main():
         setup_s = time.perf_counter() - clock
 
         workers = [
-            bench.spawn(f"worker{i}", [PYTHON, "manage.py", "rqworker", *settings.WORKER_QUEUES,
-                                       "--name", f"{bench.tag}-w{i}"], env)
+            bench.spawn(
+                f"worker{i}",
+                [PYTHON, "manage.py", "rqworker", *settings.WORKER_QUEUES, "--name", f"{bench.tag}-w{i}"],
+                env,
+            )
             for i in range(args.workers)
         ]
         wait_workers(args.workers, 60, workers)
@@ -490,32 +552,46 @@ def main():
         peak_pss = max(sampler.peak_pss.values())
         db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         print()
-        print(f"WebhookHub benchmark: N={n:,}  receiver delay {args.delay_ms} ms  workers {args.workers}  db {db}  "
-              f"batch {settings.WEBHOOK_BATCH_SIZE}  fan-out chunk {settings.WEBHOOK_FANOUT_CHUNK}  "
-              f"concurrency/worker {settings.WEBHOOK_MAX_CONCURRENCY}")
+        print(
+            f"WebhookHub benchmark: N={n:,}  receiver delay {args.delay_ms} ms  workers {args.workers}  db {db}  "
+            f"batch {settings.WEBHOOK_BATCH_SIZE}  fan-out chunk {settings.WEBHOOK_FANOUT_CHUNK}  "
+            f"concurrency/worker {settings.WEBHOOK_MAX_CONCURRENCY}"
+        )
         print(f"  set-up (customers, group, webhook)   {setup_s:8.1f} s (not timed)")
         status = "TIMED OUT, " if timed_out else ""
-        print(f"  end to end (send → completed)        {wall:8.1f} s  {status}"
-              f"{engine_rate:,.0f} deliveries/s   [target: 100,000 in <= 60 s]")
+        print(
+            f"  end to end (send → completed)        {wall:8.1f} s  {status}"
+            f"{engine_rate:,.0f} deliveries/s   [target: 100,000 in <= 60 s]"
+        )
         print(f"    by the database's clock             {figures['db_end_to_end']:8.1f} s")
-        print(f"  fan-out (send → last delivery row)   {figures['fanout']:8.1f} s  "
-              f"(first rows after {figures['first_written']:.1f} s)")
-        print(f"  latency send → delivered             p50 {figures['p50']:.1f} s  p95 {figures['p95']:.1f} s  "
-              f"(mean {figures['mean']:.1f} s, last {figures['last_attempt']:.1f} s)")
+        print(
+            f"  fan-out (send → last delivery row)   {figures['fanout']:8.1f} s  "
+            f"(first rows after {figures['first_written']:.1f} s)"
+        )
+        print(
+            f"  latency send → delivered             p50 {figures['p50']:.1f} s  p95 {figures['p95']:.1f} s  "
+            f"(mean {figures['mean']:.1f} s, last {figures['last_attempt']:.1f} s)"
+        )
         print(f"  deliveries by status                 {figures['by_status']}  attempts {figures['attempts']:,}")
         per_worker = ", ".join(f"{sampler.peak_rss[w.pid] / mb:.0f}" for w in workers)
         per_worker_pss = ", ".join(f"{sampler.peak_pss[w.pid] / mb:.0f}" for w in workers)
-        print(f"  workers' peak RSS (parent + horse)   {peak_rss / mb:8.0f} MB max per worker ({per_worker} MB); "
-              f"all workers {sampler.peak_total_rss / mb:.0f} MB   [target: <= 250 MB]")
+        print(
+            f"  workers' peak RSS (parent + horse)   {peak_rss / mb:8.0f} MB max per worker ({per_worker} MB); "
+            f"all workers {sampler.peak_total_rss / mb:.0f} MB   [target: <= 250 MB]"
+        )
         print(f"    PSS (shared pages counted once)     {peak_pss / mb:8.0f} MB max per worker ({per_worker_pss} MB)")
         print(f"  bare loop (render+sign+POST, aiohttp, concurrency {concurrency}, no DB/queue)")
-        print(f"                                       {bare_s:8.1f} s  {bare_rate:,.0f} requests/s  "
-              f"({bare_ok:,}/{bare_count:,} ok)")
+        print(
+            f"                                       {bare_s:8.1f} s  {bare_rate:,.0f} requests/s  "
+            f"({bare_ok:,}/{bare_count:,} ok)"
+        )
         ratio = engine_rate / bare_rate if bare_rate else float("nan")
         print(f"  ratio engine / bare                  {ratio:8.2f}   [target: >= 0.50]")
         ok = delivered == n and not timed_out
-        print(f"  result                               {'all delivered' if ok else 'NOT all delivered'} "
-              f"({delivered:,}/{n:,})")
+        print(
+            f"  result                               {'all delivered' if ok else 'NOT all delivered'} "
+            f"({delivered:,}/{n:,})"
+        )
         if args.profile:
             profile(webhook)
         return 0 if ok else 1

@@ -1,4 +1,4 @@
-"""Group membership changes: add and remove customers, and CSV import of customers into a group."""
+"""Who is in a group: add and remove customers, and CSV import of customers into a group."""
 
 import csv
 import io
@@ -9,7 +9,7 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from .models import Customer, Group, GroupMembership
+from .models import Customer, Group, GroupEntry
 from .validators import ATTRIBUTE_KEY_RE, normalize_mobile, validate_mobile
 
 MAX_IMPORT_ROWS = 100_000
@@ -17,35 +17,44 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 
 # Column headings a marketer may use, in English or Chinese, for the built-in fields.
 COLUMNS = {
-    "name": "name", "姓名": "name", "名字": "name",
-    "mobile": "mobile", "手机": "mobile", "手机号": "mobile", "手机号码": "mobile",
-    "wechat_nickname": "wechat_nickname", "wechat nickname": "wechat_nickname", "微信昵称": "wechat_nickname",
-    "email": "email", "邮箱": "email", "电子邮箱": "email",
+    "name": "name",
+    "姓名": "name",
+    "名字": "name",
+    "mobile": "mobile",
+    "手机": "mobile",
+    "手机号": "mobile",
+    "手机号码": "mobile",
+    "wechat_nickname": "wechat_nickname",
+    "wechat nickname": "wechat_nickname",
+    "微信昵称": "wechat_nickname",
+    "email": "email",
+    "邮箱": "email",
+    "电子邮箱": "email",
 }
 
 
 @transaction.atomic
-def group_members_add(*, group: Group, customers) -> int:
+def group_customers_add(*, group: Group, customers) -> int:
     """Add customers to a group; those already in it stay as they are. Returns how many joined."""
     ids = list(dict.fromkeys(c.pk for c in customers))
     joined = 0
     for start in range(0, len(ids), 900):  # SQLite allows 999 parameters a query
         chunk = ids[start : start + 900]
         present = set(
-            GroupMembership.objects.filter(group=group, customer_id__in=chunk).values_list("customer_id", flat=True)
+            GroupEntry.objects.filter(group=group, customer_id__in=chunk).values_list("customer_id", flat=True)
         )
-        new = [GroupMembership(group=group, customer_id=pk) for pk in chunk if pk not in present]
-        GroupMembership.objects.bulk_create(new)
+        new = [GroupEntry(group=group, customer_id=pk) for pk in chunk if pk not in present]
+        GroupEntry.objects.bulk_create(new)
         joined += len(new)
     return joined
 
 
 @transaction.atomic
-def group_members_remove(*, group: Group, customers) -> int:
+def group_customers_remove(*, group: Group, customers) -> int:
     ids = [c.pk for c in customers]
     deleted = 0
     for start in range(0, len(ids), 900):
-        deleted += GroupMembership.objects.filter(group=group, customer_id__in=ids[start : start + 900]).delete()[0]
+        deleted += GroupEntry.objects.filter(group=group, customer_id__in=ids[start : start + 900]).delete()[0]
     return deleted
 
 
@@ -100,8 +109,13 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
         elif ATTRIBUTE_KEY_RE.match(key):
             columns.append(("attribute", key))
         else:
-            result.errors.append((1, _("Column “%(heading)s” is neither a known field nor a valid attribute key.")
-                                  % {"heading": heading}))
+            result.errors.append(
+                (
+                    1,
+                    _("Column “%(heading)s” is neither a known field nor a valid attribute key.")
+                    % {"heading": heading},
+                )
+            )
     if "name" not in {name for kind, name in columns if kind == "field"}:
         result.errors.append((1, _("The file needs a name column (name or 姓名).")))
     if result.errors:
@@ -144,8 +158,10 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
                 problems.append(_("“%(email)s” is not a valid email address") % {"email": values["email"]})
         if values["mobile"]:
             if values["mobile"] in seen_mobiles:
-                problems.append(_("mobile %(mobile)s also on row %(row)s")
-                                % {"mobile": values["mobile"], "row": seen_mobiles[values["mobile"]]})
+                problems.append(
+                    _("mobile %(mobile)s also on row %(row)s")
+                    % {"mobile": values["mobile"], "row": seen_mobiles[values["mobile"]]}
+                )
             seen_mobiles.setdefault(values["mobile"], number)
         if problems:
             result.errors.append((number, "; ".join(problems)))
@@ -169,10 +185,15 @@ def _import_rows(group: Group, rows, result: ImportResult) -> None:
     for values, attributes in rows:
         customer = existing.get(values["mobile"]) if values["mobile"] else None
         if customer is None:
-            created.append(Customer(
-                name=values["name"], mobile=values["mobile"], wechat_nickname=values.get("wechat_nickname", ""),
-                email=values.get("email", ""), attributes=attributes,
-            ))
+            created.append(
+                Customer(
+                    name=values["name"],
+                    mobile=values["mobile"],
+                    wechat_nickname=values.get("wechat_nickname", ""),
+                    email=values.get("email", ""),
+                    attributes=attributes,
+                )
+            )
             continue
         for name in ("name", "wechat_nickname", "email"):
             if values.get(name):
@@ -182,4 +203,4 @@ def _import_rows(group: Group, rows, result: ImportResult) -> None:
     Customer.objects.bulk_create(created, batch_size=1000)  # SQLite and PostgreSQL return the new ids
     Customer.objects.bulk_update(updated, ["name", "wechat_nickname", "email", "attributes"], batch_size=1000)
     result.created, result.updated = len(created), len(updated)
-    result.joined = group_members_add(group=group, customers=created + updated)
+    result.joined = group_customers_add(group=group, customers=created + updated)

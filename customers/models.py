@@ -27,9 +27,7 @@ class Customer(models.Model):
     mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile])
     email = models.EmailField(_("email"), blank=True)
     activity_score = models.IntegerField(_("activity score"), default=0, db_index=True)
-    attributes = models.JSONField(
-        _("custom attributes"), default=dict, blank=True, validators=[validate_attributes]
-    )
+    attributes = models.JSONField(_("custom attributes"), default=dict, blank=True, validators=[validate_attributes])
     # Member data: a customer is a member once it has a membership id.
     membership_id = models.CharField(_("membership ID"), max_length=64, blank=True)
     level = models.ForeignKey(
@@ -50,11 +48,14 @@ class Customer(models.Model):
         verbose_name_plural = _("customers")
         constraints = [
             models.UniqueConstraint(
-                fields=["mobile"], condition=~Q(mobile=""), name="customer_mobile_unique_when_present",
+                fields=["mobile"],
+                condition=~Q(mobile=""),
+                name="customer_mobile_unique_when_present",
                 violation_error_message=_("A customer with this mobile already exists."),
             ),
             models.UniqueConstraint(
-                fields=["membership_id"], condition=~Q(membership_id=""),
+                fields=["membership_id"],
+                condition=~Q(membership_id=""),
                 name="customer_membership_id_unique_when_present",
                 violation_error_message=_("A customer with this membership ID already exists."),
             ),
@@ -72,8 +73,8 @@ class Customer(models.Model):
 class Group(models.Model):
     name = models.CharField(_("name"), max_length=128, unique=True)
     description = models.TextField(_("description"), blank=True)
-    members = models.ManyToManyField(
-        Customer, through="GroupMembership", related_name="customer_groups", verbose_name=_("members")
+    customers = models.ManyToManyField(
+        Customer, through="GroupEntry", related_name="customer_groups", verbose_name=_("customers")
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -86,17 +87,17 @@ class Group(models.Model):
         return self.name
 
 
-class GroupMembership(models.Model):
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("group"))
+class GroupEntry(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="entries", verbose_name=_("group"))
     customer = models.ForeignKey(
-        Customer, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("customer")
+        Customer, on_delete=models.CASCADE, related_name="group_entries", verbose_name=_("customer")
     )
     joined_at = models.DateTimeField(_("joined at"), auto_now_add=True)
 
     class Meta:
         ordering = ["-joined_at"]
-        verbose_name = _("group member")
-        verbose_name_plural = _("group members")
+        verbose_name = _("customer in a group")
+        verbose_name_plural = _("customers in a group")
         constraints = [models.UniqueConstraint(fields=["group", "customer"], name="group_member_once")]
 
     def __str__(self):
@@ -125,7 +126,8 @@ class Coupon(models.Model):
         verbose_name_plural = _("coupons")
         constraints = [
             models.CheckConstraint(
-                condition=Q(end_date__gte=models.F("start_date")), name="coupon_end_after_start",
+                condition=Q(end_date__gte=models.F("start_date")),
+                name="coupon_end_after_start",
                 violation_error_message=_("The end date must not be before the start date."),
             )
         ]
@@ -154,7 +156,11 @@ class CouponCode(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True)
     redeemed_by = models.ForeignKey(
-        "auth.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        "auth.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
         verbose_name=_("redeemed by"),
     )
 

@@ -40,4 +40,4 @@ def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
 
 
 def groups_with_counts():
-    return Group.objects.annotate(member_count=Count("memberships")).order_by("name")
+    return Group.objects.annotate(customer_count=Count("entries")).order_by("name")

@@ -62,8 +62,13 @@ def start_worker(*, burst=True, queues=QUEUES, scheduler=False, **extra_env) -> 
     if scheduler:
         args.append("--with-scheduler")
     return subprocess.Popen(
-        args, env=worker_env(**extra_env), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True, text=True,
+        args,
+        env=worker_env(**extra_env),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
     )
 
 

@@ -11,9 +11,16 @@ def save_example(name: str, received, attempt) -> None:
         return
     Path(directory).mkdir(parents=True, exist_ok=True)
     record = {
-        "request": {"method": received.method, "path": received.path, "headers": received.headers,
-                    "body": received.body},
-        "response": {"status": attempt.response_status, "headers": attempt.response_headers,
-                     "body": attempt.response_body},
+        "request": {
+            "method": received.method,
+            "path": received.path,
+            "headers": received.headers,
+            "body": received.body,
+        },
+        "response": {
+            "status": attempt.response_status,
+            "headers": attempt.response_headers,
+            "body": attempt.response_body,
+        },
     }
     Path(directory, f"{name}.json").write_text(json.dumps(record, ensure_ascii=False, indent=2))

@@ -1,14 +1,19 @@
 """Small builders for test data (plain functions: no factory library needed for this much)."""
 
-from customers.models import Customer, Group, GroupMembership
+from customers.models import Customer, Group, GroupEntry
 from webhooks.models import Webhook
 
 
 def make_customers(count: int, *, prefix="客户", start=0) -> list[Customer]:
     return Customer.objects.bulk_create(
         [
-            Customer(name=f"{prefix}{i}", wechat_nickname=f"微信{i}", mobile=f"139{i:08d}", email=f"c{i}@example.com",
-                     activity_score=i)
+            Customer(
+                name=f"{prefix}{i}",
+                wechat_nickname=f"微信{i}",
+                mobile=f"139{i:08d}",
+                email=f"c{i}@example.com",
+                activity_score=i,
+            )
             for i in range(start, start + count)
         ]
     )
@@ -16,7 +21,7 @@ def make_customers(count: int, *, prefix="客户", start=0) -> list[Customer]:
 
 def make_group(customers, name="测试群组") -> Group:
     group = Group.objects.create(name=name)
-    GroupMembership.objects.bulk_create([GroupMembership(group=group, customer=c) for c in customers])
+    GroupEntry.objects.bulk_create([GroupEntry(group=group, customer=c) for c in customers])
     return group
 
 

@@ -21,26 +21,51 @@ URL = "/api/v1/events"
 
 GOOD = {
     FixedEvent.MEMBERSHIP_LEVEL_UP: {
-        "event": "loyalty/membership_level_up", "membershipId": "M001", "date": "2026-11-27T09:30:00Z",
-        "oldLevelId": 1, "newLevelId": 2, "oldLevel": "银卡", "newLevel": "金卡",
+        "event": "loyalty/membership_level_up",
+        "membershipId": "M001",
+        "date": "2026-11-27T09:30:00Z",
+        "oldLevelId": 1,
+        "newLevelId": 2,
+        "oldLevel": "银卡",
+        "newLevel": "金卡",
     },
     FixedEvent.MEMBERSHIP_LEVEL_DOWN: {
-        "event": "loyalty/membership_level_down", "membershipId": "M001", "date": "2026-11-27T09:30:00Z",
-        "oldLevelId": 2, "newLevelId": 1, "oldLevel": "金卡", "newLevel": "银卡",
+        "event": "loyalty/membership_level_down",
+        "membershipId": "M001",
+        "date": "2026-11-27T09:30:00Z",
+        "oldLevelId": 2,
+        "newLevelId": 1,
+        "oldLevel": "金卡",
+        "newLevel": "银卡",
     },
     FixedEvent.DISPATCH_COUPON: {
-        "event": "loyalty/loyalty_dispatch_coupon", "membershipId": "M001", "date": "2026-11-27T09:30:00Z",
-        "couponId": "17", "couponName": "满100减20 <VIP>", "batchId": "B1", "couponCode": "ABC123",
-        "startDate": "2026-11-27", "endDate": "2026-12-31",
+        "event": "loyalty/loyalty_dispatch_coupon",
+        "membershipId": "M001",
+        "date": "2026-11-27T09:30:00Z",
+        "couponId": "17",
+        "couponName": "满100减20 <VIP>",
+        "batchId": "B1",
+        "couponCode": "ABC123",
+        "startDate": "2026-11-27",
+        "endDate": "2026-12-31",
     },
     FixedEvent.DRAW_COUPON: {
-        "event": "loyalty/membership_draw_coupon", "membershipId": "M001", "date": "2026-11-27T09:30:00Z",
-        "couponId": "17", "couponName": "满100减20", "couponCode": "ABC123",
-        "startDate": "2026-11-27T00:00:00Z", "endDate": "2026-12-31T23:59:59+08:00",
+        "event": "loyalty/membership_draw_coupon",
+        "membershipId": "M001",
+        "date": "2026-11-27T09:30:00Z",
+        "couponId": "17",
+        "couponName": "满100减20",
+        "couponCode": "ABC123",
+        "startDate": "2026-11-27T00:00:00Z",
+        "endDate": "2026-12-31T23:59:59+08:00",
     },
     FixedEvent.REDEEM_COUPON: {
-        "event": "loyalty/membership_redeem_coupon", "membershipId": "M001", "date": "2026-11-27T09:30:00Z",
-        "couponId": "17", "couponName": "满100减20", "couponCode": "ABC123",
+        "event": "loyalty/membership_redeem_coupon",
+        "membershipId": "M001",
+        "date": "2026-11-27T09:30:00Z",
+        "couponId": "17",
+        "couponName": "满100减20",
+        "couponCode": "ABC123",
     },
 }
 
@@ -69,8 +94,12 @@ def hooks(settings):
         event: make_webhook(f"http://127.0.0.1:9/{i}", trigger_type=Webhook.TriggerType.FIXED, event=event)
         for i, event in enumerate(FixedEvent.values)
     }
-    make_webhook("http://127.0.0.1:9/off", trigger_type=Webhook.TriggerType.FIXED,
-                 event=FixedEvent.MEMBERSHIP_LEVEL_UP, is_active=False)
+    make_webhook(
+        "http://127.0.0.1:9/off",
+        trigger_type=Webhook.TriggerType.FIXED,
+        event=FixedEvent.MEMBERSHIP_LEVEL_UP,
+        is_active=False,
+    )
     make_webhook("http://127.0.0.1:9/nonfixed")
     return subscribed
 
@@ -231,8 +260,15 @@ STRING_MEMBERS = ["membershipId", "oldLevel", "newLevel", "couponId", "couponNam
             if member in ("oldLevelId", "newLevelId")
             else [12, 1.5, True, [], {"a": 1}, "", "   ", "x" * 256]
             if member in STRING_MEMBERS
-            else [12, "2026-11-27", "2026-11-27T09:30:00", "27/11/2026 09:30", "2026-11-27T25:00:00Z", "",
-                  "2026-02-30T09:00:00Z"]
+            else [
+                12,
+                "2026-11-27",
+                "2026-11-27T09:30:00",
+                "27/11/2026 09:30",
+                "2026-11-27T25:00:00Z",
+                "",
+                "2026-02-30T09:00:00Z",
+            ]
             if member == "date"
             else [12, "2026-02-30", "2026/11/27", "2026-11-27T09:30:00", "tomorrow", "", ["2026-11-27"]]
         )
@@ -308,8 +344,12 @@ def test_errors_are_reported_per_event_index_and_member(post):
         ("[" * 100_000 + "]" * 100_000, "application/json", 400, "malformed_json"),
         ('{"x": "\\ud800"}', "application/json", 400, "invalid_events"),
         ('{"event": "loyalty/membership_redeem_coupon", "\\udfff": 1}', "application/json", 400, "invalid_events"),
-        ('{"event": "loyalty/membership_redeem_coupon", "membershipId": "\\ud800"}', "application/json", 400,
-         "invalid_events"),
+        (
+            '{"event": "loyalty/membership_redeem_coupon", "membershipId": "\\ud800"}',
+            "application/json",
+            400,
+            "invalid_events",
+        ),
         ('"a string"', "application/json", 400, "invalid_body"),
         ("42", "application/json", 400, "invalid_body"),
         ("null", "application/json", 400, "invalid_body"),
@@ -375,8 +415,19 @@ json_values = st.recursive(
 )
 event_like = st.fixed_dictionaries(
     {"event": st.sampled_from(FixedEvent.values) | st.text(max_size=10)},
-    optional={member: json_values | st.just("2026-11-27") for member in
-              ("membershipId", "date", "oldLevelId", "newLevelId", "couponCode", "startDate", "endDate", "tenantId")},
+    optional={
+        member: json_values | st.just("2026-11-27")
+        for member in (
+            "membershipId",
+            "date",
+            "oldLevelId",
+            "newLevelId",
+            "couponCode",
+            "startDate",
+            "endDate",
+            "tenantId",
+        )
+    },
 )
 
 
@@ -449,8 +500,12 @@ def test_api_needs_no_csrf_token(raw_key, hooks):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
-    response = client.post(URL, json.dumps(GOOD[FixedEvent.REDEEM_COUPON]), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    response = client.post(
+        URL,
+        json.dumps(GOOD[FixedEvent.REDEEM_COUPON]),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw_key}",
+    )
     assert response.status_code == 202
 
 

@@ -36,15 +36,17 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(staff):
         page = staff.get(url)
         assert page.status_code == 200 and raw not in page.text and api_key.prefix in page.text
 
-    api = staff.post("/api/v1/events", redeem_event(), content_type="application/json",
-                     HTTP_AUTHORIZATION=f"Bearer {raw}")
+    api = staff.post(
+        "/api/v1/events", redeem_event(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
     assert api.status_code == 202
 
     staff.post("/admin/api/apikey/", {"action": "revoke", "_selected_action": [api_key.pk]})
     api_key.refresh_from_db()
     assert api_key.revoked_at is not None
-    api = staff.post("/api/v1/events", redeem_event(), content_type="application/json",
-                     HTTP_AUTHORIZATION=f"Bearer {raw}")
+    api = staff.post(
+        "/api/v1/events", redeem_event(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
     assert api.status_code == 403
 
 
@@ -56,7 +58,10 @@ def test_openapi_document_parses_and_describes_the_endpoint(client):
     post = document["paths"]["/events"]["post"]
     assert {"202", "400", "401", "403", "413", "415", "422"} <= set(post["responses"])
     assert document["components"]["securitySchemes"]["bearerAuth"] == {
-        **document["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer"}
+        **document["components"]["securitySchemes"]["bearerAuth"],
+        "type": "http",
+        "scheme": "bearer",
+    }
     assert document["security"] == [{"bearerAuth": []}]
     schemas = document["components"]["schemas"]
     mapping = schemas["Event"]["discriminator"]["mapping"]

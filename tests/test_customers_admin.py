@@ -3,7 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from customers.groups import group_import_csv
-from customers.models import Customer, Group, GroupMembership, MembershipLevel
+from customers.models import Customer, Group, GroupEntry, MembershipLevel
 
 from .factories import make_customers, make_group
 
@@ -43,8 +43,17 @@ def test_customer_search_by_name_nickname_and_mobile(admin_client):
 
 def test_customer_create_edit_delete_through_the_admin(admin_client):
     add = reverse("admin:customers_customer_add")
-    data = {"name": "赵六", "wechat_nickname": "追风", "mobile": "13700001111", "email": "z@example.com",
-            "activity_score": "10", "membership_id": "", "level": "", "points": "0", "attributes": '{"city": "上海"}'}
+    data = {
+        "name": "赵六",
+        "wechat_nickname": "追风",
+        "mobile": "13700001111",
+        "email": "z@example.com",
+        "activity_score": "10",
+        "membership_id": "",
+        "level": "",
+        "points": "0",
+        "attributes": '{"city": "上海"}',
+    }
     response = admin_client.post(add, data)
     assert response.status_code == 302
     customer = Customer.objects.get(mobile="13700001111")
@@ -73,23 +82,22 @@ def test_add_and_remove_customers_from_a_group_with_list_actions(admin_client):
     response = admin_client.post(url, {"action": "add_to_group", "_selected_action": ids})
     assert response.status_code == 200  # the page that asks which group
     admin_client.post(url, {"action": "add_to_group", "_selected_action": ids, "group": group.pk, "apply": "1"})
-    assert set(group.members.values_list("pk", flat=True)) == {customers[0].pk, customers[1].pk}
+    assert set(group.customers.values_list("pk", flat=True)) == {customers[0].pk, customers[1].pk}
 
-    admin_client.post(url, {"action": "remove_from_group", "_selected_action": ids[:1], "group": group.pk,
-                            "apply": "1"})
-    assert set(group.members.values_list("pk", flat=True)) == {customers[1].pk}
+    admin_client.post(
+        url, {"action": "remove_from_group", "_selected_action": ids[:1], "group": group.pk, "apply": "1"}
+    )
+    assert set(group.customers.values_list("pk", flat=True)) == {customers[1].pk}
 
 
-def test_group_list_shows_member_counts(admin_client):
+def test_group_list_shows_customer_counts(admin_client):
     make_group(make_customers(4), name="四人组")
     page = admin_client.get(reverse("admin:customers_group_changelist")).content.decode()
-    assert "四人组" in page and '<td class="field-member_count">4</td>' in page
+    assert "四人组" in page and '<td class="field-customer_count">4</td>' in page
 
 
 GOOD_CSV = (
-    "姓名,手机,微信昵称,邮箱,city\n"
-    "张三,13800000001,小张,zhang@example.com,上海\n"
-    "李四,+86 138-0000-0002,,,北京\n"
+    "姓名,手机,微信昵称,邮箱,city\n张三,13800000001,小张,zhang@example.com,上海\n李四,+86 138-0000-0002,,,北京\n"
 ).encode("utf-8-sig")
 
 
@@ -103,7 +111,7 @@ def test_csv_import_of_a_good_file_creates_customers_and_joins_them():
     assert existing.name == "李四" and existing.attributes == {"vip": True, "city": "北京"}
     zhang = Customer.objects.get(mobile="13800000001")
     assert zhang.wechat_nickname == "小张" and zhang.attributes == {"city": "上海"}
-    assert group.members.count() == 2
+    assert group.customers.count() == 2
 
 
 def test_csv_import_of_a_bad_file_reports_each_row_and_imports_nothing():
@@ -123,7 +131,7 @@ def test_csv_import_of_a_bad_file_reports_each_row_and_imports_nothing():
     assert "mobile" in rows[4].lower()
     assert "not-an-email" in rows[5]
     assert "row 2" in rows[6]
-    assert Customer.objects.count() == 0 and GroupMembership.objects.count() == 0
+    assert Customer.objects.count() == 0 and GroupEntry.objects.count() == 0
 
 
 def test_csv_import_reads_gb18030_files_from_chinese_excel():
@@ -149,4 +157,4 @@ def test_csv_import_page_shows_the_error_report(admin_client):
 
     good = SimpleUploadedFile("good.csv", GOOD_CSV, content_type="text/csv")
     response = admin_client.post(url, {"file": good})
-    assert response.status_code == 302 and group.members.count() == 2
+    assert response.status_code == 302 and group.customers.count() == 2

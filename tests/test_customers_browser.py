@@ -61,4 +61,4 @@ def test_create_customer_with_attributes_search_and_group(page, live_server):
     page.select_option("#id_group", str(group.pk))
     page.click("input[name=apply]")
     page.wait_for_selector(".messagelist .success")
-    assert list(group.members.values_list("name", flat=True)) == ["王小明"]
+    assert list(group.customers.values_list("name", flat=True)) == ["王小明"]

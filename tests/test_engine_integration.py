@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from rq import Worker
 
 from webhooks import queueing, services
-from webhooks.models import Attempt, Delivery, Send
+from webhooks.models import Attempt, Delivery, GroupSend
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.secrets import MASK
 from webhooks.signing import verify
@@ -25,8 +25,11 @@ FAST_RETRIES = {"WEBHOOK_RETRY_DELAYS": "1,1,1"}
 
 def wait_worker_idle(timeout=15):
     connection = django_rq.get_connection("default")
-    wait_until(lambda: any(w.state == "idle" for w in Worker.all(connection=connection)), timeout=timeout,
-               message="a worker listening")
+    wait_until(
+        lambda: any(w.state == "idle" for w in Worker.all(connection=connection)),
+        timeout=timeout,
+        message="a worker listening",
+    )
 
 
 def final(delivery_id, timeout):
@@ -49,9 +52,13 @@ def test_test_send_is_recorded_within_one_second(receiver, redis_conn):
         timings = []
         for customer in customers:
             started = time.monotonic()
-            delivery = services.test_send_create(webhook=webhook, customer=customer)
-            wait_until(lambda d=delivery: Attempt.objects.filter(delivery_id=d.id).exists(), timeout=5,
-                       interval=0.01, message="the test send's attempt")
+            delivery = services.message_test_send(webhook=webhook, customer=customer)
+            wait_until(
+                lambda d=delivery: Attempt.objects.filter(delivery_id=d.id).exists(),
+                timeout=5,
+                interval=0.01,
+                message="the test send's attempt",
+            )
             timings.append(time.monotonic() - started)
         print(f"test send recorded after {[round(t, 3) for t in timings]} s")
         assert all(t < 1.0 for t in timings), (timings, worker.log[-2000:])
@@ -135,23 +142,32 @@ def test_oauth2_token_is_fetched_once_cached_and_fetched_again_on_a_401(redis_co
         customers = make_customers(8)
         group = make_group(customers)
         webhook = make_webhook(
-            receiver.url(), auth_type="oauth2", oauth_token_url=receiver.url("/oauth/token"),
-            oauth_app_id="app-1", oauth_app_secret="app-secret-xyz",
+            receiver.url(),
+            auth_type="oauth2",
+            oauth_token_url=receiver.url("/oauth/token"),
+            oauth_app_id="app-1",
+            oauth_app_secret="app-secret-xyz",
         )
         cache = TokenCache(queueing.redis())
         endpoint = Endpoint.from_webhook(webhook)
         cache.put(endpoint, "revoked-token", 3600)  # the receiver no longer knows it: 401
         with running_worker():
-            send = services.send_create(webhook=webhook, group=group)
-            wait_until(lambda: Send.objects.get(pk=send.pk).status == Send.Status.COMPLETED, timeout=20,
-                       message="the send completed")
+            send = services.group_send_create(webhook=webhook, group=group)
+            wait_until(
+                lambda: GroupSend.objects.get(pk=send.pk).status == GroupSend.Status.COMPLETED,
+                timeout=20,
+                message="the send completed",
+            )
             assert len(config.tokens) == 1  # one fetch for the whole batch, not one per request
             (token,) = config.tokens
             assert cache.get(endpoint) == token
             # A second send uses the cached token: no new fetch.
-            second = services.send_create(webhook=webhook, group=group)
-            wait_until(lambda: Send.objects.get(pk=second.pk).status == Send.Status.COMPLETED, timeout=20,
-                       message="the second send completed")
+            second = services.group_send_create(webhook=webhook, group=group)
+            wait_until(
+                lambda: GroupSend.objects.get(pk=second.pk).status == GroupSend.Status.COMPLETED,
+                timeout=20,
+                message="the second send completed",
+            )
         refused = [r for r in receiver.received if r.status == 401]
         accepted = [r for r in receiver.received if r.status == 200]
     assert len(config.tokens) == 1
@@ -168,7 +184,7 @@ def test_basic_auth_is_sent_and_masked_in_the_record(receiver, redis_conn):
     (customer,) = make_customers(1)
     webhook = make_webhook(receiver.url(), auth_type="basic", basic_username="hub", basic_password="pa:ss")
     with running_worker():
-        delivery = services.test_send_create(webhook=webhook, customer=customer)
+        delivery = services.message_test_send(webhook=webhook, customer=customer)
         delivery = final(delivery.pk, timeout=10)
     assert delivery.status == Delivery.Status.SUCCEEDED
     (received,) = receiver.received
@@ -182,7 +198,7 @@ def test_redeliver_sends_the_same_delivery_id_again_recorded_as_the_users(receiv
     (customer,) = make_customers(1)
     webhook = make_webhook(receiver.url())
     with running_worker():
-        delivery = final(services.test_send_create(webhook=webhook, customer=customer).pk, timeout=10)
+        delivery = final(services.message_test_send(webhook=webhook, customer=customer).pk, timeout=10)
         services.delivery_redeliver(delivery=delivery, user=user)
         wait_until(lambda: Attempt.objects.filter(delivery=delivery).count() == 2, timeout=10, message="redelivery")
         delivery = final(delivery.pk, timeout=10)
@@ -203,19 +219,25 @@ def test_cancelling_a_running_send_cancels_what_is_not_yet_sent(redis_conn):
         group = make_group(customers)
         webhook = make_webhook(server.url(), auto_retry=True)
         with running_worker(WEBHOOK_BATCH_SIZE=10, WEBHOOK_MAX_CONCURRENCY=2):
-            send = services.send_create(webhook=webhook, group=group)
-            wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() >= 10, timeout=20,
-                       message="the send under way")
-            services.send_cancel(send=send, user=user)
+            send = services.group_send_create(webhook=webhook, group=group)
+            wait_until(
+                lambda: Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() >= 10,
+                timeout=20,
+                message="the send under way",
+            )
+            services.group_send_cancel(send=send, user=user)
             open_states = (Delivery.Status.PENDING, Delivery.Status.SENDING, Delivery.Status.RETRYING)
-            wait_until(lambda: not Delivery.objects.filter(status__in=open_states).exists(), timeout=10,
-                       message="every delivery final")
+            wait_until(
+                lambda: not Delivery.objects.filter(status__in=open_states).exists(),
+                timeout=10,
+                message="every delivery final",
+            )
             hits_when_settled = len(server.posts())
             time.sleep(1.5)
             assert len(server.posts()) == hits_when_settled  # nothing more goes out
         hits = server.posts()
     send.refresh_from_db()
-    assert send.status == Send.Status.CANCELLED and send.cancelled_by == user
+    assert send.status == GroupSend.Status.CANCELLED and send.cancelled_by == user
     succeeded = set(Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).values_list("id", flat=True))
     cancelled = Delivery.objects.filter(status=Delivery.Status.CANCELLED).count()
     assert cancelled > 0 and len(succeeded) + cancelled == Delivery.objects.count()
@@ -236,15 +258,17 @@ def test_a_failing_endpoints_retries_wait_behind_fresh_deliveries(receiver, redi
     for customer in customers[:30]:
         message = services.message_publish(event="form/submit", webhooks=[failing], customer=customer)
         retry_ids.append(message.deliveries.get().pk)
-    Delivery.objects.filter(pk__in=retry_ids).update(status=Delivery.Status.RETRYING, attempt_count=1,
-                                                     next_attempt_at=timezone.now(), job_id="")
+    Delivery.objects.filter(pk__in=retry_ids).update(
+        status=Delivery.Status.RETRYING, attempt_count=1, next_attempt_at=timezone.now(), job_id=""
+    )
     redis_conn.flushdb()
     with transaction.atomic():
         for index in range(0, 30, 5):
             job_id = queueing.new_job_id()
-            Delivery.objects.filter(pk__in=retry_ids[index:index + 5]).update(job_id=job_id)
-            queueing.batches_enqueue_on_commit([(job_id, retry_ids[index:index + 5])],
-                                               queue_name=queueing.RETRY_QUEUE)
+            Delivery.objects.filter(pk__in=retry_ids[index : index + 5]).update(job_id=job_id)
+            queueing.batches_enqueue_on_commit(
+                [(job_id, retry_ids[index : index + 5])], queue_name=queueing.RETRY_QUEUE
+            )
     for customer in customers[30:]:
         services.message_publish(event="form/submit", webhooks=[healthy], customer=customer)
     run_worker(timeout=60, WEBHOOK_RETRY_DELAYS="3600,3600,3600")

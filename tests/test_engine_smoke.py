@@ -1,7 +1,7 @@
 import pytest
 
 from webhooks import services
-from webhooks.models import Delivery, Send
+from webhooks.models import Delivery, GroupSend
 from webhooks.signing import verify
 
 from .conftest import run_worker
@@ -15,11 +15,11 @@ def test_group_send_reaches_every_member_signed(receiver, redis_conn):
     group = make_group(customers)
     webhook = make_webhook(receiver.url(), body_template='{"name":"${customer.name}","id":${customerId}}')
 
-    send = services.send_create(webhook=webhook, group=group)
+    send = services.group_send_create(webhook=webhook, group=group)
     run_worker()
 
     send.refresh_from_db()
-    assert send.status == Send.Status.COMPLETED
+    assert send.status == GroupSend.Status.COMPLETED
     assert len(receiver.received) == 30
     assert all(r.signature_ok for r in receiver.received)
     assert all(verify(r.body, r.headers["X-Clab-Hmac-Signature"], "s3cr3t") for r in receiver.received)

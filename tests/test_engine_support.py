@@ -214,8 +214,12 @@ def self_signed_context(tmp_path):
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .sign(key, hashes.SHA256())
@@ -249,7 +253,7 @@ def crash_during_group_send(
     (not restart) leave the same worker to recover through its periodic reconcile, and check that
     nothing was lost. Returns figures for the report."""
     from webhooks import services
-    from webhooks.models import Delivery, Send
+    from webhooks.models import Delivery, GroupSend
 
     from .factories import make_customers, make_group, make_webhook
 
@@ -261,12 +265,20 @@ def crash_during_group_send(
         webhook = make_webhook(server.url())
         worker = WorkerHandle(start_worker(burst=False, scheduler=True, **env))
         try:
-            send = services.send_create(webhook=webhook, group=group)
-            wait_until(lambda: len(server.posts()) >= recipients // 4, timeout=30, interval=0.01,
-                       message="a quarter of the send delivered")
+            send = services.group_send_create(webhook=webhook, group=group)
+            wait_until(
+                lambda: len(server.posts()) >= recipients // 4,
+                timeout=30,
+                interval=0.01,
+                message="a quarter of the send delivered",
+            )
             # Strike while a batch is in flight: some deliveries claimed, many still waiting.
-            wait_until(lambda: Delivery.objects.filter(status=Delivery.Status.SENDING).exists(), timeout=10,
-                       interval=0.005, message="a batch in flight")
+            wait_until(
+                lambda: Delivery.objects.filter(status=Delivery.Status.SENDING).exists(),
+                timeout=10,
+                interval=0.005,
+                message="a batch in flight",
+            )
             crashed_at = time.monotonic()
             figures = {"hits_before_crash": len(server.posts()), **(crash(worker, server) or {})}
             figures["sending_at_crash"] = Delivery.objects.filter(status=Delivery.Status.SENDING).count()
@@ -281,8 +293,12 @@ def crash_during_group_send(
             fresh = worker
         try:
             remaining = deadline - (time.monotonic() - started)
-            wait_until(lambda: Send.objects.get(pk=send.pk).status == Send.Status.COMPLETED, timeout=remaining,
-                       interval=0.2, message="the send completed after the crash")
+            wait_until(
+                lambda: GroupSend.objects.get(pk=send.pk).status == GroupSend.Status.COMPLETED,
+                timeout=remaining,
+                interval=0.2,
+                message="the send completed after the crash",
+            )
         except AssertionError:
             print(fresh.stop()[-4000:])
             raise
@@ -291,7 +307,7 @@ def crash_during_group_send(
         figures["recovery_seconds"] = round(time.monotonic() - crashed_at, 1)
         hits = server.posts()
 
-    deliveries = dict(Delivery.objects.filter(message__send=send).values_list("id", "status"))
+    deliveries = dict(Delivery.objects.filter(message__group_send=send).values_list("id", "status"))
     assert len(deliveries) == recipients, "one delivery per recipient, no more, no less"
     assert set(deliveries.values()) == {Delivery.Status.SUCCEEDED}, "every delivery reached its final state"
     seen: dict[str, list[Hit]] = {}
@@ -303,7 +319,9 @@ def crash_during_group_send(
         # A duplicate is the same message again: same idempotency key, same body, same signature.
         assert len({(c.delivery_id, c.body, c.headers.get("X-Clab-Hmac-Signature")) for c in copies}) == 1
     figures.update(
-        recipients=recipients, hits=len(hits), duplicates=sum(len(c) - 1 for c in duplicates.values()),
+        recipients=recipients,
+        hits=len(hits),
+        duplicates=sum(len(c) - 1 for c in duplicates.values()),
         total_seconds=round(time.monotonic() - started, 1),
     )
     return figures

@@ -17,9 +17,9 @@ from rq.registry import ScheduledJobRegistry
 
 from automation import services
 from automation.models import Flow, FlowRun, FlowStep, FormField, MicroPage
-from customers.groups import group_members_add
-from customers.models import Customer, Group, GroupMembership, MembershipLevel
-from customers.services import member_level_change
+from customers.groups import group_customers_add
+from customers.loyalty import member_level_change
+from customers.models import Customer, Group, GroupEntry, MembershipLevel
 from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
@@ -62,8 +62,9 @@ def set_score(customer: Customer, score: int) -> None:
 def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receiver, redis_conn):
     crm = make_webhook(receiver.url("/crm/leads"), name="CRM", body_template=CRM_TEMPLATE, empty_text="")
     flow = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[crm])
-    customer = Customer.objects.create(name="张三", mobile="13800000001", activity_score=480,
-                                       attributes={"city": "上海"})
+    customer = Customer.objects.create(
+        name="张三", mobile="13800000001", activity_score=480, attributes={"city": "上海"}
+    )
     other = Customer.objects.create(name="李四", mobile="13800000002", activity_score=100)
 
     set_score(other, 499)  # below the threshold: nothing
@@ -71,10 +72,19 @@ def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receive
     assert FlowRun.objects.filter(flow=flow).count() == 1
     run_worker()
 
-    assert bodies(receiver) == [{
-        "flowId": str(flow.pk), "flowStep": "1", "customerId": str(customer.pk), "name": "张三",
-        "mobile": "13800000001", "score": 510, "city": "上海", "level": "", "membershipId": "",
-    }]
+    assert bodies(receiver) == [
+        {
+            "flowId": str(flow.pk),
+            "flowStep": "1",
+            "customerId": str(customer.pk),
+            "name": "张三",
+            "mobile": "13800000001",
+            "score": 510,
+            "city": "上海",
+            "level": "",
+            "membershipId": "",
+        }
+    ]
     got = receiver.received[0]
     assert got.headers["X-Clab-Event"] == "flow/webhook-notification"
     assert got.signature_ok is True and verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
@@ -108,8 +118,13 @@ def test_score_flow_ignores_bulk_updates_and_unchanged_scores(receiver, redis_co
 
 
 def test_inactive_flow_starts_nothing(receiver, redis_conn):
-    make_flow("停用", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=10, is_active=False,
-              steps=[make_webhook(receiver.url())])
+    make_flow(
+        "停用",
+        trigger=Flow.Trigger.SCORE_REACHED,
+        score_threshold=10,
+        is_active=False,
+        steps=[make_webhook(receiver.url())],
+    )
     customer = Customer.objects.create(name="赵六", mobile="13800000005")
     set_score(customer, 20)
     assert not FlowRun.objects.exists()
@@ -123,9 +138,9 @@ def test_joining_a_group_starts_the_flow(receiver, redis_conn):
     hook = make_webhook(receiver.url("/group"), body_template=CRM_TEMPLATE)
     flow = make_flow("入群欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[hook])
     customer = Customer.objects.create(name="孙七", mobile="13800000006", activity_score=3)
-    GroupMembership.objects.create(group=Group.objects.create(name="其他"), customer=customer)
+    GroupEntry.objects.create(group=Group.objects.create(name="其他"), customer=customer)
     assert not FlowRun.objects.exists()
-    GroupMembership.objects.create(group=group, customer=customer)
+    GroupEntry.objects.create(group=group, customer=customer)
     run_worker()
     assert [(b["flowId"], b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [
         (str(flow.pk), "1", str(customer.pk))
@@ -135,12 +150,13 @@ def test_joining_a_group_starts_the_flow(receiver, redis_conn):
 def test_bulk_group_joins_are_started_by_reconcile(receiver, redis_conn):
     group = Group.objects.create(name="导入")
     old_member = Customer.objects.create(name="老成员", mobile="13800000007")
-    GroupMembership.objects.create(group=group, customer=old_member)
-    GroupMembership.objects.filter(customer=old_member).update(joined_at=timezone.now() - timedelta(days=1))
-    flow = make_flow("导入欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group,
-                     steps=[make_webhook(receiver.url("/import"))])
+    GroupEntry.objects.create(group=group, customer=old_member)
+    GroupEntry.objects.filter(customer=old_member).update(joined_at=timezone.now() - timedelta(days=1))
+    flow = make_flow(
+        "导入欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[make_webhook(receiver.url("/import"))]
+    )
     newcomers = [Customer.objects.create(name=f"导入{i}", mobile=f"1380000010{i}") for i in range(3)]
-    group_members_add(group=group, customers=newcomers)  # a bulk insert: no post_save
+    group_customers_add(group=group, customers=newcomers)  # a bulk insert: no post_save
     assert not FlowRun.objects.exists()
 
     counts = services.flow_runs_reconcile()
@@ -158,13 +174,21 @@ def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
     FormField.objects.create(page=page, label="姓名", key="name", required=True, order=1)
     other_page = MicroPage.objects.create(title="别的页面", slug="other")
     FormField.objects.create(page=other_page, label="手机号", key="mobile", field_type=FormField.Type.MOBILE)
-    flow = make_flow("试用跟进", trigger=Flow.Trigger.FORM_SUBMITTED, page=page,
-                     steps=[make_webhook(receiver.url("/trial"), body_template=CRM_TEMPLATE)])
+    flow = make_flow(
+        "试用跟进",
+        trigger=Flow.Trigger.FORM_SUBMITTED,
+        page=page,
+        steps=[make_webhook(receiver.url("/trial"), body_template=CRM_TEMPLATE)],
+    )
     client = Client()
     client.post(reverse("automation:page", args=["other"]), {"f_mobile": "13800000099"})
     assert not FlowRun.objects.exists()
-    assert client.post(reverse("automation:page", args=["trial"]),
-                       {"f_mobile": "13800000008", "f_name": "周八"}).status_code == 302
+    assert (
+        client.post(
+            reverse("automation:page", args=["trial"]), {"f_mobile": "13800000008", "f_name": "周八"}
+        ).status_code
+        == 302
+    )
     run_worker()
     customer = Customer.objects.get(mobile="13800000008")
     assert [(b["flowId"], b["customerId"], b["name"]) for b in bodies(receiver)] == [
@@ -175,12 +199,19 @@ def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
 def test_a_loyalty_event_starts_the_flow_for_its_member(receiver, redis_conn):
     silver = MembershipLevel.objects.create(name="银卡", rank=1)
     gold = MembershipLevel.objects.create(name="金卡", rank=2)
-    member = Customer.objects.create(name="吴九", mobile="13800000009", membership_id="M-9", level=silver,
-                                     points=120)
-    up = make_flow("升级关怀", trigger=Flow.Trigger.LOYALTY_EVENT, event=FixedEvent.MEMBERSHIP_LEVEL_UP,
-                   steps=[make_webhook(receiver.url("/up"), body_template=CRM_TEMPLATE)])
-    down = make_flow("降级挽回", trigger=Flow.Trigger.LOYALTY_EVENT, event=FixedEvent.MEMBERSHIP_LEVEL_DOWN,
-                     steps=[make_webhook(receiver.url("/down"), body_template=CRM_TEMPLATE)])
+    member = Customer.objects.create(name="吴九", mobile="13800000009", membership_id="M-9", level=silver, points=120)
+    up = make_flow(
+        "升级关怀",
+        trigger=Flow.Trigger.LOYALTY_EVENT,
+        event=FixedEvent.MEMBERSHIP_LEVEL_UP,
+        steps=[make_webhook(receiver.url("/up"), body_template=CRM_TEMPLATE)],
+    )
+    down = make_flow(
+        "降级挽回",
+        trigger=Flow.Trigger.LOYALTY_EVENT,
+        event=FixedEvent.MEMBERSHIP_LEVEL_DOWN,
+        steps=[make_webhook(receiver.url("/down"), body_template=CRM_TEMPLATE)],
+    )
     member_level_change(customer=member, level=gold)
     run_worker()
     assert bodies(receiver, "/down") == []
@@ -204,10 +235,11 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn):
     group = Group.objects.create(name="稍后跟进")
     first = make_webhook(receiver.url("/first"), body_template=CRM_TEMPLATE)
     later = make_webhook(receiver.url("/later"), body_template=CRM_TEMPLATE)
-    flow = make_flow("等待后推送", trigger=Flow.Trigger.GROUP_JOINED, group=group,
-                     steps=[first, timedelta(seconds=3), later])
+    flow = make_flow(
+        "等待后推送", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[first, timedelta(seconds=3), later]
+    )
     customer = Customer.objects.create(name="郑十", mobile="13800000010")
-    GroupMembership.objects.create(group=group, customer=customer)
+    GroupEntry.objects.create(group=group, customer=customer)
     run_worker()
 
     run = FlowRun.objects.get(flow=flow, customer=customer)
@@ -230,7 +262,7 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
     hook = make_webhook(receiver.url("/after-wait"), body_template=CRM_TEMPLATE)
     flow = make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
     customer = Customer.objects.create(name="钱十一", mobile="13800000011")
-    GroupMembership.objects.create(group=group, customer=customer)
+    GroupEntry.objects.create(group=group, customer=customer)
     run_worker()
     run = FlowRun.objects.get(flow=flow)
     assert run.status == FlowRun.Status.WAITING
@@ -255,7 +287,7 @@ def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
     group = Group.objects.create(name="worker 自己补上")
     hook = make_webhook(receiver.url("/self-healed"))
     make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
-    GroupMembership.objects.create(group=group, customer=Customer.objects.create(name="钱十二", mobile="13800000014"))
+    GroupEntry.objects.create(group=group, customer=Customer.objects.create(name="钱十二", mobile="13800000014"))
     run_worker()
     redis_conn.flushdb()
     FlowRun.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
@@ -267,10 +299,11 @@ def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
 
 def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
     group = Group.objects.create(name="暂停")
-    flow = make_flow("可暂停", trigger=Flow.Trigger.GROUP_JOINED, group=group,
-                     steps=[make_webhook(receiver.url("/paused"))])
+    flow = make_flow(
+        "可暂停", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[make_webhook(receiver.url("/paused"))]
+    )
     customer = Customer.objects.create(name="暂停者", mobile="13800000012")
-    GroupMembership.objects.create(group=group, customer=customer)
+    GroupEntry.objects.create(group=group, customer=customer)
     flow.is_active = False
     flow.save()
     run_worker()

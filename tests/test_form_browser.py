@@ -40,10 +40,18 @@ def test_visitor_submits_the_form_and_the_message_arrives(live_server, receiver,
     webhook = make_webhook(receiver.url("/crm/form"), body_template=TEMPLATE)
     page_obj = MicroPage.objects.create(title="新品试用申请", slug="trial", description="留下联系方式,我们会尽快联系您")
     FormField.objects.create(page=page_obj, label="姓名", key="name", required=True, order=1)
-    FormField.objects.create(page=page_obj, label="手机号", key="mobile", field_type=FormField.Type.MOBILE,
-                             required=True, order=2)
-    FormField.objects.create(page=page_obj, label="城市", key="city", field_type=FormField.Type.SELECT,
-                             options="上海\n北京", required=True, order=3)
+    FormField.objects.create(
+        page=page_obj, label="手机号", key="mobile", field_type=FormField.Type.MOBILE, required=True, order=2
+    )
+    FormField.objects.create(
+        page=page_obj,
+        label="城市",
+        key="city",
+        field_type=FormField.Type.SELECT,
+        options="上海\n北京",
+        required=True,
+        order=3,
+    )
     page_obj.webhooks.set([webhook])
 
     with playwright_api.sync_playwright() as playwright:
@@ -82,5 +90,9 @@ def test_visitor_submits_the_form_and_the_message_arrives(live_server, receiver,
     got = receiver.received[0]
     customer = Customer.objects.get(mobile="13912345678")
     assert got.headers["X-Clab-Event"] == "form/submit" and got.signature_ok is True
-    assert json.loads(got.body) == {"name": "林小雨", "mobile": "13912345678", "city": "北京",
-                                    "customerId": customer.pk}
+    assert json.loads(got.body) == {
+        "name": "林小雨",
+        "mobile": "13912345678",
+        "city": "北京",
+        "customerId": customer.pk,
+    }

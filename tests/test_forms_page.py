@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from automation import services
 from automation.models import FormField, MicroPage, Submission
-from customers.models import Customer, Group, GroupMembership
+from customers.models import Customer, Group, GroupEntry
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
@@ -35,15 +35,23 @@ def make_page(*, slug="spring", webhooks=(), group=None, **fields) -> MicroPage:
         ("同意条款", "agree", FormField.Type.CHECKBOX, True, ""),
     ]
     for order, (label, key, kind, required, options) in enumerate(specs):
-        FormField.objects.create(page=page, label=label, key=key, field_type=kind, required=required,
-                                 options=options, order=order)
+        FormField.objects.create(
+            page=page, label=label, key=key, field_type=kind, required=required, options=options, order=order
+        )
     page.webhooks.set(webhooks)
     return page
 
 
 def valid_post(**overrides) -> dict:
-    data = {"f_name": "李雷", "f_mobile": "13800138000", "f_email": "lilei@example.com", "f_city": "上海",
-            "f_interests": ["美妆", "旅行"], "f_agree": "on", "website": ""}
+    data = {
+        "f_name": "李雷",
+        "f_mobile": "13800138000",
+        "f_email": "lilei@example.com",
+        "f_city": "上海",
+        "f_interests": ["美妆", "旅行"],
+        "f_agree": "on",
+        "website": "",
+    }
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
 
@@ -103,9 +111,17 @@ def test_inactive_or_unknown_page_is_404(client, redis_conn):
 @pytest.mark.django_db
 def test_each_bad_field_gets_its_own_message_and_nothing_is_stored(client, redis_conn):
     page = make_page()
-    response = client.post(page_url(page), valid_post(
-        f_name="", f_mobile="12345", f_email="not-an-email", f_city="深圳", f_interests=["赌博"], f_agree=None,
-    ))
+    response = client.post(
+        page_url(page),
+        valid_post(
+            f_name="",
+            f_mobile="12345",
+            f_email="not-an-email",
+            f_city="深圳",
+            f_interests=["赌博"],
+            f_agree=None,
+        ),
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors
     assert set(errors) == {"f_name", "f_mobile", "f_email", "f_city", "f_interests", "f_agree"}
@@ -194,8 +210,14 @@ def test_submission_is_matched_to_the_customer_with_that_mobile(client_ip, redis
     submission = Submission.objects.get()
     assert submission.customer == existing
     assert submission.ip == "10.0.0.1"
-    assert submission.data == {"name": "新名字", "mobile": "13800138000", "email": "lilei@example.com",
-                               "city": "上海", "interests": ["美妆", "旅行"], "agree": True}
+    assert submission.data == {
+        "name": "新名字",
+        "mobile": "13800138000",
+        "email": "lilei@example.com",
+        "city": "上海",
+        "interests": ["美妆", "旅行"],
+        "agree": True,
+    }
     assert Customer.objects.count() == 1
     existing.refresh_from_db()
     assert existing.name == "老客户"  # a form does not overwrite what the hub knows
@@ -217,7 +239,7 @@ def test_submission_adds_the_customer_to_the_pages_group_once(client, redis_conn
     client.post(page_url(page), valid_post())
     client.post(page_url(page), valid_post())
     customer = Customer.objects.get(mobile="13800138000")
-    assert GroupMembership.objects.filter(group=group, customer=customer).count() == 1
+    assert GroupEntry.objects.filter(group=group, customer=customer).count() == 1
     assert Submission.objects.count() == 2
 
 
@@ -233,7 +255,7 @@ def test_a_failure_half_way_leaves_nothing_behind(client, redis_conn, monkeypatc
     client.raise_request_exception = False
     response = client.post(page_url(page), valid_post())
     assert response.status_code == 500
-    assert not Customer.objects.exists() and not GroupMembership.objects.exists()
+    assert not Customer.objects.exists() and not GroupEntry.objects.exists()
     assert not Submission.objects.exists() and not Message.objects.exists()
 
 
@@ -264,8 +286,14 @@ def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, red
     assert got.headers["X-Clab-Event"] == "form/submit"
     assert got.signature_ok is True and verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
     assert json.loads(got.body) == {
-        "event": "form", "name": '李 "雷" <3', "mobile": "13800138000", "email": "none", "city": "上海",
-        "interests": "美妆, 旅行", "agree": True, "customerId": customer.pk,
+        "event": "form",
+        "name": '李 "雷" <3',
+        "mobile": "13800138000",
+        "email": "none",
+        "city": "上海",
+        "interests": "美妆, 旅行",
+        "agree": True,
+        "customerId": customer.pk,
     }
     delivery = Delivery.objects.get()
     assert delivery.status == Delivery.Status.SUCCEEDED and delivery.id == got.headers["X-Clab-Delivery-Id"]

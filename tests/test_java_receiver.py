@@ -28,8 +28,10 @@ from .factories import make_customers, make_group, make_webhook
 pytestmark = [pytest.mark.java, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "SeedReceiver.java"
-JARS = [Path(f"/usr/share/java/{name}.jar")
-        for name in ("gson", "commons-codec", "jackson-databind", "jackson-core", "jackson-annotations")]
+JARS = [
+    Path(f"/usr/share/java/{name}.jar")
+    for name in ("gson", "commons-codec", "jackson-databind", "jackson-core", "jackson-annotations")
+]
 SECRET = "s3cr3t"
 LINE = re.compile(r"^([0-9a-f]{32}) map-ok=(true|false) raw-ok=(true|false)$")
 
@@ -76,12 +78,18 @@ def java_classes(tmp_path_factory):
         pytest.skip("javac/java not installed (Debian: default-jdk-headless)")
     missing = [str(jar) for jar in JARS if not jar.exists()]
     if missing:
-        pytest.skip(f"missing jars: {', '.join(missing)} (Debian: libgoogle-gson-java, libcommons-codec-java, "
-                    "libjackson2-databind-java)")
+        pytest.skip(
+            f"missing jars: {', '.join(missing)} (Debian: libgoogle-gson-java, libcommons-codec-java, "
+            "libjackson2-databind-java)"
+        )
     out = tmp_path_factory.mktemp("java")
     classpath = ":".join(map(str, JARS))
-    compiled = subprocess.run(["javac", "-nowarn", "-cp", classpath, "-d", str(out), str(JAVA_SOURCE)],
-                              capture_output=True, text=True, timeout=120)
+    compiled = subprocess.run(
+        ["javac", "-nowarn", "-cp", classpath, "-d", str(out), str(JAVA_SOURCE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert compiled.returncode == 0, compiled.stderr
     return f"{classpath}:{out}"
 
@@ -91,7 +99,10 @@ class JavaReceiver:
         self.port = _free_port()
         self.process = subprocess.Popen(
             ["java", "-cp", classpath, "SeedReceiver", str(self.port), SECRET],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
         )
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -163,30 +174,65 @@ def test_every_delivery_verifies_in_the_seeds_java_receiver(java_receiver, redis
     group = make_group(customers)
     webhook = make_webhook(java_receiver.url(), body_template=TEMPLATE, empty_text="空 值")
     webhook.full_clean()  # the template is one the webhook form accepts
-    coupon_hook = make_webhook(java_receiver.url("/coupon"), trigger_type=Webhook.TriggerType.FIXED,
-                               event=Event.DISPATCH_COUPON, body_template="")
-    level_hook = make_webhook(java_receiver.url("/level"), trigger_type=Webhook.TriggerType.FIXED,
-                              event=Event.MEMBERSHIP_LEVEL_UP, body_template="")
+    coupon_hook = make_webhook(
+        java_receiver.url("/coupon"),
+        trigger_type=Webhook.TriggerType.FIXED,
+        event=Event.DISPATCH_COUPON,
+        body_template="",
+    )
+    level_hook = make_webhook(
+        java_receiver.url("/level"),
+        trigger_type=Webhook.TriggerType.FIXED,
+        event=Event.MEMBERSHIP_LEVEL_UP,
+        body_template="",
+    )
 
-    services.send_create(webhook=webhook, group=group)
-    services.test_send_create(webhook=webhook, customer=customers[1])
-    services.event_publish(event=Event.DISPATCH_COUPON, data={
-        "membershipId": "m-0", "date": datetime(2026, 11, 27, 9, 30, tzinfo=UTC), "couponId": "c 001",
-        "couponName": "新人券 <满50减10> & 'x'=y", "batchId": None, "couponCode": "AB CD\u3000EF",
-        "startDate": "2026-11-27", "endDate": None,
-    })
-    services.event_publish(event=Event.MEMBERSHIP_LEVEL_UP, data={
-        "membershipId": "m-1", "date": datetime(2026, 11, 27, 9, 31, tzinfo=UTC),
-        "oldLevelId": 2**33, "newLevelId": 2**63 + 5, "oldLevel": "银卡 会员", "newLevel": "金卡\u3000<VIP>",
-    })
+    services.group_send_create(webhook=webhook, group=group)
+    services.message_test_send(webhook=webhook, customer=customers[1])
+    services.event_publish(
+        event=Event.DISPATCH_COUPON,
+        data={
+            "membershipId": "m-0",
+            "date": datetime(2026, 11, 27, 9, 30, tzinfo=UTC),
+            "couponId": "c 001",
+            "couponName": "新人券 <满50减10> & 'x'=y",
+            "batchId": None,
+            "couponCode": "AB CD\u3000EF",
+            "startDate": "2026-11-27",
+            "endDate": None,
+        },
+    )
+    services.event_publish(
+        event=Event.MEMBERSHIP_LEVEL_UP,
+        data={
+            "membershipId": "m-1",
+            "date": datetime(2026, 11, 27, 9, 31, tzinfo=UTC),
+            "oldLevelId": 2**33,
+            "newLevelId": 2**63 + 5,
+            "oldLevel": "银卡 会员",
+            "newLevel": "金卡\u3000<VIP>",
+        },
+    )
     run_worker(timeout=120)
 
     deliveries = list(Delivery.objects.all())
     assert len(deliveries) == len(customers) + 1 + 2
     assert {d.webhook_id for d in deliveries} == {webhook.pk, coupon_hook.pk, level_hook.pk}
     bodies = "".join(d.body for d in deliveries)
-    for needle in ("张 三", "\u3000", "\\u003c", "\\u0026", "\\u003d", "\\u0027", "1.0E7", "1.2345E-4",
-                   "100000.0", "36893488147419103232", "9223372036854775813", "[1,null,"):
+    for needle in (
+        "张 三",
+        "\u3000",
+        "\\u003c",
+        "\\u0026",
+        "\\u003d",
+        "\\u0027",
+        "1.0E7",
+        "1.2345E-4",
+        "100000.0",
+        "36893488147419103232",
+        "9223372036854775813",
+        "[1,null,",
+    ):
         assert needle in bodies, needle
     assert '"batchId"' not in bodies and '"nothing"' not in bodies  # null members left out
 
@@ -200,9 +246,10 @@ def test_every_delivery_verifies_in_the_seeds_java_receiver(java_receiver, redis
 def test_the_java_receiver_refuses_a_wrong_signature(java_receiver, redis_conn):
     """The receiver can say no: a webhook signing with another secret fails both checks."""
     customers = make_customers(2)
-    webhook = make_webhook(java_receiver.url(), secret_key="not-the-receivers-secret",
-                           body_template='{"name":"${customer.name}"}')
-    services.send_create(webhook=webhook, group=make_group(customers))
+    webhook = make_webhook(
+        java_receiver.url(), secret_key="not-the-receivers-secret", body_template='{"name":"${customer.name}"}'
+    )
+    services.group_send_create(webhook=webhook, group=make_group(customers))
     run_worker(timeout=120)
 
     deadline = time.monotonic() + 5

@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from api import services as api_services
-from customers import services
+from customers import loyalty
 from customers.models import Coupon, Customer, MembershipLevel
 from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Webhook
@@ -31,16 +31,50 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 TENANT_ID = 90210
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 SEED_ORDER = {
-    FixedEvent.MEMBERSHIP_LEVEL_UP: ["tenantId", "event", "membershipId", "date", "oldLevelId", "newLevelId",
-                                     "oldLevel", "newLevel"],
-    FixedEvent.MEMBERSHIP_LEVEL_DOWN: ["tenantId", "event", "membershipId", "date", "oldLevelId", "newLevelId",
-                                       "oldLevel", "newLevel"],
-    FixedEvent.DISPATCH_COUPON: ["tenantId", "event", "membershipId", "date", "couponId", "couponName", "batchId",
-                                 "couponCode", "startDate", "endDate"],
-    FixedEvent.DRAW_COUPON: ["tenantId", "event", "membershipId", "date", "couponId", "couponName", "couponCode",
-                             "startDate", "endDate"],
-    FixedEvent.REDEEM_COUPON: ["tenantId", "event", "membershipId", "date", "couponId", "couponName",
-                               "couponCode"],
+    FixedEvent.MEMBERSHIP_LEVEL_UP: [
+        "tenantId",
+        "event",
+        "membershipId",
+        "date",
+        "oldLevelId",
+        "newLevelId",
+        "oldLevel",
+        "newLevel",
+    ],
+    FixedEvent.MEMBERSHIP_LEVEL_DOWN: [
+        "tenantId",
+        "event",
+        "membershipId",
+        "date",
+        "oldLevelId",
+        "newLevelId",
+        "oldLevel",
+        "newLevel",
+    ],
+    FixedEvent.DISPATCH_COUPON: [
+        "tenantId",
+        "event",
+        "membershipId",
+        "date",
+        "couponId",
+        "couponName",
+        "batchId",
+        "couponCode",
+        "startDate",
+        "endDate",
+    ],
+    FixedEvent.DRAW_COUPON: [
+        "tenantId",
+        "event",
+        "membershipId",
+        "date",
+        "couponId",
+        "couponName",
+        "couponCode",
+        "startDate",
+        "endDate",
+    ],
+    FixedEvent.REDEEM_COUPON: ["tenantId", "event", "membershipId", "date", "couponId", "couponName", "couponCode"],
 }
 
 
@@ -48,13 +82,21 @@ SEED_ORDER = {
 def subscribed(receiver, settings):
     settings.TENANT_ID = TENANT_ID
     hooks = {
-        event: make_webhook(receiver.url("/hook/" + event.split("/")[1]), trigger_type=Webhook.TriggerType.FIXED,
-                            event=event, name=f"CRM {event}")
+        event: make_webhook(
+            receiver.url("/hook/" + event.split("/")[1]),
+            trigger_type=Webhook.TriggerType.FIXED,
+            event=event,
+            name=f"CRM {event}",
+        )
         for event in FixedEvent.values
     }
     # Must receive nothing: inactive, and a non-fixed webhook.
-    make_webhook(receiver.url("/never/inactive"), trigger_type=Webhook.TriggerType.FIXED,
-                 event=FixedEvent.REDEEM_COUPON, is_active=False)
+    make_webhook(
+        receiver.url("/never/inactive"),
+        trigger_type=Webhook.TriggerType.FIXED,
+        event=FixedEvent.REDEEM_COUPON,
+        is_active=False,
+    )
     make_webhook(receiver.url("/never/nonfixed"))
     return hooks
 
@@ -94,11 +136,11 @@ def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn,
     today = timezone.localdate()
     coupon = Coupon.objects.create(name="满100减20 <会员专享>", start_date=today, end_date=today + timedelta(days=30))
 
-    services.member_level_change(customer=member, level=gold)
-    services.member_level_change(customer=member, level=silver)
-    (dispatched,) = services.coupon_dispatch(coupon=coupon, customers=[member], batch_id="B20261127")
-    drawn = services.coupon_draw(coupon=coupon, customer=member)
-    services.coupon_redeem(code=drawn.code)
+    loyalty.member_level_change(customer=member, level=gold)
+    loyalty.member_level_change(customer=member, level=silver)
+    (dispatched,) = loyalty.coupon_dispatch(coupon=coupon, customers=[member], batch_id="B20261127")
+    drawn = loyalty.coupon_draw(coupon=coupon, customer=member)
+    loyalty.coupon_redeem(code=drawn.code)
     log = run_worker()
 
     got = received_by_event(receiver)
@@ -109,12 +151,24 @@ def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn,
     coupon_common = {"couponId": str(coupon.pk), "couponName": "满100减20 <会员专享>"}
     validity = {"startDate": today.isoformat(), "endDate": (today + timedelta(days=30)).isoformat()}
     expected = {
-        FixedEvent.MEMBERSHIP_LEVEL_UP: {"oldLevelId": silver.pk, "newLevelId": gold.pk, "oldLevel": "银卡",
-                                         "newLevel": "金卡"},
-        FixedEvent.MEMBERSHIP_LEVEL_DOWN: {"oldLevelId": gold.pk, "newLevelId": silver.pk, "oldLevel": "金卡",
-                                           "newLevel": "银卡"},
-        FixedEvent.DISPATCH_COUPON: {**coupon_common, "batchId": "B20261127", "couponCode": dispatched.code,
-                                     **validity},
+        FixedEvent.MEMBERSHIP_LEVEL_UP: {
+            "oldLevelId": silver.pk,
+            "newLevelId": gold.pk,
+            "oldLevel": "银卡",
+            "newLevel": "金卡",
+        },
+        FixedEvent.MEMBERSHIP_LEVEL_DOWN: {
+            "oldLevelId": gold.pk,
+            "newLevelId": silver.pk,
+            "oldLevel": "金卡",
+            "newLevel": "银卡",
+        },
+        FixedEvent.DISPATCH_COUPON: {
+            **coupon_common,
+            "batchId": "B20261127",
+            "couponCode": dispatched.code,
+            **validity,
+        },
         FixedEvent.DRAW_COUPON: {**coupon_common, "couponCode": drawn.code, **validity},
         FixedEvent.REDEEM_COUPON: {**coupon_common, "couponCode": drawn.code},
     }
@@ -130,22 +184,62 @@ def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn,
 def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_conn, subscribed):
     _api_key, raw_key = api_services.api_key_create(name="loyalty system")
     events = [
-        {"event": FixedEvent.MEMBERSHIP_LEVEL_UP.value, "membershipId": "M0001", "date": "2026-11-27T17:30:00+08:00",
-         "oldLevelId": 1, "newLevelId": 2, "oldLevel": "银卡", "newLevel": "金卡"},
-        {"event": FixedEvent.MEMBERSHIP_LEVEL_DOWN.value, "membershipId": "M0001", "date": "2026-11-28T09:30:00Z",
-         "oldLevelId": 2, "newLevelId": 1, "oldLevel": "金卡", "newLevel": "银卡"},
-        {"event": FixedEvent.DISPATCH_COUPON.value, "membershipId": "M0001", "date": "2026-11-27T09:31:00Z",
-         "couponId": "17", "couponName": "满100减20", "batchId": "B20261127", "couponCode": "K7Q2M9XW3RTA",
-         "startDate": "2026-11-27", "endDate": "2026-12-31"},
-        {"event": FixedEvent.DRAW_COUPON.value, "membershipId": "M0001", "date": "2026-11-27T09:32:00Z",
-         "couponId": "18", "couponName": "新客礼 & 满减", "couponCode": "P3N8D4GHT2LS",
-         "startDate": "2026-11-27T00:00:00Z", "endDate": "2026-12-31T23:59:59Z"},
-        {"event": FixedEvent.REDEEM_COUPON.value, "membershipId": "M0001", "date": "2026-11-27T09:33:00Z",
-         "couponId": "17", "couponName": "满100减20", "couponCode": "K7Q2M9XW3RTA"},
+        {
+            "event": FixedEvent.MEMBERSHIP_LEVEL_UP.value,
+            "membershipId": "M0001",
+            "date": "2026-11-27T17:30:00+08:00",
+            "oldLevelId": 1,
+            "newLevelId": 2,
+            "oldLevel": "银卡",
+            "newLevel": "金卡",
+        },
+        {
+            "event": FixedEvent.MEMBERSHIP_LEVEL_DOWN.value,
+            "membershipId": "M0001",
+            "date": "2026-11-28T09:30:00Z",
+            "oldLevelId": 2,
+            "newLevelId": 1,
+            "oldLevel": "金卡",
+            "newLevel": "银卡",
+        },
+        {
+            "event": FixedEvent.DISPATCH_COUPON.value,
+            "membershipId": "M0001",
+            "date": "2026-11-27T09:31:00Z",
+            "couponId": "17",
+            "couponName": "满100减20",
+            "batchId": "B20261127",
+            "couponCode": "K7Q2M9XW3RTA",
+            "startDate": "2026-11-27",
+            "endDate": "2026-12-31",
+        },
+        {
+            "event": FixedEvent.DRAW_COUPON.value,
+            "membershipId": "M0001",
+            "date": "2026-11-27T09:32:00Z",
+            "couponId": "18",
+            "couponName": "新客礼 & 满减",
+            "couponCode": "P3N8D4GHT2LS",
+            "startDate": "2026-11-27T00:00:00Z",
+            "endDate": "2026-12-31T23:59:59Z",
+        },
+        {
+            "event": FixedEvent.REDEEM_COUPON.value,
+            "membershipId": "M0001",
+            "date": "2026-11-27T09:33:00Z",
+            "couponId": "17",
+            "couponName": "满100减20",
+            "couponCode": "K7Q2M9XW3RTA",
+        },
     ]
     api_request = json.dumps(events, ensure_ascii=False, indent=2)
-    api_response = client.post("/api/v1/events", api_request, content_type="application/json",
-                               HTTP_AUTHORIZATION=f"Bearer {raw_key}", HTTP_IDEMPOTENCY_KEY="sync-2026-11-27-001")
+    api_response = client.post(
+        "/api/v1/events",
+        api_request,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw_key}",
+        HTTP_IDEMPOTENCY_KEY="sync-2026-11-27-001",
+    )
     assert api_response.status_code == 202, api_response.content
     run_worker()
 
@@ -184,18 +278,31 @@ def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_c
         name = event["event"]
         request = got[name]
         attempt = Attempt.objects.get(delivery_id=request.headers["X-Clab-Delivery-Id"])
-        shown = ("Host", "User-Agent", "Content-Type", "Content-Length", "X-Clab-Delivery-Id", "X-Clab-Event",
-                 "X-Clab-Hmac-Signature")
+        shown = (
+            "Host",
+            "User-Agent",
+            "Content-Type",
+            "Content-Length",
+            "X-Clab-Delivery-Id",
+            "X-Clab-Event",
+            "X-Clab-Hmac-Signature",
+        )
         headers = "\n".join(f"{key}: {request.headers[key]}" for key in shown if key in request.headers)
         response_headers = "\n".join(
-            f"{key}: {value}" for key, value in attempt.response_headers.items()
+            f"{key}: {value}"
+            for key, value in attempt.response_headers.items()
             if key.lower() in ("content-type", "content-length")
         )
         lines += [
-            "", f"## `{name}`", "",
-            f"Request (signature verified: {request.signature_ok}):", "",
-            f"```http\n{request.method} {request.path} HTTP/1.1\n{headers}\n\n{request.body}\n```", "",
-            "Response:", "",
+            "",
+            f"## `{name}`",
+            "",
+            f"Request (signature verified: {request.signature_ok}):",
+            "",
+            f"```http\n{request.method} {request.path} HTTP/1.1\n{headers}\n\n{request.body}\n```",
+            "",
+            "Response:",
+            "",
             f"```http\nHTTP/1.1 {attempt.response_status} {HTTPStatus(attempt.response_status).phrase}\n"
             f"{response_headers}\n\n{attempt.response_body}\n```",
         ]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rq.job import Job
 
 from webhooks import queueing, services, worker
-from webhooks.models import Delivery, Send
+from webhooks.models import Delivery, GroupSend
 
 from .conftest import run_worker
 from .factories import make_customers, make_group, make_webhook
@@ -32,7 +32,7 @@ def test_reconcile_command_queues_due_deliveries_redis_lost(receiver, redis_conn
     webhook = make_webhook(receiver.url())
     for customer in customers:
         services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
-    test_delivery = services.test_send_create(webhook=webhook, customer=customers[0])
+    test_delivery = services.message_test_send(webhook=webhook, customer=customers[0])
     redis_conn.flushdb()  # Redis restarted empty
     assert queued_ids() == set()
 
@@ -50,12 +50,14 @@ def test_reconcile_command_queues_due_deliveries_redis_lost(receiver, redis_conn
 def test_reconcile_reclaims_deliveries_of_a_dead_job_after_the_lease(settings, redis_conn):
     settings.WEBHOOK_CLAIM_LEASE = 60
     (customer,) = make_customers(1)
-    message = services.message_publish(event="form/submit", webhooks=[make_webhook("https://example.test/h")],
-                                       customer=customer)
+    message = services.message_publish(
+        event="form/submit", webhooks=[make_webhook("https://example.test/h")], customer=customer
+    )
     delivery = message.deliveries.get()
     # Claimed by a job whose worker was killed: still `sending`, its job marked started in rq.
-    Delivery.objects.filter(pk=delivery.pk).update(status=Delivery.Status.SENDING,
-                                                   claimed_at=timezone.now() - timedelta(seconds=30))
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.SENDING, claimed_at=timezone.now() - timedelta(seconds=30)
+    )
     assert services.deliveries_reconcile()["reclaimed"] == 0  # within the lease: it may still run
     Delivery.objects.filter(pk=delivery.pk).update(claimed_at=timezone.now() - timedelta(seconds=61))
     counts = services.deliveries_reconcile()
@@ -85,22 +87,32 @@ def test_a_started_job_older_than_the_lease_counts_as_dead(settings, redis_conn)
 def test_reconcile_completes_a_send_whose_worker_died_before_completing_it(redis_conn):
     customers = make_customers(2)
     webhook = make_webhook("https://example.test/h")
-    send = services.send_create(webhook=webhook, group=make_group(customers))
-    Send.objects.filter(pk=send.pk).update(status=Send.Status.SENDING, fanout_done=True)
-    Delivery.objects.bulk_create([
-        Delivery(message=send.message, webhook=webhook, customer=c, event=send.message.event, body="{}",
-                 status=Delivery.Status.SUCCEEDED) for c in customers
-    ])
+    send = services.group_send_create(webhook=webhook, group=make_group(customers))
+    GroupSend.objects.filter(pk=send.pk).update(status=GroupSend.Status.SENDING, fanout_done=True)
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                message=send.message,
+                webhook=webhook,
+                customer=c,
+                event=send.message.event,
+                body="{}",
+                status=Delivery.Status.SUCCEEDED,
+            )
+            for c in customers
+        ]
+    )
     assert services.deliveries_reconcile()["completed"] == 1
-    assert Send.objects.get(pk=send.pk).status == Send.Status.COMPLETED
+    assert GroupSend.objects.get(pk=send.pk).status == GroupSend.Status.COMPLETED
 
 
 def test_work_horse_is_forked_with_no_database_connection_open(monkeypatch, redis_conn):
     from rq.worker import Worker
 
     state = {}
-    monkeypatch.setattr(Worker, "fork_work_horse",
-                        lambda self, job, queue: state.update(open=connection.connection is not None))
+    monkeypatch.setattr(
+        Worker, "fork_work_horse", lambda self, job, queue: state.update(open=connection.connection is not None)
+    )
     hub = worker.HubWorker([django_rq.get_queue("deliveries")], connection=redis_conn)
     connection.ensure_connection()
     assert connection.connection is not None

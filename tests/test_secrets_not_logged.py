@@ -23,8 +23,13 @@ APP_SECRET = "app-Secret-NeverLogged-3"
 
 
 def test_worker_logs_and_records_hold_no_secret(redis_conn):
-    config = ReceiverConfig(secret=HMAC_KEY, basic_username="hub", basic_password=BASIC_PASSWORD,
-                            oauth_app_id="app", oauth_app_secret=APP_SECRET)
+    config = ReceiverConfig(
+        secret=HMAC_KEY,
+        basic_username="hub",
+        basic_password=BASIC_PASSWORD,
+        oauth_app_id="app",
+        oauth_app_secret=APP_SECRET,
+    )
 
     def echo(hit):  # a receiver that answers with everything it was sent, query string included
         return 500, {"X-Echo": json.dumps(hit.headers)}, json.dumps([hit.query, hit.headers]).encode()
@@ -35,19 +40,39 @@ def test_worker_logs_and_records_hold_no_secret(redis_conn):
         webhooks = [
             make_webhook(receiver.url(), secret_key=HMAC_KEY),
             make_webhook(receiver.url(), auth_type="basic", basic_username="hub", basic_password=BASIC_PASSWORD),
-            make_webhook(receiver.url(), auth_type="oauth2", oauth_token_url=receiver.url("/oauth/token"),
-                         oauth_app_id="app", oauth_app_secret=APP_SECRET),
+            make_webhook(
+                receiver.url(),
+                auth_type="oauth2",
+                oauth_token_url=receiver.url("/oauth/token"),
+                oauth_app_id="app",
+                oauth_app_secret=APP_SECRET,
+            ),
             # Failures whose messages could carry the token URL (and so the app secret).
-            make_webhook(receiver.url(), auth_type="oauth2", oauth_token_url=f"http://127.0.0.1:{dead_port}/t",
-                         oauth_app_id="app", oauth_app_secret=APP_SECRET),
-            make_webhook(receiver.url(), auth_type="oauth2", oauth_token_url=receiver.url("/status/500"),
-                         oauth_app_id="app", oauth_app_secret=APP_SECRET),
+            make_webhook(
+                receiver.url(),
+                auth_type="oauth2",
+                oauth_token_url=f"http://127.0.0.1:{dead_port}/t",
+                oauth_app_id="app",
+                oauth_app_secret=APP_SECRET,
+            ),
+            make_webhook(
+                receiver.url(),
+                auth_type="oauth2",
+                oauth_token_url=receiver.url("/status/500"),
+                oauth_app_id="app",
+                oauth_app_secret=APP_SECRET,
+            ),
             make_webhook(echoing.url(), auth_type="basic", basic_username="hub", basic_password=BASIC_PASSWORD),
-            make_webhook(echoing.url(), auth_type="oauth2", oauth_token_url=receiver.url("/oauth/token"),
-                         oauth_app_id="app", oauth_app_secret=APP_SECRET),
+            make_webhook(
+                echoing.url(),
+                auth_type="oauth2",
+                oauth_token_url=receiver.url("/oauth/token"),
+                oauth_app_id="app",
+                oauth_app_secret=APP_SECRET,
+            ),
         ]
         for webhook in webhooks:
-            services.test_send_create(webhook=webhook, customer=customers[0])
+            services.message_test_send(webhook=webhook, customer=customers[0])
         log = run_worker(timeout=60, LOG_LEVEL="DEBUG")
         tokens = set(config.tokens)
 

@@ -23,9 +23,7 @@ def new_key() -> str:
 
 def raw_columns(pk) -> dict:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT secret_key, basic_password, oauth_app_secret FROM webhooks_webhook WHERE id = %s", [pk]
-        )
+        cursor.execute("SELECT secret_key, basic_password, oauth_app_secret FROM webhooks_webhook WHERE id = %s", [pk])
         return dict(zip(CLEAR, cursor.fetchone(), strict=True))
 
 

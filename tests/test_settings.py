@@ -47,11 +47,18 @@ def test_defaults(tmp_path, monkeypatch):
 def test_values_from_the_environment(tmp_path):
     values = settings_with(
         tmp_path,
-        SECRET_KEY="k" * 50, SECRETS_ENCRYPTION_KEYS="dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAwMDA=,"
+        SECRET_KEY="k" * 50,
+        SECRETS_ENCRYPTION_KEYS="dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAwMDA=,"
         "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktMDA=",
-        DEBUG="0", ALLOWED_HOSTS="hub.example.com", TENANT_ID="42", TIME_ZONE="UTC", LANGUAGE_CODE="en",
-        DATABASE_URL="postgres://u:p@db.example.com:5432/hub", REDIS_URL="redis://cache:6380/3",
-        WEBHOOK_RETRY_DELAYS="1,2,3", WEBHOOK_ALLOWED_HOSTS="10.0.0.0/8,crm.internal",
+        DEBUG="0",
+        ALLOWED_HOSTS="hub.example.com",
+        TENANT_ID="42",
+        TIME_ZONE="UTC",
+        LANGUAGE_CODE="en",
+        DATABASE_URL="postgres://u:p@db.example.com:5432/hub",
+        REDIS_URL="redis://cache:6380/3",
+        WEBHOOK_RETRY_DELAYS="1,2,3",
+        WEBHOOK_ALLOWED_HOSTS="10.0.0.0/8,crm.internal",
     )
     assert values["DEBUG"] is False and values["ALLOWED_HOSTS"] == ["hub.example.com"]
     assert values["TENANT_ID"] == 42 and values["TIME_ZONE"] == "UTC" and values["LANGUAGE_CODE"] == "en"

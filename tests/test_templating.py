@@ -29,9 +29,21 @@ def test_placeholder_with_spaces_inside_the_braces():
 
 def test_every_documented_name_is_accepted():
     names = [
-        "customerId", "flowId", "flowStep", "sendId", "customer.name", "customer.mobile", "customer.email",
-        "customer.wechatNickname", "customer.activityScore", "customer.vipTier", "member.membershipId",
-        "member.level", "member.levelId", "member.points", "form.phone",
+        "customerId",
+        "flowId",
+        "flowStep",
+        "sendId",
+        "customer.name",
+        "customer.mobile",
+        "customer.email",
+        "customer.wechatNickname",
+        "customer.activityScore",
+        "customer.vipTier",
+        "member.membershipId",
+        "member.level",
+        "member.levelId",
+        "member.points",
+        "form.phone",
     ]
     source = "{" + ",".join(f'"k{i}":"${{{name}}}"' for i, name in enumerate(names)) + "}"
     template = compile_template(source)
@@ -85,8 +97,9 @@ def test_a_value_cannot_break_the_document(name):
 
 
 def test_value_inside_a_longer_string_is_escaped_in_place():
-    body = render('{"greeting":"您好, ${customer.name}! 积分 ${member.points}"}',
-                  {"customer.name": 'A"B', "member.points": 12})
+    body = render(
+        '{"greeting":"您好, ${customer.name}! 积分 ${member.points}"}', {"customer.name": 'A"B', "member.points": 12}
+    )
     assert json.loads(body) == {"greeting": '您好, A"B! 积分 12'}
 
 
@@ -138,8 +151,7 @@ def test_literal_nested_objects_arrays_floats_and_nulls_are_sent_canonical():
     }"""
     body = render(source, {"customer.name": "张三"})
     assert body == (
-        '{"name":"张三","nested":{"list":[1,2.5,null,{"deep":"a b"}]},'
-        '"float":1.2345E-4,"big":1.0E7,"int":4294967296}'
+        '{"name":"张三","nested":{"list":[1,2.5,null,{"deep":"a b"}]},"float":1.2345E-4,"big":1.0E7,"int":4294967296}'
     )
 
 
@@ -228,8 +240,11 @@ SKELETON_TEMPLATES = [
     '["${customer.name}", ${customer.activityScore}]',
 ]
 values = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
 )
 
 
@@ -240,11 +255,23 @@ def test_common_templates_compile_to_a_skeleton(source):
 
 @pytest.mark.parametrize("source", SKELETON_TEMPLATES)
 @hypothesis_settings(max_examples=150, deadline=None)
-@given(context=st.dictionaries(
-    st.sampled_from(["customerId", "customer.name", "customer.activityScore", "customer.city", "member.level",
-                     "customer.x", "flowId", "flowStep"]),
-    values,
-))
+@given(
+    context=st.dictionaries(
+        st.sampled_from(
+            [
+                "customerId",
+                "customer.name",
+                "customer.activityScore",
+                "customer.city",
+                "member.level",
+                "customer.x",
+                "flowId",
+                "flowStep",
+            ]
+        ),
+        values,
+    )
+)
 def test_skeleton_render_equals_the_full_render(source, context):
     template = compile_template(source, empty_text="空")
     assert template.render(context) == template._render_full(context)

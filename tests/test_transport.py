@@ -15,8 +15,15 @@ from .test_engine_support import ScriptedServer, self_signed_context
 
 
 def endpoint(url: str, **fields) -> Endpoint:
-    values = {"id": 1, "url": url, "auth_type": "none", "is_json": True, "verify_ssl": True,
-              "connect_timeout": 2.0, "read_timeout": 3.0}
+    values = {
+        "id": 1,
+        "url": url,
+        "auth_type": "none",
+        "is_json": True,
+        "verify_ssl": True,
+        "connect_timeout": 2.0,
+        "read_timeout": 3.0,
+    }
     values.update(fields)
     return Endpoint(**values)
 
@@ -31,8 +38,21 @@ def send_one(ep: Endpoint, body: str = '{"a":1}', delivery_id: str = "d" * 32):
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.5", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",  # noqa: S104
-     "::1", "fd00:ec2::254", "fe80::1", "::ffff:127.0.0.1", "::ffff:169.254.169.254", "224.0.0.1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.5",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",  # noqa: S104
+        "::1",
+        "fd00:ec2::254",
+        "fe80::1",
+        "::ffff:127.0.0.1",
+        "::ffff:169.254.169.254",
+        "224.0.0.1",
+    ],
 )
 def test_guard_blocks_non_public_addresses_by_default(settings, address):
     settings.WEBHOOK_ALLOWED_HOSTS = []
@@ -68,8 +88,12 @@ def test_blocked_attempt_records_the_reason_and_sends_nothing(settings, url):
 
 @pytest.mark.parametrize(
     ("allowed", "host"),
-    [(["localhost"], "localhost"), (["127.0.0.0/8"], "127.0.0.1"), (["127.0.0.1"], "127.0.0.1"),
-     (["127.0.0.0/8"], "localhost")],
+    [
+        (["localhost"], "localhost"),
+        (["127.0.0.0/8"], "127.0.0.1"),
+        (["127.0.0.1"], "127.0.0.1"),
+        (["127.0.0.0/8"], "localhost"),
+    ],
 )
 def test_allow_list_lets_a_host_or_range_through(settings, allowed, host):
     settings.WEBHOOK_ALLOWED_HOSTS = allowed
@@ -92,7 +116,7 @@ def test_blocked_delivery_is_failed_with_a_clear_reason(settings, redis_conn):
     settings.WEBHOOK_ALLOWED_HOSTS = []
     (customer,) = make_customers(1)
     webhook = make_webhook("http://localhost:9/hook", auto_retry=False)
-    delivery = services.test_send_create(webhook=webhook, customer=customer)
+    delivery = services.message_test_send(webhook=webhook, customer=customer)
     engine.deliveries_process(delivery_ids=[delivery.id], job_id="job-1")
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
@@ -214,9 +238,14 @@ def test_concurrency_is_capped_per_webhook_so_a_slow_one_cannot_take_every_slot(
 def test_attempt_record_holds_what_was_sent_and_answered(redis_conn):
     with ScriptedServer(lambda hit: (201, {"X-Reply": "yes"}, b'{"got":1}')) as server:
         (customer,) = make_customers(1)
-        webhook = make_webhook(server.url(), auth_type="basic", basic_username="hub", basic_password="pa:ss",
-                               body_template='{"name":"${customer.name}"}')
-        delivery = services.test_send_create(webhook=webhook, customer=customer)
+        webhook = make_webhook(
+            server.url(),
+            auth_type="basic",
+            basic_username="hub",
+            basic_password="pa:ss",
+            body_template='{"name":"${customer.name}"}',
+        )
+        delivery = services.message_test_send(webhook=webhook, customer=customer)
         engine.deliveries_process(delivery_ids=[delivery.id], job_id="j1")
         (hit,) = server.posts()
     attempt = Attempt.objects.get(delivery=delivery)
@@ -261,7 +290,7 @@ def test_test_send_is_never_retried(redis_conn):
     with ScriptedServer(lambda hit: (500, {}, b"no")) as server:
         (customer,) = make_customers(1)
         webhook = make_webhook(server.url(), auto_retry=True)
-        delivery = services.test_send_create(webhook=webhook, customer=customer)
+        delivery = services.message_test_send(webhook=webhook, customer=customer)
         engine.deliveries_process(delivery_ids=[delivery.id], job_id=delivery.job_id)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED

@@ -13,11 +13,24 @@ SECRET = "very-secret-密钥-123"
 
 def form_data(**overrides):
     data = {
-        "name": "CRM", "url": "https://crm.example.com/hook", "is_active": "on", "auth_type": "secret",
-        "secret_key": SECRET, "basic_username": "", "basic_password": "", "oauth_token_url": "", "oauth_app_id": "",
-        "oauth_app_secret": "", "trigger_type": "non_fixed", "message_type": "json",
-        "body_template": '{"customerId":"${customerId}"}', "empty_text": "", "event": "", "verify_ssl": "on",
-        "connect_timeout": "", "read_timeout": "",
+        "name": "CRM",
+        "url": "https://crm.example.com/hook",
+        "is_active": "on",
+        "auth_type": "secret",
+        "secret_key": SECRET,
+        "basic_username": "",
+        "basic_password": "",
+        "oauth_token_url": "",
+        "oauth_app_id": "",
+        "oauth_app_secret": "",
+        "trigger_type": "non_fixed",
+        "message_type": "json",
+        "body_template": '{"customerId":"${customerId}"}',
+        "empty_text": "",
+        "event": "",
+        "verify_ssl": "on",
+        "connect_timeout": "",
+        "read_timeout": "",
     }
     data.update(overrides)
     return data
@@ -25,15 +38,19 @@ def form_data(**overrides):
 
 def raw_columns(pk):
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT secret_key, basic_password, oauth_app_secret FROM webhooks_webhook WHERE id = %s", [pk]
-        )
+        cursor.execute("SELECT secret_key, basic_password, oauth_app_secret FROM webhooks_webhook WHERE id = %s", [pk])
         return cursor.fetchone()
 
 
 def test_secret_is_encrypted_in_the_database_column():
-    webhook = Webhook.objects.create(name="a", url="https://x.example.com", auth_type="secret", secret_key=SECRET,
-                                     basic_password=SECRET, oauth_app_secret=SECRET)
+    webhook = Webhook.objects.create(
+        name="a",
+        url="https://x.example.com",
+        auth_type="secret",
+        secret_key=SECRET,
+        basic_password=SECRET,
+        oauth_app_secret=SECRET,
+    )
     for column in raw_columns(webhook.pk):
         assert SECRET not in column and column.startswith("enc:")
     assert Webhook.objects.get(pk=webhook.pk).secret_key.reveal() == SECRET

@@ -13,4 +13,6 @@ class WebhookhubConfig(AppConfig):
 
         from .roles import roles_post_migrate
 
-        post_migrate.connect(roles_post_migrate, sender=self, dispatch_uid="webhookhub_roles")
+        # Django sends post_migrate only for apps with models, which this one has not: listen to the
+        # last app's, when every app's permissions exist.
+        post_migrate.connect(roles_post_migrate, dispatch_uid="webhookhub_roles")

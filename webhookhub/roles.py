@@ -19,15 +19,15 @@ MARKETER_PERMISSIONS = (
     "customers.view_group",
     "customers.add_group",
     "customers.change_group",
-    "customers.view_groupmembership",
-    "customers.add_groupmembership",
-    "customers.change_groupmembership",
+    "customers.view_groupentry",
+    "customers.add_groupentry",
+    "customers.change_groupentry",
     "customers.view_membershiplevel",
     "webhooks.view_webhook",
-    # Sending: a group send or a test send is an added Send; cancelling or stopping one changes it.
-    "webhooks.view_send",
-    "webhooks.add_send",
-    "webhooks.change_send",
+    # Sending: a group send or a test send is an added GroupSend; cancelling or stopping one changes it.
+    "webhooks.view_groupsend",
+    "webhooks.add_groupsend",
+    "webhooks.change_groupsend",
     "webhooks.view_message",
     "webhooks.view_delivery",
     # Redeliver: the delivery admin edits nothing by hand, so this permission only opens the button.
@@ -60,8 +60,8 @@ MARKETER_PERMISSIONS = (
 
 # Who may see that a secret is set and replace it; the marketer role never has this.
 SECRETS_PERMISSION = "webhooks.change_webhook"
-SEND_PERMISSION = "webhooks.add_send"
-CANCEL_PERMISSION = "webhooks.change_send"
+SEND_PERMISSION = "webhooks.add_groupsend"
+CANCEL_PERMISSION = "webhooks.change_groupsend"
 REDELIVER_PERMISSION = "webhooks.change_delivery"
 
 
@@ -102,4 +102,6 @@ def roles_sync(apps, *, create_permissions_first=False) -> None:
 def roles_post_migrate(sender, **kwargs) -> None:
     from django.apps import apps
 
+    if sender.label != [config for config in apps.get_app_configs() if config.models_module][-1].label:
+        return
     roles_sync(kwargs.get("apps") or apps)

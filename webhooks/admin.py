@@ -13,7 +13,7 @@ from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMI
 
 from . import selectors, views
 from .forms import SECRET_FIELDS, WebhookForm
-from .models import Delivery, Message, Send, Webhook
+from .models import Delivery, GroupSend, Message, Webhook
 
 ADMIN_CSS = {"all": ("webhooks/admin.css",)}
 
@@ -36,8 +36,7 @@ class InputFilter(admin.SimpleListFilter):
             "value": self.value() or "",
             "parameter_name": self.parameter_name,
             "other_params": [
-                (key, value) for key, value in changelist.get_filters_params().items()
-                if key != self.parameter_name
+                (key, value) for key, value in changelist.get_filters_params().items() if key != self.parameter_name
             ],
         }
 
@@ -50,7 +49,7 @@ class SendFilter(InputFilter):
         value = (self.value() or "").strip().lstrip("#")
         if value.isdigit():
             # The message id first: filtering on it uses the (message, status) index, a join does not.
-            message_id = Message.objects.filter(send_id=int(value)).values_list("pk", flat=True).first()
+            message_id = Message.objects.filter(group_send_id=int(value)).values_list("pk", flat=True).first()
             return queryset.filter(message_id=message_id) if message_id else queryset.none()
         return queryset
 
@@ -170,7 +169,10 @@ def send_button(webhook: Webhook):
     url = reverse("admin:webhooks_webhook_send", args=[webhook.pk])
     return format_html(
         '<a class="button hub-send-button" href="{}" data-send-dialog="{}?fragment=1" data-webhook="{}">{}</a>',
-        url, url, webhook.pk, gettext("Send message"),
+        url,
+        url,
+        webhook.pk,
+        gettext("Send message"),
     )
 
 
@@ -181,20 +183,40 @@ class SendChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         # One aggregate query for the whole page, not one per row.
-        counts = selectors.send_progress(send_ids=[send.pk for send in self.result_list])
+        counts = selectors.group_send_progress(send_ids=[send.pk for send in self.result_list])
         for send in self.result_list:
             send.progress = selectors.progress_summary(send, counts[send.pk])
 
 
-@admin.register(Send)
+@admin.register(GroupSend)
 class SendAdmin(admin.ModelAdmin):
-    list_display = ("id", "webhook", "group", "created_by", "scheduled_at", "status_label", "progress_bar",
-                    "run_times", "actions_column")
+    list_display = (
+        "id",
+        "webhook",
+        "group",
+        "created_by",
+        "scheduled_at",
+        "status_label",
+        "progress_bar",
+        "run_times",
+        "actions_column",
+    )
     list_display_links = ("id",)
     list_filter = ("webhook", "status", ("scheduled_at", admin.DateFieldListFilter))
     list_select_related = ("webhook", "group", "created_by")
-    readonly_fields = ("webhook", "group", "status", "scheduled_at", "total", "created_by", "created_at",
-                       "started_at", "finished_at", "cancelled_by", "progress_bar")
+    readonly_fields = (
+        "webhook",
+        "group",
+        "status",
+        "scheduled_at",
+        "total",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "cancelled_by",
+        "progress_bar",
+    )
     fields = readonly_fields
     show_full_result_count = False
 
@@ -205,8 +227,8 @@ class SendAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("status/", wrap(views.sends_status), name="webhooks_send_status"),
-            path("<int:pk>/cancel/", wrap(views.send_cancel), name="webhooks_send_cancel"),
+            path("status/", wrap(views.group_sends_status), name="webhooks_groupsend_status"),
+            path("<int:pk>/cancel/", wrap(views.group_send_cancel), name="webhooks_groupsend_cancel"),
             *super().get_urls(),
         ]
 
@@ -231,14 +253,15 @@ class SendAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
-        return format_html('<span data-send-status="{}">{}</span>', obj.pk,
-                           status_badge(obj.status, obj.get_status_display()))
+        return format_html(
+            '<span data-send-status="{}">{}</span>', obj.pk, status_badge(obj.status, obj.get_status_display())
+        )
 
     @admin.display(description=_("progress"))
     def progress_bar(self, obj):
         progress = getattr(obj, "progress", None)
         if progress is None:
-            counts = selectors.send_progress(send_ids=[obj.pk])[obj.pk]
+            counts = selectors.group_send_progress(send_ids=[obj.pk])[obj.pk]
             progress = selectors.progress_summary(obj, counts)
         return format_html(
             '<div class="hub-progress" data-send-progress="{id}" data-total="{total}" data-succeeded="{succeeded}"'
@@ -250,7 +273,10 @@ class SendAdmin(admin.ModelAdmin):
             '<span class="hub-n-fail" title="{t_fail}">✗ {failed}</span> '
             '<span class="hub-n-pending" title="{t_pending}">… {pending}</span> '
             '<span class="hub-n-total">/ {total}</span></div></div>',
-            id=obj.pk, t_ok=gettext("succeeded"), t_fail=gettext("failed"), t_pending=gettext("pending"),
+            id=obj.pk,
+            t_ok=gettext("succeeded"),
+            t_fail=gettext("failed"),
+            t_pending=gettext("pending"),
             **progress,
         )
 
@@ -259,22 +285,31 @@ class SendAdmin(admin.ModelAdmin):
         return format_html(
             '<div class="hub-times" data-send-times="{}"><span class="hub-started" title="{}">{}</span><br>'
             '<span class="hub-finished" title="{}">{}</span></div>',
-            obj.pk, gettext("started at"), selectors.local_time(obj.started_at) or "—",
-            gettext("finished at"), selectors.local_time(obj.finished_at) or "—",
+            obj.pk,
+            gettext("started at"),
+            selectors.local_time(obj.started_at) or "—",
+            gettext("finished at"),
+            selectors.local_time(obj.finished_at) or "—",
         )
 
     @admin.display(description=_("actions"))
     def actions_column(self, obj):
-        if obj.status not in (Send.Status.SCHEDULED, Send.Status.SENDING):
+        if obj.status not in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING):
             return ""
-        label = gettext("Cancel") if obj.status == Send.Status.SCHEDULED else gettext("Stop")
-        question = (gettext("Cancel this scheduled send?") if obj.status == Send.Status.SCHEDULED
-                    else gettext("Stop this send? Its deliveries not yet sent are cancelled."))
+        label = gettext("Cancel") if obj.status == GroupSend.Status.SCHEDULED else gettext("Stop")
+        question = (
+            gettext("Cancel this scheduled send?")
+            if obj.status == GroupSend.Status.SCHEDULED
+            else gettext("Stop this send? Its deliveries not yet sent are cancelled.")
+        )
         # A button of the changelist's own form (with its CSRF token): forms cannot nest.
         return format_html(
             '<button type="submit" class="button hub-cancel-button" data-send-cancel="{}" formaction="{}"'
             ' data-confirm="{}" data-requires-perm="cancel">{}</button>',
-            obj.pk, reverse("admin:webhooks_send_cancel", args=[obj.pk]), question, label,
+            obj.pk,
+            reverse("admin:webhooks_groupsend_cancel", args=[obj.pk]),
+            question,
+            label,
         )
 
     def get_list_display(self, request):
@@ -288,8 +323,18 @@ class SendAdmin(admin.ModelAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("short_id", "webhook", "event", "customer", "status_label", "attempt_count", "retry_count",
-                    "last_status_code", "next_attempt_at", "created_at")
+    list_display = (
+        "short_id",
+        "webhook",
+        "event",
+        "customer",
+        "status_label",
+        "attempt_count",
+        "retry_count",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    )
     list_filter = ("webhook", "status", "event", SendFilter, CustomerFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("=id",)
     list_select_related = ("webhook", "customer")
@@ -331,8 +376,9 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         delivery = (
-            Delivery.objects.select_related("webhook", "customer", "message__send", "redeliver_requested_by")
-            .filter(pk=object_id).first()
+            Delivery.objects.select_related("webhook", "customer", "message__group_send", "redeliver_requested_by")
+            .filter(pk=object_id)
+            .first()
         )
         if delivery is None:
             raise Http404
@@ -345,7 +391,7 @@ class DeliveryAdmin(admin.ModelAdmin):
             "title": gettext("Delivery %(id)s") % {"id": delivery.pk},
             "subtitle": None,
             "delivery": delivery,
-            "send": delivery.message.send,
+            "send": delivery.message.group_send,
             "attempts": result["attempts"],
             "status_badge": status_badge(delivery.status, delivery.get_status_display()),
             "can_redeliver": request.user.has_perm(REDELIVER_PERMISSION),

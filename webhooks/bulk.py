@@ -11,8 +11,14 @@ _AUTO = ("AutoField", "BigAutoField", "SmallAutoField")
 # Columns whose Python value psycopg writes as it is (after str() for text, which turns a TextChoices
 # member into its value); every other field goes through Django's own preparation.
 _PLAIN = {
-    "CharField": str, "TextField": str, "IntegerField": None, "PositiveIntegerField": None,
-    "BigIntegerField": None, "BooleanField": None, "ForeignKey": None, "DateTimeField": None,
+    "CharField": str,
+    "TextField": str,
+    "IntegerField": None,
+    "PositiveIntegerField": None,
+    "BigIntegerField": None,
+    "BooleanField": None,
+    "ForeignKey": None,
+    "DateTimeField": None,
     "FloatField": None,
 }
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 from . import queueing
 from .bulk import rows_insert
 from .events import Event
-from .models import Attempt, Delivery, Message, Send, Webhook
+from .models import Attempt, Delivery, GroupSend, Message, Webhook
 from .transport import Endpoint, Outgoing, TokenCache, attempt_batch
 
 logger = logging.getLogger(__name__)
@@ -36,9 +36,21 @@ def _claim(delivery_ids: list[str], job_id: str) -> list[Delivery]:
     # Every field the recording writes back is loaded here: a deferred one costs a query per row.
     return list(
         Delivery.objects.filter(id__in=delivery_ids, status=Delivery.Status.SENDING, job_id=job_id).only(
-            "id", "webhook_id", "event", "body", "status", "attempt_count", "retry_count",
-            "redeliver_requested_by_id", "message_id", "job_id", "claimed_at", "next_attempt_at",
-            "last_error", "last_status_code", "updated_at",
+            "id",
+            "webhook_id",
+            "event",
+            "body",
+            "status",
+            "attempt_count",
+            "retry_count",
+            "redeliver_requested_by_id",
+            "message_id",
+            "job_id",
+            "claimed_at",
+            "next_attempt_at",
+            "last_error",
+            "last_status_code",
+            "updated_at",
         )
     )
 
@@ -67,7 +79,7 @@ def _no_retry_message_ids(message_ids) -> set:
     """Messages whose failed deliveries are not retried: test sends, and sends a person cancelled."""
     return set(
         Message.objects.filter(pk__in=message_ids)
-        .filter(Q(event=Event.TEST_SEND) | Q(send__status=Send.Status.CANCELLED))
+        .filter(Q(event=Event.TEST_SEND) | Q(group_send__status=GroupSend.Status.CANCELLED))
         .values_list("pk", flat=True)
     )
 
@@ -85,7 +97,9 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
     message_ids = {d.message_id for d in claimed}
     no_retry = _no_retry_message_ids(message_ids)
     cancelled_sends = set(
-        Message.objects.filter(pk__in=message_ids, send__status=Send.Status.CANCELLED).values_list("pk", flat=True)
+        Message.objects.filter(pk__in=message_ids, group_send__status=GroupSend.Status.CANCELLED).values_list(
+            "pk", flat=True
+        )
     )
     # Still claimed by this job? If reconcile handed a delivery on (its lease ran out), only the
     # attempt is recorded here: the job that holds the delivery now decides its state.
@@ -100,13 +114,22 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
         trigger = _trigger(delivery)
         attempts.append(
             Attempt(
-                delivery_id=delivery.id, number=delivery.attempt_count + 1, trigger=trigger,
-                requested_by_id=delivery.redeliver_requested_by_id, started_at=result.started_at,
-                duration_ms=result.duration_ms, url=result.url, request_headers=result.request_headers,
-                request_body=result.request_body, response_status=result.response_status,
-                response_headers=result.response_headers, response_body=result.response_body,
-                response_size=result.response_size, succeeded=result.succeeded,
-                error_class=result.error_class, error_message=result.error_message[:ERROR_LIMIT],
+                delivery_id=delivery.id,
+                number=delivery.attempt_count + 1,
+                trigger=trigger,
+                requested_by_id=delivery.redeliver_requested_by_id,
+                started_at=result.started_at,
+                duration_ms=result.duration_ms,
+                url=result.url,
+                request_headers=result.request_headers,
+                request_body=result.request_body,
+                response_status=result.response_status,
+                response_headers=result.response_headers,
+                response_body=result.response_body,
+                response_size=result.response_size,
+                succeeded=result.succeeded,
+                error_class=result.error_class,
+                error_message=result.error_message[:ERROR_LIMIT],
             )
         )
         if delivery.id not in ours:
@@ -143,10 +166,15 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
     rows_insert(Attempt, attempts)
     for (status_code, was_retry), ids in succeeded_by_status.items():
         Delivery.objects.filter(id__in=ids, status=Delivery.Status.SENDING, job_id=job_id).update(
-            status=Delivery.Status.SUCCEEDED, attempt_count=F("attempt_count") + 1,
+            status=Delivery.Status.SUCCEEDED,
+            attempt_count=F("attempt_count") + 1,
             retry_count=F("retry_count") + int(was_retry),
-            next_attempt_at=None, last_error="", last_status_code=status_code, claimed_at=None,
-            redeliver_requested_by=None, updated_at=now,
+            next_attempt_at=None,
+            last_error="",
+            last_status_code=status_code,
+            claimed_at=None,
+            redeliver_requested_by=None,
+            updated_at=now,
         )
     retries = []
     for due, deliveries in retry_batches.items():
@@ -156,8 +184,18 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
         retries.append((due, retry_job_id, [d.id for d in deliveries]))
     Delivery.objects.bulk_update(
         failed,
-        ["status", "attempt_count", "retry_count", "next_attempt_at", "last_error", "last_status_code",
-         "claimed_at", "redeliver_requested_by", "job_id", "updated_at"],
+        [
+            "status",
+            "attempt_count",
+            "retry_count",
+            "next_attempt_at",
+            "last_error",
+            "last_status_code",
+            "claimed_at",
+            "redeliver_requested_by",
+            "job_id",
+            "updated_at",
+        ],
         batch_size=500,
     )
     # rq's scheduler moves each retry job onto the retries queue when it is due: no worker sleeps.
@@ -174,7 +212,9 @@ def _record_locked(claimed, results, webhooks, job_id) -> dict:
 
 
 def _sends_complete(message_ids) -> None:
-    from .services import send_complete_if_done
+    from .services import group_send_complete_if_done
 
-    for send_id in Message.objects.filter(pk__in=message_ids, send__isnull=False).values_list("send_id", flat=True):
-        send_complete_if_done(send_id=send_id)
+    for send_id in Message.objects.filter(pk__in=message_ids, group_send__isnull=False).values_list(
+        "group_send_id", flat=True
+    ):
+        group_send_complete_if_done(send_id=send_id)

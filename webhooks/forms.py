@@ -30,7 +30,12 @@ class SecretInput(forms.PasswordInput):
             '<span class="secret-set">{} {}</span> <label class="secret-replace">'
             '<input type="checkbox" name="{}__replace" data-secret-replace="{}"> {}</label>'
             '<span class="secret-input" hidden>{}</span>',
-            MASK, _("(set)"), name, name, _("Replace"), box,
+            MASK,
+            _("(set)"),
+            name,
+            name,
+            _("Replace"),
+            box,
         )
 
     def value_from_datadict(self, data, files, name):
@@ -58,9 +63,25 @@ class WebhookForm(forms.ModelForm):
     class Meta:
         model = Webhook
         fields = [
-            "name", "url", "is_active", "auto_retry", "auth_type", "secret_key", "basic_username", "basic_password",
-            "oauth_token_url", "oauth_app_id", "oauth_app_secret", "trigger_type", "message_type", "body_template",
-            "empty_text", "event", "verify_ssl", "connect_timeout", "read_timeout",
+            "name",
+            "url",
+            "is_active",
+            "auto_retry",
+            "auth_type",
+            "secret_key",
+            "basic_username",
+            "basic_password",
+            "oauth_token_url",
+            "oauth_app_id",
+            "oauth_app_secret",
+            "trigger_type",
+            "message_type",
+            "body_template",
+            "empty_text",
+            "event",
+            "verify_ssl",
+            "connect_timeout",
+            "read_timeout",
         ]
         widgets = {
             "body_template": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField", "spellcheck": "false"}),
@@ -92,7 +113,7 @@ DATETIME_LOCAL_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M")
 
 class GroupChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        count = getattr(obj, "member_count", None)
+        count = getattr(obj, "customer_count", None)
         if count is None:
             return str(obj)
         return _("%(name)s (%(count)s members)") % {"name": obj, "count": count}
@@ -108,7 +129,8 @@ class GroupSendForm(forms.Form):
     group = GroupChoiceField(label=_("Send to group"), queryset=Group.objects.none(), empty_label=_("Choose a group"))
     when = forms.ChoiceField(label=_("Send time"), choices=When.choices, initial=When.NOW, widget=forms.RadioSelect)
     scheduled_at = forms.CharField(
-        label=_("Scheduled time"), required=False,
+        label=_("Scheduled time"),
+        required=False,
         widget=forms.DateTimeInput(attrs={"type": "datetime-local", "step": "1"}),
     )
     # The browser's IANA time zone (Intl API), so the time means what the user saw on the clock.
@@ -157,9 +179,12 @@ class GroupSendForm(forms.Form):
 
 class TestSendForm(forms.Form):
     customer = forms.ModelChoiceField(
-        label=_("Customer"), queryset=Customer.objects.all(),
-        error_messages={"required": _("Choose a customer to send the test to."),
-                        "invalid_choice": _("That customer does not exist.")},
+        label=_("Customer"),
+        queryset=Customer.objects.all(),
+        error_messages={
+            "required": _("Choose a customer to send the test to."),
+            "invalid_choice": _("That customer does not exist."),
+        },
     )
 
 
@@ -167,9 +192,12 @@ class TemplatePreviewForm(forms.Form):
     """A body template (the one being edited, or else the saved one) and the customer to render it for."""
 
     customer = forms.ModelChoiceField(
-        label=_("Customer"), queryset=Customer.objects.select_related("level"),
-        error_messages={"required": _("Choose a customer to preview the message for."),
-                        "invalid_choice": _("That customer does not exist.")},
+        label=_("Customer"),
+        queryset=Customer.objects.select_related("level"),
+        error_messages={
+            "required": _("Choose a customer to preview the message for."),
+            "invalid_choice": _("That customer does not exist."),
+        },
     )
     body_template = forms.CharField(required=False, strip=False)
     message_type = forms.ChoiceField(required=False, choices=Webhook.MessageType.choices)

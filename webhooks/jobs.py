@@ -10,8 +10,8 @@ def deliver_batch(delivery_ids: list[str]) -> dict:
     return delivery.deliveries_process(delivery_ids=delivery_ids, job_id=job.id if job else queueing.new_job_id())
 
 
-def send_start(send_id: int) -> None:
-    services.send_start(send_id=send_id)
+def group_send_start(send_id: int) -> None:
+    services.group_send_start(send_id=send_id)
 
 
 def reconcile() -> dict:

@@ -28,12 +28,8 @@ class Webhook(models.Model):
         TEXT = "text", "TEXT"
 
     name = models.CharField(_("name"), max_length=128)
-    url = models.URLField(
-        _("receiving URL"), max_length=2000, validators=[URLValidator(schemes=["http", "https"])]
-    )
-    auth_type = models.CharField(
-        _("authentication"), max_length=16, choices=AuthType.choices, default=AuthType.NONE
-    )
+    url = models.URLField(_("receiving URL"), max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    auth_type = models.CharField(_("authentication"), max_length=16, choices=AuthType.choices, default=AuthType.NONE)
     secret_key = EncryptedTextField(_("secret key"), blank=True, default="")
     basic_username = models.CharField(_("username"), max_length=255, blank=True)
     basic_password = EncryptedTextField(_("password"), blank=True, default="")
@@ -50,23 +46,30 @@ class Webhook(models.Model):
     )
     body_template = models.TextField(_("message body"), blank=True, default=DEFAULT_BODY_TEMPLATE)
     empty_text = models.CharField(
-        _("text when an attribute is empty"), max_length=255, blank=True,
+        _("text when an attribute is empty"),
+        max_length=255,
+        blank=True,
         help_text=_("Shown in place of an inserted attribute that is missing or empty."),
     )
     event = models.CharField(_("fixed event"), max_length=64, choices=FixedEvent.choices, blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     auto_retry = models.BooleanField(
-        _("automatic retry"), default=False,
+        _("automatic retry"),
+        default=False,
         help_text=_("Retry a failed delivery 3 times: 30, 60 and 90 minutes after the attempt before."),
     )
     verify_ssl = models.BooleanField(_("verify SSL certificate"), default=True)
     connect_timeout = models.FloatField(
-        _("connect timeout (s)"), null=True, blank=True,
+        _("connect timeout (s)"),
+        null=True,
+        blank=True,
         validators=[MinValueValidator(0.1), MaxValueValidator(60)],
         help_text=_("Empty: the installation's default."),
     )
     read_timeout = models.FloatField(
-        _("response timeout (s)"), null=True, blank=True,
+        _("response timeout (s)"),
+        null=True,
+        blank=True,
         validators=[MinValueValidator(0.1), MaxValueValidator(300)],
         help_text=_("Empty: the installation's default."),
     )
@@ -123,7 +126,7 @@ class Webhook(models.Model):
         return self.read_timeout or settings.WEBHOOK_READ_TIMEOUT
 
 
-class Send(models.Model):
+class GroupSend(models.Model):
     """A group send: one webhook's message to every member of a group, now or at a set time."""
 
     class Status(models.TextChoices):
@@ -132,22 +135,32 @@ class Send(models.Model):
         COMPLETED = "completed", _("completed")
         CANCELLED = "cancelled", _("cancelled")
 
-    webhook = models.ForeignKey(Webhook, on_delete=models.PROTECT, related_name="sends", verbose_name=_("webhook"))
+    webhook = models.ForeignKey(
+        Webhook, on_delete=models.PROTECT, related_name="group_sends", verbose_name=_("webhook")
+    )
     group = models.ForeignKey(
-        "customers.Group", on_delete=models.PROTECT, related_name="sends", verbose_name=_("group")
+        "customers.Group", on_delete=models.PROTECT, related_name="group_sends", verbose_name=_("group")
     )
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SCHEDULED)
     scheduled_at = models.DateTimeField(_("scheduled time"), db_index=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("sent by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("sent by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     cancelled_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("cancelled by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("cancelled by"),
     )
     total = models.PositiveIntegerField(_("recipients"), default=0)
     # Fan-out progress: the last customer id written, so a killed fan-out resumes, never repeats.
@@ -171,14 +184,18 @@ class Message(models.Model):
     """One thing that happened and is pushed out: an event, a group send, a form submit, a flow step."""
 
     event = models.CharField(_("event"), max_length=64, choices=Event.choices, db_index=True)
-    send = models.OneToOneField(
-        Send, on_delete=models.CASCADE, null=True, blank=True, related_name="message", verbose_name=_("send")
+    group_send = models.OneToOneField(
+        GroupSend, on_delete=models.CASCADE, null=True, blank=True, related_name="message", verbose_name=_("group send")
     )
     # What triggered it: the fixed event's payload, or sendId / flowId / form submission.
     context = models.JSONField(_("context"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("created by"),
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -219,8 +236,12 @@ class Delivery(models.Model):
         Webhook, on_delete=models.CASCADE, related_name="deliveries", verbose_name=_("webhook"), db_index=False
     )
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="deliveries", verbose_name=_("customer"),
+        "customers.Customer",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("customer"),
     )
     event = models.CharField(_("event"), max_length=64, choices=Event.choices)
     body = models.TextField(_("body"))
@@ -236,7 +257,12 @@ class Delivery(models.Model):
     # Set while a redelivery asked for by a person waits for its attempt.
     # Unindexed: set for a moment per redelivery; deleting a user scans for it, which is rare.
     redeliver_requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
         db_index=False,
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -282,8 +308,13 @@ class Attempt(models.Model):
     number = models.PositiveIntegerField(_("number"))
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices, default=Trigger.FIRST)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
-        related_name="+", verbose_name=_("requested by"), db_index=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+        db_index=False,
     )
     started_at = models.DateTimeField(_("time"))
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)

@@ -25,7 +25,15 @@ def fixed_event_payload(event: str, data: dict) -> dict:
 
 # The Customer fields a template context reads (a fan-out loads only these).
 CONTEXT_FIELDS = (
-    "id", "name", "mobile", "email", "wechat_nickname", "activity_score", "attributes", "membership_id", "points",
+    "id",
+    "name",
+    "mobile",
+    "email",
+    "wechat_nickname",
+    "activity_score",
+    "attributes",
+    "membership_id",
+    "points",
     "level_id",
 )
 

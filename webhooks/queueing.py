@@ -116,4 +116,4 @@ def jobs_alive(job_ids, *, running_for_at_most: timedelta | None = None) -> set[
 
 
 DELIVER_BATCH = "webhooks.jobs.deliver_batch"
-SEND_START = "webhooks.jobs.send_start"
+GROUP_SEND_START = "webhooks.jobs.group_send_start"

@@ -99,8 +99,17 @@ def make_app(config: ReceiverConfig) -> web.Application:
         config.count += 1
         if config.record:
             config.received.append(
-                Received(request.method, request.path, dict(request.query), headers, body,
-                         signature_ok, basic_ok, token_ok, status)
+                Received(
+                    request.method,
+                    request.path,
+                    dict(request.query),
+                    headers,
+                    body,
+                    signature_ok,
+                    basic_ok,
+                    token_ok,
+                    status,
+                )
             )
         if not config.quiet:
             checks = " ".join(

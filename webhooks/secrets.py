@@ -41,9 +41,7 @@ class Secret:
             try:
                 self._plaintext = fernet().decrypt(self._ciphertext.encode()).decode()
             except InvalidToken as exc:
-                raise ImproperlyConfigured(
-                    "A stored secret cannot be decrypted with SECRETS_ENCRYPTION_KEYS."
-                ) from exc
+                raise ImproperlyConfigured("A stored secret cannot be decrypted with SECRETS_ENCRYPTION_KEYS.") from exc
         return self._plaintext
 
     def encrypted(self) -> str:
@@ -82,7 +80,7 @@ class EncryptedTextField(models.TextField):
         if value == "":
             return Secret("")
         if value.startswith(_PREFIX):
-            return Secret(ciphertext=value[len(_PREFIX):])
+            return Secret(ciphertext=value[len(_PREFIX) :])
         return Secret(value)
 
     def get_prep_value(self, value):

@@ -5,12 +5,12 @@ from datetime import datetime, time, timedelta
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from .models import Attempt, Delivery, Message, Send, Webhook
+from .models import Attempt, Delivery, GroupSend, Message, Webhook
 
 Status = Delivery.Status
 
 
-def send_progress(*, send_ids) -> dict[int, dict]:
+def group_send_progress(*, send_ids) -> dict[int, dict]:
     """Counts of each send's deliveries by outcome, for many sends in one aggregate query.
 
     Filtering on message ids (not joining the message) keeps the count inside the
@@ -19,7 +19,7 @@ def send_progress(*, send_ids) -> dict[int, dict]:
     ids = [int(pk) for pk in send_ids]
     if not ids:
         return {}
-    message_to_send = dict(Message.objects.filter(send_id__in=ids).values_list("pk", "send_id"))
+    message_to_send = dict(Message.objects.filter(group_send_id__in=ids).values_list("pk", "group_send_id"))
     progress = {pk: {"written": 0, "succeeded": 0, "failed": 0, "cancelled": 0} for pk in ids}
     if not message_to_send:
         return progress
@@ -39,31 +39,32 @@ def send_progress(*, send_ids) -> dict[int, dict]:
     return progress
 
 
-def progress_summary(send: Send, counts: dict) -> dict:
+def progress_summary(send: GroupSend, counts: dict) -> dict:
     """Succeeded, failed, cancelled and pending out of the total, as numbers and percentages."""
     total = max(send.total, counts["written"])
     pending = max(total - counts["succeeded"] - counts["failed"] - counts["cancelled"], 0)
     summary = {
-        "total": total, "succeeded": counts["succeeded"], "failed": counts["failed"],
-        "cancelled": counts["cancelled"], "pending": pending,
+        "total": total,
+        "succeeded": counts["succeeded"],
+        "failed": counts["failed"],
+        "cancelled": counts["cancelled"],
+        "pending": pending,
     }
     for key in ("succeeded", "failed", "cancelled", "pending"):
         summary[f"{key}_pct"] = round(100 * summary[key] / total, 2) if total else 0
     return summary
 
 
-def send_status_rows(*, send_ids) -> list[dict]:
+def group_send_status_rows(*, send_ids) -> list[dict]:
     """What the sends list polls: each send's status and progress."""
-    sends = Send.objects.filter(pk__in=list(send_ids)).only(
-        "pk", "status", "total", "started_at", "finished_at"
-    )
-    counts = send_progress(send_ids=[send.pk for send in sends])
+    sends = GroupSend.objects.filter(pk__in=list(send_ids)).only("pk", "status", "total", "started_at", "finished_at")
+    counts = group_send_progress(send_ids=[send.pk for send in sends])
     return [
         {
             "id": send.pk,
             "status": send.status,
             "status_label": send.get_status_display(),
-            "cancellable": send.status in (Send.Status.SCHEDULED, Send.Status.SENDING),
+            "cancellable": send.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING),
             "started_at": local_time(send.started_at),
             "finished_at": local_time(send.finished_at),
             "progress": progress_summary(send, counts[send.pk]),
@@ -74,7 +75,6 @@ def send_status_rows(*, send_ids) -> list[dict]:
 
 def local_time(moment):
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else None
-
 
 
 def attempt_as_dict(attempt: Attempt) -> dict:
@@ -135,12 +135,15 @@ def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
         in_day = Q(created_at__gte=bounds[offset], created_at__lt=bounds[offset + 1])
         aggregates[f"ok{offset}"] = Count("pk", filter=in_day & Q(status=Status.SUCCEEDED))
         aggregates[f"fail{offset}"] = Count("pk", filter=in_day & Q(status=Status.FAILED))
-    counts = Delivery.objects.filter(
-        webhook=webhook, created_at__gte=bounds[0], created_at__lt=bounds[-1]
-    ).aggregate(**aggregates)
+    counts = Delivery.objects.filter(webhook=webhook, created_at__gte=bounds[0], created_at__lt=bounds[-1]).aggregate(
+        **aggregates
+    )
     series = [
-        {"day": first_day + timedelta(days=offset), "succeeded": counts[f"ok{offset}"],
-         "failed": counts[f"fail{offset}"]}
+        {
+            "day": first_day + timedelta(days=offset),
+            "succeeded": counts[f"ok{offset}"],
+            "failed": counts[f"fail{offset}"],
+        }
         for offset in range(days)
     ]
     peak = max([point["succeeded"] + point["failed"] for point in series] + [1])
@@ -160,6 +163,4 @@ def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
 
 
 def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 10):
-    return list(
-        Delivery.objects.filter(webhook=webhook).select_related("customer").order_by("-created_at")[:limit]
-    )
+    return list(Delivery.objects.filter(webhook=webhook).select_related("customer").order_by("-created_at")[:limit])

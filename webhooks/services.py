@@ -8,28 +8,24 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.models import Customer, GroupMembership, MembershipLevel
+from customers.models import Customer, GroupEntry, MembershipLevel
+from webhookhub.errors import HubError
 
 from . import queueing
 from .bulk import rows_insert
 from .events import Event
-from .models import Delivery, Message, Send, Webhook
+from .models import Delivery, GroupSend, Message, Webhook
 from .payloads import CONTEXT_FIELDS, fixed_event_payload, message_context
 from .signals import event_published
 from .signing import canonical_json
 from .templating import TemplateError, compile_template
 
 logger = logging.getLogger(__name__)
-
-
-class ServiceError(ValidationError):
-    """A request the hub refuses, with a reason for the person who made it."""
 
 
 # --- Deliveries -----------------------------------------------------------------------------------
@@ -42,8 +38,14 @@ def _template_for(webhook: Webhook):
 def _delivery_for_customer(*, message, webhook, template, customer, context, now, job_id) -> Delivery:
     # Ids, not objects: a fan-out builds 100,000 of these, and the relation descriptors cost.
     delivery = Delivery(
-        message_id=message.pk, webhook_id=webhook.pk, customer_id=customer.pk if customer else None,
-        event=message.event, next_attempt_at=now, job_id=job_id, created_at=now, updated_at=now,
+        message_id=message.pk,
+        webhook_id=webhook.pk,
+        customer_id=customer.pk if customer else None,
+        event=message.event,
+        next_attempt_at=now,
+        job_id=job_id,
+        created_at=now,
+        updated_at=now,
     )
     try:
         delivery.body = template.render(context)
@@ -83,8 +85,13 @@ def message_publish(*, event: str, webhooks, customer=None, context: dict | None
     job_id = queueing.new_job_id()
     deliveries = [
         _delivery_for_customer(
-            message=message, webhook=webhook, template=_template_for(webhook), customer=customer,
-            context=full_context, now=now, job_id=job_id,
+            message=message,
+            webhook=webhook,
+            template=_template_for(webhook),
+            customer=customer,
+            context=full_context,
+            now=now,
+            job_id=job_id,
         )
         for webhook in webhooks
     ]
@@ -127,9 +134,13 @@ def events_publish(*, events: list[tuple[str, dict]], user=None) -> list[Message
     bodies = {}
     deliveries = [
         Delivery(
-            message=message, webhook=webhook, customer=customers.get(payload.get("membershipId")),
-            event=payload["event"], body=bodies.setdefault(message.pk, canonical_json(payload)),
-            next_attempt_at=now, job_id=next(job_ids),
+            message=message,
+            webhook=webhook,
+            customer=customers.get(payload.get("membershipId")),
+            event=payload["event"],
+            body=bodies.setdefault(message.pk, canonical_json(payload)),
+            next_attempt_at=now,
+            job_id=next(job_ids),
         )
         for message, payload, webhook in pairs
     ]
@@ -138,7 +149,10 @@ def events_publish(*, events: list[tuple[str, dict]], user=None) -> list[Message
     def announce():
         for message, payload in zip(messages, payloads, strict=True):
             event_published.send(
-                sender=Message, message=message, event=payload["event"], payload=payload,
+                sender=Message,
+                message=message,
+                event=payload["event"],
+                payload=payload,
                 customer=customers.get(payload.get("membershipId")),
             )
 
@@ -152,16 +166,19 @@ def _chunks(items: list, size: int):
 
 
 @transaction.atomic
-def test_send_create(*, webhook: Webhook, customer: Customer, user=None) -> Delivery:
+def message_test_send(*, webhook: Webhook, customer: Customer, user=None) -> Delivery:
     """One message to one customer on the test queue, which group sends cannot hold up."""
     if webhook.is_fixed:
-        raise ServiceError(_("A fixed-event webhook sends only when its loyalty event happens."))
-    message = Message.objects.create(
-        event=Event.TEST_SEND, context={"customerId": customer.pk}, created_by=user
-    )
+        raise HubError(_("A fixed-event webhook sends only when its loyalty event happens."))
+    message = Message.objects.create(event=Event.TEST_SEND, context={"customerId": customer.pk}, created_by=user)
     delivery = _delivery_for_customer(
-        message=message, webhook=webhook, template=_template_for(webhook), customer=customer,
-        context=message_context(customer=customer), now=timezone.now(), job_id=queueing.new_job_id(),
+        message=message,
+        webhook=webhook,
+        template=_template_for(webhook),
+        customer=customer,
+        context=message_context(customer=customer),
+        now=timezone.now(),
+        job_id=queueing.new_job_id(),
     )
     _queue_deliveries([delivery], queue_name=queueing.TEST_QUEUE)
     return delivery
@@ -172,10 +189,12 @@ def delivery_redeliver(*, delivery: Delivery, user=None) -> Delivery:
     """Send a delivery again by hand: same delivery id, a new attempt, recorded as the user's."""
     delivery = Delivery.objects.select_for_update().get(pk=delivery.pk)
     if delivery.status == Delivery.Status.SENDING:
-        raise ServiceError(_("This delivery is being sent right now; wait for the attempt to finish."))
+        raise HubError(_("This delivery is being sent right now; wait for the attempt to finish."))
     if not delivery.body and delivery.status == Delivery.Status.FAILED and not delivery.attempt_count:
-        raise ServiceError(_("This message could not be rendered, so there is nothing to send: %(error)s")
-                           % {"error": delivery.last_error})
+        raise HubError(
+            _("This message could not be rendered, so there is nothing to send: %(error)s")
+            % {"error": delivery.last_error}
+        )
     now = timezone.now()
     delivery.status = Delivery.Status.PENDING
     delivery.next_attempt_at = now
@@ -190,50 +209,57 @@ def delivery_redeliver(*, delivery: Delivery, user=None) -> Delivery:
 
 
 @transaction.atomic
-def send_create(*, webhook: Webhook, group, scheduled_at=None, user=None) -> Send:
+def group_send_create(*, webhook: Webhook, group, scheduled_at=None, user=None) -> GroupSend:
     """A group send, now (scheduled_at empty) or at a future time."""
     if webhook.is_fixed:
-        raise ServiceError(_("A fixed-event webhook sends only when its loyalty event happens."))
+        raise HubError(_("A fixed-event webhook sends only when its loyalty event happens."))
     if not webhook.is_active:
-        raise ServiceError(_("This webhook is not active; activate it before sending."))
+        raise HubError(_("This webhook is not active; activate it before sending."))
     now = timezone.now()
     if scheduled_at is not None and scheduled_at <= now:
-        raise ServiceError(_("The scheduled time is in the past; choose a later time."))
-    send = Send.objects.create(
-        webhook=webhook, group=group, created_by=user, scheduled_at=scheduled_at or now,
-        total=GroupMembership.objects.filter(group=group).count(), job_id=queueing.new_job_id(),
+        raise HubError(_("The scheduled time is in the past; choose a later time."))
+    send = GroupSend.objects.create(
+        webhook=webhook,
+        group=group,
+        created_by=user,
+        scheduled_at=scheduled_at or now,
+        total=GroupEntry.objects.filter(group=group).count(),
+        job_id=queueing.new_job_id(),
     )
-    Message.objects.create(event=Event.GROUP_SEND, send=send, context={"sendId": send.pk}, created_by=user)
-    queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, queueing.SEND_START, send.pk, job_id=send.job_id,
-                               at=scheduled_at)
+    Message.objects.create(event=Event.GROUP_SEND, group_send=send, context={"sendId": send.pk}, created_by=user)
+    queueing.enqueue_on_commit(
+        queueing.DEFAULT_QUEUE, queueing.GROUP_SEND_START, send.pk, job_id=send.job_id, at=scheduled_at
+    )
     return send
 
 
-def send_start(*, send_id: int) -> None:
+def group_send_start(*, send_id: int) -> None:
     """Run by the job at the send's time: scheduled → sending, then the fan-out."""
     now = timezone.now()
-    Send.objects.filter(pk=send_id, status=Send.Status.SCHEDULED, scheduled_at__lte=now + timedelta(seconds=2)).update(
-        status=Send.Status.SENDING, started_at=now, fanout_heartbeat=now
-    )
-    send_fanout(send_id=send_id)
+    GroupSend.objects.filter(
+        pk=send_id, status=GroupSend.Status.SCHEDULED, scheduled_at__lte=now + timedelta(seconds=2)
+    ).update(status=GroupSend.Status.SENDING, started_at=now, fanout_heartbeat=now)
+    group_send_fanout(send_id=send_id)
 
 
-def send_fanout(*, send_id: int) -> None:
+def group_send_fanout(*, send_id: int) -> None:
     """Write the send's deliveries chunk by chunk, each chunk queued as it commits.
 
     The cursor (last customer id written) commits with its chunk, so a fan-out killed half-way is
     resumed by reconcile where it stopped and writes no recipient twice.
     """
-    send = Send.objects.select_related("webhook").get(pk=send_id)
+    send = GroupSend.objects.select_related("webhook").get(pk=send_id)
     template = _template_for(send.webhook)
     levels = {level.pk: level for level in MembershipLevel.objects.all()}
     while True:
         with transaction.atomic():
-            send = Send.objects.select_for_update(of=("self",)).select_related("webhook", "message").get(pk=send_id)
-            if send.status != Send.Status.SENDING or send.fanout_done:
+            send = (
+                GroupSend.objects.select_for_update(of=("self",)).select_related("webhook", "message").get(pk=send_id)
+            )
+            if send.status != GroupSend.Status.SENDING or send.fanout_done:
                 return
             members = list(
-                Customer.objects.filter(memberships__group_id=send.group_id, pk__gt=send.fanout_cursor)
+                Customer.objects.filter(group_entries__group_id=send.group_id, pk__gt=send.fanout_cursor)
                 .only(*CONTEXT_FIELDS)
                 .order_by("pk")[: settings.WEBHOOK_FANOUT_CHUNK]
             )
@@ -242,13 +268,17 @@ def send_fanout(*, send_id: int) -> None:
                 send.fanout_done = True
                 send.total = Delivery.objects.filter(message=send.message).count()
                 send.save(update_fields=["fanout_done", "total"])
-                transaction.on_commit(lambda: send_complete_if_done(send_id=send_id))
+                transaction.on_commit(lambda: group_send_complete_if_done(send_id=send_id))
                 return
             job_ids = _batched_job_ids(len(members))
             deliveries = [
                 _delivery_for_customer(
-                    message=send.message, webhook=send.webhook, template=template, customer=customer,
-                    context=message_context(customer=customer, send_id=send.pk, levels=levels), now=now,
+                    message=send.message,
+                    webhook=send.webhook,
+                    template=template,
+                    customer=customer,
+                    context=message_context(customer=customer, send_id=send.pk, levels=levels),
+                    now=now,
                     job_id=next(job_ids),
                 )
                 for customer in members
@@ -259,33 +289,37 @@ def send_fanout(*, send_id: int) -> None:
             send.save(update_fields=["fanout_cursor", "fanout_heartbeat"])
 
 
-def send_complete_if_done(*, send_id: int) -> bool:
+def group_send_complete_if_done(*, send_id: int) -> bool:
     """sending → completed once the fan-out is done and every delivery is final."""
-    send = Send.objects.filter(pk=send_id, status=Send.Status.SENDING, fanout_done=True).first()
+    send = GroupSend.objects.filter(pk=send_id, status=GroupSend.Status.SENDING, fanout_done=True).first()
     if send is None:
         return False
-    open_deliveries = Delivery.objects.filter(message__send_id=send_id).exclude(status__in=Delivery.FINAL_STATUSES)
+    open_deliveries = Delivery.objects.filter(message__group_send_id=send_id).exclude(
+        status__in=Delivery.FINAL_STATUSES
+    )
     if open_deliveries.exists():
         return False
     return bool(
-        Send.objects.filter(pk=send_id, status=Send.Status.SENDING).update(
-            status=Send.Status.COMPLETED, finished_at=timezone.now()
+        GroupSend.objects.filter(pk=send_id, status=GroupSend.Status.SENDING).update(
+            status=GroupSend.Status.COMPLETED, finished_at=timezone.now()
         )
     )
 
 
 @transaction.atomic
-def send_cancel(*, send: Send, user=None) -> Send:
+def group_send_cancel(*, send: GroupSend, user=None) -> GroupSend:
     """Cancel a scheduled send, or stop a running one: its deliveries not yet sent are cancelled."""
-    send = Send.objects.select_for_update().get(pk=send.pk)
-    if send.status not in (Send.Status.SCHEDULED, Send.Status.SENDING):
-        raise ServiceError(_("Only a scheduled or running send can be cancelled."))
+    send = GroupSend.objects.select_for_update().get(pk=send.pk)
+    if send.status not in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING):
+        raise HubError(_("Only a scheduled or running send can be cancelled."))
     now = timezone.now()
-    Delivery.objects.filter(message__send=send, status__in=Delivery.WAITING_STATUSES).update(
-        status=Delivery.Status.CANCELLED, next_attempt_at=None, updated_at=now,
+    Delivery.objects.filter(message__group_send=send, status__in=Delivery.WAITING_STATUSES).update(
+        status=Delivery.Status.CANCELLED,
+        next_attempt_at=None,
+        updated_at=now,
         last_error=_("Cancelled by %(user)s.") % {"user": user or "?"},
     )
-    send.status = Send.Status.CANCELLED
+    send.status = GroupSend.Status.CANCELLED
     send.cancelled_by = user
     send.finished_at = now
     send.save(update_fields=["status", "cancelled_by", "finished_at"])
@@ -307,14 +341,14 @@ def deliveries_reconcile() -> dict:
     )
 
     due_sends = list(
-        Send.objects.filter(
-            Q(status=Send.Status.SCHEDULED, scheduled_at__lte=now)
-            | Q(status=Send.Status.SENDING, fanout_done=False)
+        GroupSend.objects.filter(
+            Q(status=GroupSend.Status.SCHEDULED, scheduled_at__lte=now)
+            | Q(status=GroupSend.Status.SENDING, fanout_done=False)
         ).values_list("pk", "status", "job_id", "fanout_heartbeat")
     )
     alive = queueing.jobs_alive(job_id for _pk, _status, job_id, _beat in due_sends)
     for pk, status, job_id, heartbeat in due_sends:
-        stalled = status == Send.Status.SENDING and heartbeat is not None and heartbeat < now - lease
+        stalled = status == GroupSend.Status.SENDING and heartbeat is not None and heartbeat < now - lease
         if job_id in alive and not stalled:
             continue
         with transaction.atomic():
@@ -322,18 +356,16 @@ def deliveries_reconcile() -> dict:
             fields = {"job_id": new_job_id}
             if stalled:
                 fields["fanout_heartbeat"] = now
-            Send.objects.filter(pk=pk).update(**fields)
-            queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, queueing.SEND_START, pk, job_id=new_job_id)
-        counts["sends" if status == Send.Status.SCHEDULED else "fanouts"] += 1
+            GroupSend.objects.filter(pk=pk).update(**fields)
+            queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, queueing.GROUP_SEND_START, pk, job_id=new_job_id)
+        counts["sends" if status == GroupSend.Status.SCHEDULED else "fanouts"] += 1
 
     due = Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
     job_ids = set(due.values_list("job_id", flat=True).distinct())
     # A batch job cannot run longer than its timeout (under the lease): one started before that died.
     dead = job_ids - queueing.jobs_alive(job_ids, running_for_at_most=lease)
     if dead:
-        rows = list(
-            due.filter(job_id__in=dead).values_list("id", "event", "redeliver_requested_by_id").order_by("id")
-        )
+        rows = list(due.filter(job_id__in=dead).values_list("id", "event", "redeliver_requested_by_id").order_by("id"))
         # A person waits for test sends and redeliveries: they go back on their own queue.
         waiting = [row[0] for row in rows if row[1] == Event.TEST_SEND or row[2] is not None]
         rest = [row[0] for row in rows if not (row[1] == Event.TEST_SEND or row[2] is not None)]
@@ -348,8 +380,10 @@ def deliveries_reconcile() -> dict:
         counts["deliveries"] = len(rows)
 
     # A worker killed between recording a send's last deliveries and completing the send.
-    for send_id in Send.objects.filter(status=Send.Status.SENDING, fanout_done=True).values_list("pk", flat=True):
-        counts["completed"] += int(send_complete_if_done(send_id=send_id))
+    for send_id in GroupSend.objects.filter(status=GroupSend.Status.SENDING, fanout_done=True).values_list(
+        "pk", flat=True
+    ):
+        counts["completed"] += int(group_send_complete_if_done(send_id=send_id))
     if any(counts.values()):
         logger.info("reconcile: %s", counts)
     return counts

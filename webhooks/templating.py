@@ -41,7 +41,7 @@ class _Slot:
 def _check_name(name: str) -> None:
     if name in BUILTIN_NAMES:
         return
-    if name.startswith("member.") and name[len("member."):] in MEMBER_NAMES:
+    if name.startswith("member.") and name[len("member.") :] in MEMBER_NAMES:
         return
     if name.startswith(("customer.", "form.")) and name.split(".", 1)[1]:
         return
@@ -140,8 +140,13 @@ class BodyTemplate:
             else:
                 return None
         skeleton.append(canonical[position:])
-        samples = ({}, {name: 'a"b\\c <>&=\' 中文\n' for name in self.names}, {name: 12.5 for name in self.names},
-                   {name: 2**40 for name in self.names}, {name: True for name in self.names})
+        samples = (
+            {},
+            {name: "a\"b\\c <>&=' 中文\n" for name in self.names},
+            {name: 12.5 for name in self.names},
+            {name: 2**40 for name in self.names},
+            {name: True for name in self.names},
+        )
         try:
             if any(self._fill(skeleton, sample) != self._render_full(sample) for sample in samples):
                 return None
@@ -212,7 +217,7 @@ def template_check(source: str, *, message_type: str = "json", empty_text: str =
     if message_type == "json" and not source.strip():
         raise TemplateError(_("A JSON message needs a body."))
     template.render({})
-    tricky = 'a"b\\c <>&=\' 中文'
+    tricky = "a\"b\\c <>&=' 中文"
     template.render({name: tricky for name in template.names})
     template.render({name: 12345 for name in template.names})
     return template.render({name: f"<{name}>" for name in template.names})

@@ -80,8 +80,11 @@ def address_allowed(host: str, address: str) -> bool:
 
 def _blocked(host: str, address: str) -> BlockedAddressError:
     return BlockedAddressError(
-        _("Blocked: %(host)s resolves to %(address)s, which is not a public address; allow it with "
-          "WEBHOOK_ALLOWED_HOSTS for an on-premise receiver.") % {"host": host, "address": address}
+        _(
+            "Blocked: %(host)s resolves to %(address)s, which is not a public address; allow it with "
+            "WEBHOOK_ALLOWED_HOSTS for an on-premise receiver."
+        )
+        % {"host": host, "address": address}
     )
 
 
@@ -414,8 +417,12 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
     started_at = datetime.now(UTC)
     clock = time.monotonic()
     result = AttemptResult(
-        delivery_id=outgoing.delivery_id, started_at=started_at, duration_ms=0, url=endpoint.url,
-        request_headers=masked_headers(headers), request_body=outgoing.body,
+        delivery_id=outgoing.delivery_id,
+        started_at=started_at,
+        duration_ms=0,
+        url=endpoint.url,
+        request_headers=masked_headers(headers),
+        request_body=outgoing.body,
     )
     timeout = aiohttp.ClientTimeout(total=endpoint.read_timeout, sock_connect=endpoint.connect_timeout)
     data = outgoing.body.encode("utf-8")
@@ -430,7 +437,11 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
                 url = _with_query(endpoint.url, access_token=token)
                 result.url = masked_url(url)
             async with session.post(
-                url, data=data, headers=headers, timeout=timeout, allow_redirects=False,
+                url,
+                data=data,
+                headers=headers,
+                timeout=timeout,
+                allow_redirects=False,
                 ssl=endpoint.verify_ssl,
             ) as response:
                 body, size = await _read_body(response)
@@ -451,7 +462,8 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
         if 300 <= status < 400:
             result.error_class = "Redirect"
             result.error_message = _("HTTP %(status)s redirect to %(location)s (redirects are not followed).") % {
-                "status": status, "location": location,
+                "status": status,
+                "location": location,
             }
         elif not result.succeeded:
             result.error_class = "HTTPError"

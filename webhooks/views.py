@@ -15,11 +15,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from customers.selectors import customer_search as customers_find
+from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION
 
 from . import selectors, services
 from .forms import GroupSendForm, TemplatePreviewForm, TestSendForm
-from .models import Delivery, Send, Webhook
+from .models import Delivery, GroupSend, Webhook
 from .payloads import message_context
 from .templating import TemplateError, compile_template
 
@@ -32,7 +33,7 @@ def _require(request, permission: str) -> None:
 
 
 def _errors(form_or_error) -> JsonResponse:
-    if isinstance(form_or_error, services.ServiceError):
+    if isinstance(form_or_error, HubError):
         return JsonResponse({"errors": {"__all__": list(form_or_error.messages)}}, status=400)
     errors = {field: [str(message) for message in messages_] for field, messages_ in form_or_error.errors.items()}
     return JsonResponse({"errors": errors}, status=400)
@@ -40,8 +41,9 @@ def _errors(form_or_error) -> JsonResponse:
 
 def _back(request, fallback: str):
     target = request.POST.get("next") or request.GET.get("next")
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return redirect(target)
     return redirect(fallback)
 
@@ -77,7 +79,7 @@ def dialog_urls(webhook: Webhook) -> dict:
         "test_send": reverse("admin:webhooks_webhook_test_send", args=[webhook.pk]),
         "group_send": reverse("admin:webhooks_webhook_group_send", args=[webhook.pk]),
         "customer_search": reverse("admin:webhooks_customer_search"),
-        "sends": reverse("admin:webhooks_send_changelist"),
+        "sends": reverse("admin:webhooks_groupsend_changelist"),
     }
 
 
@@ -109,8 +111,10 @@ def test_send(request, pk):
     if not form.is_valid():
         return _errors(form)
     try:
-        delivery = services.test_send_create(webhook=webhook, customer=form.cleaned_data["customer"], user=request.user)
-    except services.ServiceError as exc:
+        delivery = services.message_test_send(
+            webhook=webhook, customer=form.cleaned_data["customer"], user=request.user
+        )
+    except HubError as exc:
         return _errors(exc)
     return JsonResponse(
         {
@@ -130,13 +134,15 @@ def group_send(request, pk):
     if not form.is_valid():
         return _errors(form)
     try:
-        send = services.send_create(
-            webhook=webhook, group=form.cleaned_data["group"], scheduled_at=form.cleaned_data["scheduled_at"],
+        send = services.group_send_create(
+            webhook=webhook,
+            group=form.cleaned_data["group"],
+            scheduled_at=form.cleaned_data["scheduled_at"],
             user=request.user,
         )
-    except services.ServiceError as exc:
+    except HubError as exc:
         return _errors(exc)
-    if send.status == Send.Status.SCHEDULED and form.cleaned_data["scheduled_at"]:
+    if send.status == GroupSend.Status.SCHEDULED and form.cleaned_data["scheduled_at"]:
         text = _("The send to %(group)s is scheduled.") % {"group": send.group}
     else:
         text = _("The send to %(group)s has started.") % {"group": send.group}
@@ -145,7 +151,7 @@ def group_send(request, pk):
             "send_id": send.pk,
             "status": send.status,
             "message": text,
-            "sends_url": reverse("admin:webhooks_send_changelist") + f"?webhook__id__exact={webhook.pk}",
+            "sends_url": reverse("admin:webhooks_groupsend_changelist") + f"?webhook__id__exact={webhook.pk}",
         },
         status=201,
     )
@@ -171,28 +177,29 @@ def delivery_result(request, delivery_id):
 
 
 @require_GET
-def sends_status(request):
-    _require(request, "webhooks.view_send")
+def group_sends_status(request):
+    _require(request, "webhooks.view_groupsend")
     ids = [part for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:MAX_POLLED_SENDS]
-    return JsonResponse({"sends": selectors.send_status_rows(send_ids=ids)})
+    return JsonResponse({"sends": selectors.group_send_status_rows(send_ids=ids)})
 
 
 @require_POST
-def send_cancel(request, pk):
+def group_send_cancel(request, pk):
     _require(request, CANCEL_PERMISSION)
-    send = get_object_or_404(Send, pk=pk)
-    was_running = send.status == Send.Status.SENDING
+    send = get_object_or_404(GroupSend, pk=pk)
+    was_running = send.status == GroupSend.Status.SENDING
     try:
-        services.send_cancel(send=send, user=request.user)
-    except services.ServiceError as exc:
+        services.group_send_cancel(send=send, user=request.user)
+    except HubError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         if was_running:
-            messages.success(request, _("Send #%(id)s is stopped; its deliveries not yet sent are cancelled.")
-                             % {"id": send.pk})
+            messages.success(
+                request, _("Send #%(id)s is stopped; its deliveries not yet sent are cancelled.") % {"id": send.pk}
+            )
         else:
             messages.success(request, _("Send #%(id)s is cancelled.") % {"id": send.pk})
-    return _back(request, reverse("admin:webhooks_send_changelist"))
+    return _back(request, reverse("admin:webhooks_groupsend_changelist"))
 
 
 @require_POST
@@ -201,7 +208,7 @@ def delivery_redeliver(request, delivery_id):
     delivery = get_object_or_404(Delivery, pk=delivery_id)
     try:
         services.delivery_redeliver(delivery=delivery, user=request.user)
-    except services.ServiceError as exc:
+    except HubError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, _("Delivery %(id)s is queued to be sent again.") % {"id": delivery.pk})
@@ -223,8 +230,9 @@ def template_preview(request):
         webhook = get_object_or_404(Webhook, pk=webhook_id)
         source, message_type, empty_text = webhook.body_template, webhook.message_type, webhook.empty_text
     try:
-        body = compile_template(source, message_type=message_type or Webhook.MessageType.JSON,
-                                empty_text=empty_text).render(message_context(customer=data["customer"]))
+        body = compile_template(
+            source, message_type=message_type or Webhook.MessageType.JSON, empty_text=empty_text
+        ).render(message_context(customer=data["customer"]))
     except TemplateError as exc:
         return JsonResponse({"error": str(exc)}, status=200)
     return JsonResponse({"body": body})

@@ -23,7 +23,7 @@ from tests.browser import launch
 from tests.conftest import start_worker
 from tests.factories import make_customers, make_group
 from webhooks import services
-from webhooks.models import Delivery, Send, Webhook
+from webhooks.models import Delivery, GroupSend, Webhook
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -53,7 +53,9 @@ def page(live_server):
     with sync_playwright() as playwright:
         browser = launch(playwright)
         context = browser.new_context(
-            locale="zh-CN", timezone_id=ZONE, extra_http_headers={"Accept-Language": "zh-hans"},
+            locale="zh-CN",
+            timezone_id=ZONE,
+            extra_http_headers={"Accept-Language": "zh-hans"},
             viewport={"width": 1600, "height": 900},
         )
         context.set_default_timeout(15_000)
@@ -101,8 +103,12 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     page.wait_for_selector("#result_list")
     webhook = Webhook.objects.get(name="CRM 线索")
     assert webhook.secret_key.reveal() == "s3cr3t"
-    Webhook.objects.create(name="会员升级通知", url=receiver.url("/level"), trigger_type=Webhook.TriggerType.FIXED,
-                           event="loyalty/membership_level_up")
+    Webhook.objects.create(
+        name="会员升级通知",
+        url=receiver.url("/level"),
+        trigger_type=Webhook.TriggerType.FIXED,
+        event="loyalty/membership_level_up",
+    )
     page.reload()
     assert page.locator("[data-fixed-event]").count() == 1
     page.screenshot(path=str(SHOTS / "webhook-list.png"))
@@ -132,7 +138,7 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     error = page.wait_for_selector('#group-send-form .hub-errors li[data-field="scheduled_at"]')
     with translation.override("zh-hans"):
         assert error.inner_text() == translation.gettext("The scheduled time is in the past; choose a later time.")
-    assert not Send.objects.exists()
+    assert not GroupSend.objects.exists()
 
     # Schedule a group send a few seconds ahead.
     soon = (datetime.now(ZoneInfo(ZONE)) + timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%S")
@@ -140,18 +146,24 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     page.click("#group-send-submit")
     page.wait_for_selector("#group-send-result #open-sends")
     page.screenshot(path=str(SHOTS / "send-dialog-group.png"))
-    send = Send.objects.get()
-    assert send.status == Send.Status.SCHEDULED and send.total == 4
+    send = GroupSend.objects.get()
+    assert send.status == GroupSend.Status.SCHEDULED and send.total == 4
     assert send.scheduled_at.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S") == soon
 
     # Another send, scheduled later, to cancel from the list.
-    later = services.send_create(webhook=webhook, group=group, scheduled_at=datetime.now(ZoneInfo(ZONE))
-                                 + timedelta(hours=2), user=User.objects.get(username="staff"))
+    later = services.group_send_create(
+        webhook=webhook,
+        group=group,
+        scheduled_at=datetime.now(ZoneInfo(ZONE)) + timedelta(hours=2),
+        user=User.objects.get(username="staff"),
+    )
 
     # The sends list follows the first send to completed without a reload.
     page.click("#open-sends")
-    page.wait_for_selector(f'[data-send-status="{send.pk}"] [data-status="scheduled"], '
-                           f'[data-send-status="{send.pk}"] [data-status="sending"]')
+    page.wait_for_selector(
+        f'[data-send-status="{send.pk}"] [data-status="scheduled"], '
+        f'[data-send-status="{send.pk}"] [data-status="sending"]'
+    )
     page.wait_for_selector(f'[data-send-status="{send.pk}"] [data-status="completed"]', timeout=60_000)
     progress = page.locator(f'[data-send-progress="{send.pk}"]')
     _wait(lambda: progress.get_attribute("data-succeeded") == "4", timeout=10, what="progress to show 4")
@@ -174,23 +186,29 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     page.screenshot(path=str(SHOTS / "webhook-page.png"), full_page=True)
 
     # Cancel the other scheduled send.
-    page.goto(f"{base}/admin/webhooks/send/")
+    page.goto(f"{base}/admin/webhooks/groupsend/")
     page.click(f'[data-send-cancel="{later.pk}"]')
     page.wait_for_selector(f'[data-send-status="{later.pk}"] [data-status="cancelled"]')
     later.refresh_from_db()
-    assert later.status == Send.Status.CANCELLED and later.cancelled_by.username == "staff"
+    assert later.status == GroupSend.Status.CANCELLED and later.cancelled_by.username == "staff"
 
     # Redeliver a failed delivery: it gets a second attempt, recorded as the user's.
     failing = Webhook.objects.create(name="坏的接收端", url=receiver.url("/status/500"))
-    delivery = services.test_send_create(webhook=failing, customer=Customer.objects.get(name="李雷"), user=None)
-    _wait(lambda: Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.FAILED).exists(),
-          timeout=30, what="the failing delivery to fail")
+    delivery = services.message_test_send(webhook=failing, customer=Customer.objects.get(name="李雷"), user=None)
+    _wait(
+        lambda: Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.FAILED).exists(),
+        timeout=30,
+        what="the failing delivery to fail",
+    )
     page.goto(f"{base}/admin/webhooks/delivery/{delivery.pk}/change/")
     assert page.get_attribute("#delivery-summary", "data-status") == "failed"
     page.click("#redeliver-button")
     page.wait_for_selector(".messagelist .success")
-    _wait(lambda: delivery.attempts.count() == 2 and Delivery.objects.get(pk=delivery.pk).is_final,
-          timeout=30, what="the second attempt")
+    _wait(
+        lambda: delivery.attempts.count() == 2 and Delivery.objects.get(pk=delivery.pk).is_final,
+        timeout=30,
+        what="the second attempt",
+    )
     page.reload()
     assert page.locator("[data-attempt]").count() == 2
     second = delivery.attempts.get(number=2)

@@ -7,7 +7,7 @@ import random
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from customers.models import Customer, Group, GroupMembership, MembershipLevel
+from customers.models import Customer, Group, GroupEntry, MembershipLevel
 from webhooks.events import FixedEvent
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook
 from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET
@@ -32,22 +32,26 @@ class Command(BaseCommand):
             self.stdout.write("demo data: customers exist, nothing loaded")
             return
         rng = random.Random(2026)  # noqa: S311 - demo data, reproducible
-        levels = [MembershipLevel.objects.create(name=name, rank=rank)
-                  for rank, name in enumerate(["普通会员", "银卡会员", "金卡会员", "钻石会员"], start=1)]
+        levels = [
+            MembershipLevel.objects.create(name=name, rank=rank)
+            for rank, name in enumerate(["普通会员", "银卡会员", "金卡会员", "钻石会员"], start=1)
+        ]
         customers = []
         for i in range(options["customers"]):
             member = i % 3 != 0
-            customers.append(Customer(
-                name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
-                wechat_nickname=rng.choice(NICK_WORDS) + rng.choice(NICK_TAILS) + (str(i) if i % 4 == 0 else ""),
-                mobile=f"1{rng.choice('3456789')}{i:09d}",
-                email=f"demo{i}@example.com" if i % 2 else "",
-                activity_score=rng.randint(0, 600),
-                attributes={"city": rng.choice(CITIES), "vip": i % 10 == 0},
-                membership_id=f"M{100000 + i}" if member else "",
-                level=rng.choice(levels) if member else None,
-                points=rng.randint(0, 5000) if member else 0,
-            ))
+            customers.append(
+                Customer(
+                    name=rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2)))),
+                    wechat_nickname=rng.choice(NICK_WORDS) + rng.choice(NICK_TAILS) + (str(i) if i % 4 == 0 else ""),
+                    mobile=f"1{rng.choice('3456789')}{i:09d}",
+                    email=f"demo{i}@example.com" if i % 2 else "",
+                    activity_score=rng.randint(0, 600),
+                    attributes={"city": rng.choice(CITIES), "vip": i % 10 == 0},
+                    membership_id=f"M{100000 + i}" if member else "",
+                    level=rng.choice(levels) if member else None,
+                    points=rng.randint(0, 5000) if member else 0,
+                )
+            )
         customers = Customer.objects.bulk_create(customers)
         groups = {
             "高价值客户": [c for c in customers if c.activity_score >= 400],
@@ -56,30 +60,63 @@ class Command(BaseCommand):
         }
         for name, members in groups.items():
             group = Group.objects.create(name=name, description=f"演示群组:{name}")
-            GroupMembership.objects.bulk_create([GroupMembership(group=group, customer=c) for c in members])
+            GroupEntry.objects.bulk_create([GroupEntry(group=group, customer=c) for c in members])
 
         url = options["receiver"].rstrip("/")
         common = {"is_active": True}
-        Webhook.objects.create(name="CRM(秘钥签名)", url=f"{url}/crm", auth_type="secret",
-                               secret_key=DEMO_SECRET,
-                               body_template='{"customerId":${customerId},"name":"${customer.name}",'
-                                             '"mobile":"${customer.mobile}","score":${customer.activityScore},'
-                                             '"level":"${member.level}","sendId":"${sendId}"}',
-                               empty_text="", auto_retry=True, **common)
-        Webhook.objects.create(name="工单系统(Basic 认证, TEXT)", url=f"{url}/tickets", auth_type="basic",
-                               basic_username=DEMO_BASIC[0], basic_password=DEMO_BASIC[1], message_type="text",
-                               body_template="客户 ${customer.name} (${customer.mobile}) 需要跟进", **common)
-        Webhook.objects.create(name="商城(OAuth2)", url=f"{url}/shop", auth_type="oauth2",
-                               oauth_token_url=f"{url}/oauth/token", oauth_app_id=DEMO_OAUTH[0],
-                               oauth_app_secret=DEMO_OAUTH[1], body_template=DEFAULT_BODY_TEMPLATE, **common)
-        Webhook.objects.create(name="通知(无鉴权)", url=f"{url}/notify", auth_type="none",
-                               body_template='{"customerId":"${customerId}","city":"${customer.city!"未知"}"}',
-                               **common)
+        Webhook.objects.create(
+            name="CRM(秘钥签名)",
+            url=f"{url}/crm",
+            auth_type="secret",
+            secret_key=DEMO_SECRET,
+            body_template='{"customerId":${customerId},"name":"${customer.name}",'
+            '"mobile":"${customer.mobile}","score":${customer.activityScore},'
+            '"level":"${member.level}","sendId":"${sendId}"}',
+            empty_text="",
+            auto_retry=True,
+            **common,
+        )
+        Webhook.objects.create(
+            name="工单系统(Basic 认证, TEXT)",
+            url=f"{url}/tickets",
+            auth_type="basic",
+            basic_username=DEMO_BASIC[0],
+            basic_password=DEMO_BASIC[1],
+            message_type="text",
+            body_template="客户 ${customer.name} (${customer.mobile}) 需要跟进",
+            **common,
+        )
+        Webhook.objects.create(
+            name="商城(OAuth2)",
+            url=f"{url}/shop",
+            auth_type="oauth2",
+            oauth_token_url=f"{url}/oauth/token",
+            oauth_app_id=DEMO_OAUTH[0],
+            oauth_app_secret=DEMO_OAUTH[1],
+            body_template=DEFAULT_BODY_TEMPLATE,
+            **common,
+        )
+        Webhook.objects.create(
+            name="通知(无鉴权)",
+            url=f"{url}/notify",
+            auth_type="none",
+            body_template='{"customerId":"${customerId}","city":"${customer.city!"未知"}"}',
+            **common,
+        )
         for event in FixedEvent:
-            Webhook.objects.create(name=f"会员事件:{event.label}", url=f"{url}/loyalty", auth_type="secret",
-                                   secret_key=DEMO_SECRET,
-                                   trigger_type="fixed", event=event.value, body_template="", **common)
-        self.stdout.write(self.style.SUCCESS(
-            f"demo data: {len(customers)} customers, {len(groups)} groups, {len(levels)} levels, "
-            f"{Webhook.objects.count()} webhooks → {url}"
-        ))
+            Webhook.objects.create(
+                name=f"会员事件:{event.label}",
+                url=f"{url}/loyalty",
+                auth_type="secret",
+                secret_key=DEMO_SECRET,
+                trigger_type="fixed",
+                event=event.value,
+                body_template="",
+                **common,
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"demo data: {len(customers)} customers, {len(groups)} groups, {len(levels)} levels, "
+                f"{Webhook.objects.count()} webhooks → {url}"
+            )
+        )

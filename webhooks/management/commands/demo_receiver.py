@@ -20,9 +20,14 @@ class Command(BaseCommand):
         username, _, password = options["basic"].partition(":")
         app_id, _, app_secret = options["oauth"].partition(":")
         config = ReceiverConfig(
-            secret=options["secret"], basic_username=username, basic_password=password,
-            oauth_app_id=app_id, oauth_app_secret=app_secret, delay_ms=options["delay_ms"],
-            record=False, quiet=options["quiet"],
+            secret=options["secret"],
+            basic_username=username,
+            basic_password=password,
+            oauth_app_id=app_id,
+            oauth_app_secret=app_secret,
+            delay_ms=options["delay_ms"],
+            record=False,
+            quiet=options["quiet"],
         )
         self.stdout.write(f"demo receiver listening on http://127.0.0.1:{options['port']}/", ending="\n")
         self.stdout.flush()

@@ -7,11 +7,11 @@ or code changes and every subscribed webhook has its delivery written, or nothin
 import secrets
 from datetime import date
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from webhookhub.errors import HubError
 from webhooks.events import FixedEvent
 from webhooks.services import event_publish
 
@@ -22,13 +22,9 @@ CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12
 
 
-class LoyaltyError(ValidationError):
-    """A loyalty operation the hub refuses, with the reason for the person who asked."""
-
-
 def _require_member(customer: Customer) -> None:
     if not customer.membership_id:
-        raise LoyaltyError(
+        raise HubError(
             _("“%(customer)s” is not a member (no membership ID); only members have levels and coupons.")
             % {"customer": customer}
         )
@@ -44,12 +40,12 @@ def _new_codes(count: int) -> list[str]:
         if not taken:
             return list(codes)
         codes -= taken
-    raise LoyaltyError(_("Could not generate unique coupon codes; try again."))
+    raise HubError(_("Could not generate unique coupon codes; try again."))
 
 
 def _check_validity(start_date: date, end_date: date) -> None:
     if end_date < start_date:
-        raise LoyaltyError(_("The end date must not be before the start date."))
+        raise HubError(_("The end date must not be before the start date."))
 
 
 @transaction.atomic
@@ -64,9 +60,7 @@ def member_level_change(*, customer: Customer, level: MembershipLevel, user=None
     _require_member(customer)
     old = customer.level
     if old is not None and old.pk == level.pk:
-        raise LoyaltyError(
-            _("“%(customer)s” is already at level “%(level)s”.") % {"customer": customer, "level": level}
-        )
+        raise HubError(_("“%(customer)s” is already at level “%(level)s”.") % {"customer": customer, "level": level})
     customer.level = level
     customer.save(update_fields=["level", "updated_at"])
     if old is None:
@@ -75,8 +69,12 @@ def member_level_change(*, customer: Customer, level: MembershipLevel, user=None
     return event_publish(
         event=event,
         data={
-            "membershipId": customer.membership_id, "date": timezone.now(),
-            "oldLevelId": old.pk, "newLevelId": level.pk, "oldLevel": old.name, "newLevel": level.name,
+            "membershipId": customer.membership_id,
+            "date": timezone.now(),
+            "oldLevelId": old.pk,
+            "newLevelId": level.pk,
+            "oldLevel": old.name,
+            "newLevel": level.name,
         },
         user=user,
     )
@@ -84,8 +82,11 @@ def member_level_change(*, customer: Customer, level: MembershipLevel, user=None
 
 def _coupon_data(code: CouponCode, *, with_validity=True) -> dict:
     data = {
-        "membershipId": code.customer.membership_id, "date": timezone.now(),
-        "couponId": str(code.coupon_id), "couponName": code.coupon.name, "couponCode": code.code,
+        "membershipId": code.customer.membership_id,
+        "date": timezone.now(),
+        "couponId": str(code.coupon_id),
+        "couponName": code.coupon.name,
+        "couponCode": code.code,
     }
     if with_validity:
         data.update({"startDate": code.start_date.isoformat(), "endDate": code.end_date.isoformat()})
@@ -94,7 +95,12 @@ def _coupon_data(code: CouponCode, *, with_validity=True) -> dict:
 
 @transaction.atomic
 def coupon_dispatch(
-    *, coupon: Coupon, customers, batch_id: str, start_date: date | None = None, end_date: date | None = None,
+    *,
+    coupon: Coupon,
+    customers,
+    batch_id: str,
+    start_date: date | None = None,
+    end_date: date | None = None,
     user=None,
 ) -> list[CouponCode]:
     """The system gives each member one new unique code of `coupon`; each raises a dispatch event.
@@ -103,26 +109,31 @@ def coupon_dispatch(
     """
     batch_id = (batch_id or "").strip()
     if not batch_id:
-        raise LoyaltyError(_("Enter a batch ID."))
+        raise HubError(_("Enter a batch ID."))
     start_date = start_date or coupon.start_date
     end_date = end_date or coupon.end_date
     _check_validity(start_date, end_date)
     if end_date < timezone.localdate():
-        raise LoyaltyError(_("The validity ends on %(date)s, which is past.") % {"date": end_date.isoformat()})
+        raise HubError(_("The validity ends on %(date)s, which is past.") % {"date": end_date.isoformat()})
     customers = list(customers)
     if not customers:
-        raise LoyaltyError(_("Choose at least one member."))
+        raise HubError(_("Choose at least one member."))
     not_members = [customer for customer in customers if not customer.membership_id]
     if not_members:
         names = ", ".join(str(customer) for customer in not_members[:5])
-        raise LoyaltyError(
-            _("%(count)s of the chosen customers are not members (no membership ID): %(names)s. "
-              "Choose members only.") % {"count": len(not_members), "names": names}
+        raise HubError(
+            _("%(count)s of the chosen customers are not members (no membership ID): %(names)s. Choose members only.")
+            % {"count": len(not_members), "names": names}
         )
     codes = [
         CouponCode(
-            coupon=coupon, code=code, batch_id=batch_id, customer=customer, status=CouponCode.Status.DISPATCHED,
-            start_date=start_date, end_date=end_date,
+            coupon=coupon,
+            code=code,
+            batch_id=batch_id,
+            customer=customer,
+            status=CouponCode.Status.DISPATCHED,
+            start_date=start_date,
+            end_date=end_date,
         )
         for customer, code in zip(customers, _new_codes(len(customers)), strict=True)
     ]
@@ -137,10 +148,14 @@ def coupon_draw(*, coupon: Coupon, customer: Customer, user=None) -> CouponCode:
     """A member draws (claims) a coupon: a new unique code, valid for the coupon's dates."""
     _require_member(customer)
     if coupon.end_date < timezone.localdate():
-        raise LoyaltyError(_("The coupon “%(coupon)s” has expired; it cannot be drawn.") % {"coupon": coupon})
+        raise HubError(_("The coupon “%(coupon)s” has expired; it cannot be drawn.") % {"coupon": coupon})
     code = CouponCode.objects.create(
-        coupon=coupon, code=_new_codes(1)[0], customer=customer, status=CouponCode.Status.DRAWN,
-        start_date=coupon.start_date, end_date=coupon.end_date,
+        coupon=coupon,
+        code=_new_codes(1)[0],
+        customer=customer,
+        status=CouponCode.Status.DRAWN,
+        start_date=coupon.start_date,
+        end_date=coupon.end_date,
     )
     event_publish(event=FixedEvent.DRAW_COUPON, data=_coupon_data(code), user=user)
     return code
@@ -151,25 +166,28 @@ def coupon_redeem(*, code: str, user=None) -> CouponCode:
     """Redeem a member's code once, within its validity; anything else is refused and raises nothing."""
     value = (code or "").strip().upper()
     coupon_code = (
-        CouponCode.objects.select_for_update(of=("self",)).select_related("coupon", "customer")
-        .filter(code=value).first()
-        if value else None
+        CouponCode.objects.select_for_update(of=("self",))
+        .select_related("coupon", "customer")
+        .filter(code=value)
+        .first()
+        if value
+        else None
     )
     if coupon_code is None:
-        raise LoyaltyError(_("There is no coupon code “%(code)s”.") % {"code": value})
+        raise HubError(_("There is no coupon code “%(code)s”.") % {"code": value})
     if coupon_code.status == CouponCode.Status.REDEEMED:
-        raise LoyaltyError(
+        raise HubError(
             _("The coupon code “%(code)s” was already redeemed on %(when)s.")
             % {"code": value, "when": timezone.localtime(coupon_code.redeemed_at).strftime("%Y-%m-%d %H:%M")}
         )
     today = timezone.localdate()
     if today < coupon_code.start_date:
-        raise LoyaltyError(
+        raise HubError(
             _("The coupon code “%(code)s” is valid only from %(date)s.")
             % {"code": value, "date": coupon_code.start_date.isoformat()}
         )
     if today > coupon_code.end_date:
-        raise LoyaltyError(
+        raise HubError(
             _("The coupon code “%(code)s” expired on %(date)s.")
             % {"code": value, "date": coupon_code.end_date.isoformat()}
         )

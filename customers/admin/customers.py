@@ -10,10 +10,10 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .groups import group_import_csv, group_members_add, group_members_remove
-from .models import Customer, Group, GroupMembership, MembershipLevel
-from .validators import normalize_mobile
-from .widgets import KeyValueWidget
+from ..groups import group_customers_add, group_customers_remove, group_import_csv
+from ..models import Customer, Group, GroupEntry, MembershipLevel
+from ..validators import normalize_mobile
+from ..widgets import KeyValueWidget
 
 
 @admin.register(MembershipLevel)
@@ -78,10 +78,13 @@ class CustomerAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "wechat_nickname", "mobile", "email", "activity_score")}),
         (gettext_lazy("Member"), {"fields": ("membership_id", "level", "points")}),
-        (gettext_lazy("Custom attributes"), {
-            "fields": ("attributes",),
-            "description": gettext_lazy('Key and value pairs, e.g. {"city": "上海", "vip": true}.'),
-        }),
+        (
+            gettext_lazy("Custom attributes"),
+            {
+                "fields": ("attributes",),
+                "description": gettext_lazy('Key and value pairs, e.g. {"city": "上海", "vip": true}.'),
+            },
+        ),
     )
 
     def get_readonly_fields(self, request, obj=None):
@@ -107,34 +110,42 @@ class CustomerAdmin(admin.ModelAdmin):
             form = GroupChoiceForm()
         context = {
             **self.admin_site.each_context(request),
-            "title": title, "form": form, "queryset": queryset, "opts": self.model._meta,
-            "action": request.POST.get("action"), "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "title": title,
+            "form": form,
+            "queryset": queryset,
+            "opts": self.model._meta,
+            "action": request.POST.get("action"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/customers/group_action.html", context), None
 
     @admin.action(description=gettext_lazy("Add selected customers to a group"), permissions=["change"])
     def add_to_group(self, request, queryset):
-        result, group = self._group_action(request, queryset, title=_("Add customers to a group"),
-                                           apply=group_members_add)
+        result, group = self._group_action(
+            request, queryset, title=_("Add customers to a group"), apply=group_customers_add
+        )
         if group is None:
             return result
-        self.message_user(request, _("%(count)s customers joined “%(group)s”.") % {"count": result, "group": group},
-                          messages.SUCCESS)
+        self.message_user(
+            request, _("%(count)s customers joined “%(group)s”.") % {"count": result, "group": group}, messages.SUCCESS
+        )
         return None
 
     @admin.action(description=gettext_lazy("Remove selected customers from a group"), permissions=["change"])
     def remove_from_group(self, request, queryset):
-        result, group = self._group_action(request, queryset, title=_("Remove customers from a group"),
-                                           apply=group_members_remove)
+        result, group = self._group_action(
+            request, queryset, title=_("Remove customers from a group"), apply=group_customers_remove
+        )
         if group is None:
             return result
-        self.message_user(request, _("%(count)s customers left “%(group)s”.") % {"count": result, "group": group},
-                          messages.SUCCESS)
+        self.message_user(
+            request, _("%(count)s customers left “%(group)s”.") % {"count": result, "group": group}, messages.SUCCESS
+        )
         return None
 
 
-class GroupMembershipInline(admin.TabularInline):
-    model = GroupMembership
+class GroupEntryInline(admin.TabularInline):
+    model = GroupEntry
     raw_id_fields = ("customer",)
     readonly_fields = ("joined_at",)
     extra = 0
@@ -151,22 +162,22 @@ class CsvImportForm(forms.Form):
 
 @admin.register(Group)
 class GroupAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "member_count", "created_at")
+    list_display = ("name", "description", "customer_count", "created_at")
     search_fields = ("name",)
     change_form_template = "admin/customers/group_change_form.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+        return super().get_queryset(request).annotate(customer_count=Count("entries"))
 
     def get_inlines(self, request, obj):
         # Large groups are managed from the customer list (filter by group, actions), not inline.
-        if obj is not None and obj.member_count > GroupMembershipInline.max_num:
+        if obj is not None and obj.customer_count > GroupEntryInline.max_num:
             return []
-        return [GroupMembershipInline]
+        return [GroupEntryInline]
 
-    @admin.display(description=gettext_lazy("member count"), ordering="member_count")
-    def member_count(self, obj):
-        return obj.member_count
+    @admin.display(description=gettext_lazy("customers"), ordering="customer_count")
+    def customer_count(self, obj):
+        return obj.customer_count
 
     def get_urls(self):
         return [
@@ -193,9 +204,10 @@ class GroupAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "title": _("Import customers into “%(group)s”") % {"group": group},
-            "form": form, "group": group, "result": result, "opts": self.model._meta, "original": group,
+            "form": form,
+            "group": group,
+            "result": result,
+            "opts": self.model._meta,
+            "original": group,
         }
         return TemplateResponse(request, "admin/customers/group_import.html", context)
-
-
-from . import admin_loyalty  # noqa: E402,F401

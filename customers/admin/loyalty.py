@@ -11,8 +11,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import services
-from .models import Coupon, CouponCode, Member, MembershipLevel
+from webhookhub.errors import HubError
+
+from .. import loyalty
+from ..models import Coupon, CouponCode, Member, MembershipLevel
 
 
 class LevelForm(forms.Form):
@@ -22,10 +24,12 @@ class LevelForm(forms.Form):
 class DispatchForm(forms.Form):
     coupon = forms.ModelChoiceField(queryset=Coupon.objects.all(), label=gettext_lazy("coupon"))
     batch_id = forms.CharField(label=gettext_lazy("batch ID"), max_length=64)
-    start_date = forms.DateField(label=gettext_lazy("valid from"), required=False,
-                                 help_text=gettext_lazy("Empty: the coupon's own dates."))
-    end_date = forms.DateField(label=gettext_lazy("valid until"), required=False,
-                               help_text=gettext_lazy("Empty: the coupon's own dates."))
+    start_date = forms.DateField(
+        label=gettext_lazy("valid from"), required=False, help_text=gettext_lazy("Empty: the coupon's own dates.")
+    )
+    end_date = forms.DateField(
+        label=gettext_lazy("valid until"), required=False, help_text=gettext_lazy("Empty: the coupon's own dates.")
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,8 +54,13 @@ class RedeemForm(forms.Form):
 def _action_page(model_admin, request, queryset, *, title, form, intro=""):
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": title, "form": form, "queryset": queryset, "opts": model_admin.model._meta, "intro": intro,
-        "action": request.POST.get("action"), "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "title": title,
+        "form": form,
+        "queryset": queryset,
+        "opts": model_admin.model._meta,
+        "intro": intro,
+        "action": request.POST.get("action"),
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/customers/loyalty_action.html", context)
 
@@ -83,20 +92,28 @@ class MemberAdmin(admin.ModelAdmin):
     def change_level(self, request, queryset):
         form = LevelForm(request.POST if "apply" in request.POST else None)
         if not form.is_valid():
-            return _action_page(self, request, queryset, title=_("Change members' level"), form=form,
-                                intro=_("A move to a higher rank is a level up, to a lower rank a level down; "
-                                        "each raises its event."))
+            return _action_page(
+                self,
+                request,
+                queryset,
+                title=_("Change members' level"),
+                form=form,
+                intro=_("A move to a higher rank is a level up, to a lower rank a level down; each raises its event."),
+            )
         level = form.cleaned_data["level"]
         changed, refused = 0, []
         for member in queryset.select_related("level"):
             try:
-                services.member_level_change(customer=member, level=level, user=request.user)
+                loyalty.member_level_change(customer=member, level=level, user=request.user)
                 changed += 1
-            except services.LoyaltyError as exc:
+            except HubError as exc:
                 refused.append(_error_text(exc))
         if changed:
-            self.message_user(request, _("%(count)s members moved to “%(level)s”.")
-                              % {"count": changed, "level": level}, messages.SUCCESS)
+            self.message_user(
+                request,
+                _("%(count)s members moved to “%(level)s”.") % {"count": changed, "level": level},
+                messages.SUCCESS,
+            )
         for reason in refused:
             self.message_user(request, reason, messages.ERROR)
         return None
@@ -107,11 +124,15 @@ class MemberAdmin(admin.ModelAdmin):
         if form.is_valid():
             data = form.cleaned_data
             try:
-                codes = services.coupon_dispatch(
-                    coupon=data["coupon"], customers=queryset, batch_id=data["batch_id"],
-                    start_date=data["start_date"], end_date=data["end_date"], user=request.user,
+                codes = loyalty.coupon_dispatch(
+                    coupon=data["coupon"],
+                    customers=queryset,
+                    batch_id=data["batch_id"],
+                    start_date=data["start_date"],
+                    end_date=data["end_date"],
+                    user=request.user,
                 )
-            except services.LoyaltyError as exc:
+            except HubError as exc:
                 form.add_error(None, exc)
             else:
                 self.message_user(
@@ -121,8 +142,14 @@ class MemberAdmin(admin.ModelAdmin):
                     messages.SUCCESS,
                 )
                 return None
-        return _action_page(self, request, queryset, title=_("Dispatch a coupon"), form=form,
-                            intro=_("Each member gets one new unique code; each raises a dispatch event."))
+        return _action_page(
+            self,
+            request,
+            queryset,
+            title=_("Dispatch a coupon"),
+            form=form,
+            intro=_("Each member gets one new unique code; each raises a dispatch event."),
+        )
 
     @admin.action(description=gettext_lazy("Selected members draw a coupon"), permissions=["change"])
     def draw_coupon(self, request, queryset):
@@ -132,13 +159,16 @@ class MemberAdmin(admin.ModelAdmin):
         drawn, refused = 0, []
         for member in queryset:
             try:
-                services.coupon_draw(coupon=form.cleaned_data["coupon"], customer=member, user=request.user)
+                loyalty.coupon_draw(coupon=form.cleaned_data["coupon"], customer=member, user=request.user)
                 drawn += 1
-            except services.LoyaltyError as exc:
+            except HubError as exc:
                 refused.append(_error_text(exc))
         if drawn:
-            self.message_user(request, _("%(count)s members drew “%(coupon)s”.")
-                              % {"count": drawn, "coupon": form.cleaned_data["coupon"]}, messages.SUCCESS)
+            self.message_user(
+                request,
+                _("%(count)s members drew “%(coupon)s”.") % {"count": drawn, "coupon": form.cleaned_data["coupon"]},
+                messages.SUCCESS,
+            )
         for reason in refused:
             self.message_user(request, reason, messages.ERROR)
         return None
@@ -152,10 +182,14 @@ class CouponAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         status = CouponCode.Status
-        return super().get_queryset(request).annotate(
-            dispatched_count=Count("codes", filter=Q(codes__status=status.DISPATCHED)),
-            drawn_count=Count("codes", filter=Q(codes__status=status.DRAWN)),
-            redeemed_count=Count("codes", filter=Q(codes__status=status.REDEEMED)),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                dispatched_count=Count("codes", filter=Q(codes__status=status.DISPATCHED)),
+                drawn_count=Count("codes", filter=Q(codes__status=status.DRAWN)),
+                redeemed_count=Count("codes", filter=Q(codes__status=status.REDEEMED)),
+            )
         )
 
     @admin.display(description=gettext_lazy("dispatched"), ordering="dispatched_count")
@@ -173,8 +207,17 @@ class CouponAdmin(admin.ModelAdmin):
 
 @admin.register(CouponCode)
 class CouponCodeAdmin(admin.ModelAdmin):
-    list_display = ("code", "coupon", "customer", "batch_id", "status", "start_date", "end_date", "created_at",
-                    "redeemed_at")
+    list_display = (
+        "code",
+        "coupon",
+        "customer",
+        "batch_id",
+        "status",
+        "start_date",
+        "end_date",
+        "created_at",
+        "redeemed_at",
+    )
     list_filter = ("status", "coupon", "created_at")
     search_fields = ("code", "batch_id", "customer__membership_id", "customer__name")
     list_select_related = ("coupon", "customer")
@@ -201,8 +244,8 @@ class CouponCodeAdmin(admin.ModelAdmin):
         form = RedeemForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                code = services.coupon_redeem(code=form.cleaned_data["code"], user=request.user)
-            except services.LoyaltyError as exc:
+                code = loyalty.coupon_redeem(code=form.cleaned_data["code"], user=request.user)
+            except HubError as exc:
                 form.add_error("code", exc)
             else:
                 self.message_user(
@@ -214,7 +257,9 @@ class CouponCodeAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:customers_couponcode_redeem"))
         context = {
             **self.admin_site.each_context(request),
-            "title": _("Redeem a coupon code"), "form": form, "opts": self.model._meta,
+            "title": _("Redeem a coupon code"),
+            "form": form,
+            "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/customers/couponcode/redeem.html", context)
 
@@ -222,7 +267,7 @@ class CouponCodeAdmin(admin.ModelAdmin):
     def redeem_selected(self, request, queryset):
         for code in queryset:
             try:
-                services.coupon_redeem(code=code.code, user=request.user)
+                loyalty.coupon_redeem(code=code.code, user=request.user)
                 self.message_user(request, _("Code %(code)s redeemed.") % {"code": code.code}, messages.SUCCESS)
-            except services.LoyaltyError as exc:
+            except HubError as exc:
                 self.message_user(request, _error_text(exc), messages.ERROR)
