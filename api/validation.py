@@ -1,6 +1,6 @@
 """Checking the events a caller posts, member by member, before anything is written.
 
-Each event is the seed's payload (CONTRACT.md section 5) without `tenantId`, which the hub fills
+Each event is the seed's payload (docs/contract.md section 5) without `tenantId`, which the hub fills
 in. The member lists come from webhooks.events, so the API accepts exactly what the hub sends.
 """
 

@@ -2,7 +2,7 @@
 
 Each event, raised from the admin's loyalty side and from the Open API, reaches the webhook subscribed
 to it with exactly the seed's payload (members in the seed's order, tenantId from settings, dates in
-UTC to the second), signed as CONTRACT.md says. With LOYALTY_EXAMPLES_OUT=<file> the test also writes
+UTC to the second), signed as docs/contract.md says. With LOYALTY_EXAMPLES_OUT=<file> the test also writes
 what the receiver saw and answered, for the docs.
 """
 

@@ -1,4 +1,4 @@
-"""webhooks/signing.py against CONTRACT.md sections 2 and 3 (canonical JSON as Gson writes it, HMAC)."""
+"""webhooks/signing.py against docs/contract.md sections 2 and 3 (canonical JSON as Gson writes it, HMAC)."""
 
 import hashlib
 import hmac

@@ -1,4 +1,4 @@
-"""webhooks/templating.py against CONTRACT.md section 6 (message body templates of non-fixed webhooks)."""
+"""webhooks/templating.py against docs/contract.md section 6 (message body templates of non-fixed webhooks)."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""The one HTTP attempt (CONTRACT sections 1 and 2) and the SSRF guard, against servers on 127.0.0.1."""
+"""The one HTTP attempt (docs/contract.md sections 1 and 2) and the SSRF guard, against servers on 127.0.0.1."""
 
 import base64
 

@@ -125,7 +125,7 @@ if not SECRETS_ENCRYPTION_KEYS:
     # Development only: a key derived from SECRET_KEY, so a newcomer needs no set-up.
     SECRETS_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
-# --- Delivery engine (CONTRACT.md sections 1 and 7) ---------------------------------------------
+# --- Delivery engine (docs/contract.md sections 1 and 7) ----------------------------------------
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
 # Seconds after the attempt before: DM Hub's 30, 60 and 90 minutes.

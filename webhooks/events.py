@@ -1,4 +1,4 @@
-"""Every event the hub sends (CONTRACT.md section 4), in one place."""
+"""Every event the hub sends (docs/contract.md section 4), in one place."""
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -26,7 +26,7 @@ class FixedEvent(models.TextChoices):
     REDEEM_COUPON = Event.REDEEM_COUPON.value, Event.REDEEM_COUPON.label
 
 
-# Members of each fixed event's payload, in the seed's order (CONTRACT.md section 5).
+# Members of each fixed event's payload, in the seed's order (docs/contract.md section 5).
 FIXED_EVENT_MEMBERS: dict[str, tuple[str, ...]] = {
     FixedEvent.MEMBERSHIP_LEVEL_UP: (
         "tenantId",

@@ -1,4 +1,4 @@
-"""What a message says: fixed-event payloads (CONTRACT section 5) and template contexts (section 6).
+"""What a message says: fixed-event payloads (docs/contract.md section 5) and template contexts (section 6).
 
 Building a payload is kept apart from sending it: nothing here touches the network or the queue.
 """

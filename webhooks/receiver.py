@@ -1,6 +1,6 @@
 """A receiver of the hub's messages, as a customer's developer would write one.
 
-It verifies X-Clab-Hmac-Signature and Basic auth as CONTRACT.md says, answers OAuth2 token
+It verifies X-Clab-Hmac-Signature and Basic auth as docs/contract.md says, answers OAuth2 token
 requests, and records what it got. The path scripts the answer, so one receiver serves the demo,
 the tests and the benchmark:
   /status/<code>       answer with that status (429 and 503 add Retry-After with ?retry_after=N)

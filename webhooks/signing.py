@@ -1,4 +1,4 @@
-"""The wire format: canonical JSON and the X-Clab-Hmac-Signature (CONTRACT.md sections 2 and 3).
+"""The wire format: canonical JSON and the X-Clab-Hmac-Signature (docs/contract.md sections 2 and 3).
 
 DM Hub's receivers (the seed's Java sample) bind the body to a Map, serialize it again with Gson's
 defaults, strip whitespace and sign that. `canonical_json` writes exactly what Gson writes, so a

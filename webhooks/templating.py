@@ -1,4 +1,4 @@
-"""Message body templates of non-fixed webhooks (CONTRACT.md section 6).
+"""Message body templates of non-fixed webhooks (docs/contract.md section 6).
 
 `${name}` and `${name!"fallback"}`. In a JSON body, a placeholder inside a string literal is
 JSON-escaped; one standing as a whole value becomes a JSON value (number, true/false or string). The

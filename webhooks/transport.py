@@ -1,4 +1,4 @@
-"""The HTTP attempt: the one place a request leaves the hub (CONTRACT.md sections 1 and 2).
+"""The HTTP attempt: the one place a request leaves the hub (docs/contract.md sections 1 and 2).
 
 aiohttp on an asyncio loop per batch job: one connection pool reused across the batch, many
 requests in flight on one core, a cap per webhook so one slow receiver cannot take every slot.
