@@ -12,7 +12,7 @@ from django.db import connection
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ["test", "default", "deliveries", "retries"]
+QUEUES = ["realtime", "default", "bulk"]  # settings.WORKER_QUEUES
 
 
 @pytest.fixture(autouse=True)

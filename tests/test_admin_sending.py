@@ -423,7 +423,6 @@ def failed_delivery(webhook):
             "Authorization": f"Basic {MASK}",
             "X-Clab-Delivery-Id": delivery.pk,
         },
-        request_body='{"name":"王0"}',
         response_status=500,
         response_headers={"Server": "test"},
         response_body='{"received":false}',

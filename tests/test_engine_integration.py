@@ -8,12 +8,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from rq import Worker
 
-from webhooks import queueing, services
+from webhooks import doorbell, services
 from webhooks.models import Attempt, Delivery, GroupSend
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.secrets import MASK
 from webhooks.signing import verify
-from webhooks.transport import Endpoint, TokenCache
+from webhooks.http import Endpoint
+from webhooks.oauth import TokenCache
 
 from .factories import make_customers, make_group, make_webhook
 from .test_engine_support import ScriptedServer, running_worker, wait_until
@@ -148,7 +149,7 @@ def test_oauth2_token_is_fetched_once_cached_and_fetched_again_on_a_401(redis_co
             oauth_app_id="app-1",
             oauth_app_secret="app-secret-xyz",
         )
-        cache = TokenCache(queueing.redis())
+        cache = TokenCache(doorbell.redis())
         endpoint = Endpoint.from_webhook(webhook)
         cache.put(endpoint, "revoked-token", 3600)  # the receiver no longer knows it: 401
         with running_worker():
@@ -245,7 +246,6 @@ def test_cancelling_a_running_send_cancels_what_is_not_yet_sent(redis_conn):
 
 
 def test_a_failing_endpoints_retries_wait_behind_fresh_deliveries(receiver, redis_conn):
-    from django.db import transaction
     from django.utils import timezone
 
     from .conftest import run_worker
@@ -259,16 +259,11 @@ def test_a_failing_endpoints_retries_wait_behind_fresh_deliveries(receiver, redi
         message = services.message_publish(event="form/submit", webhooks=[failing], customer=customer)
         retry_ids.append(message.deliveries.get().pk)
     Delivery.objects.filter(pk__in=retry_ids).update(
-        status=Delivery.Status.RETRYING, attempt_count=1, next_attempt_at=timezone.now(), job_id=""
+        status=Delivery.Status.RETRYING,
+        attempt_count=1,
+        next_attempt_at=timezone.now(),
+        priority=Delivery.Priority.REALTIME_RETRY,
     )
-    redis_conn.flushdb()
-    with transaction.atomic():
-        for index in range(0, 30, 5):
-            job_id = queueing.new_job_id()
-            Delivery.objects.filter(pk__in=retry_ids[index : index + 5]).update(job_id=job_id)
-            queueing.batches_enqueue_on_commit(
-                [(job_id, retry_ids[index : index + 5])], queue_name=queueing.RETRY_QUEUE
-            )
     for customer in customers[30:]:
         services.message_publish(event="form/submit", webhooks=[healthy], customer=customer)
     run_worker(timeout=60, WEBHOOK_RETRY_DELAYS="3600,3600,3600")

@@ -102,15 +102,10 @@ LOGIN_URL = "admin:login"
 # --- Redis and rq -------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 _queue = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}
-# Queues a worker listens on, in priority order: a test send is never held up by group sends,
-# and a failing endpoint's retries wait behind fresh deliveries.
-RQ_QUEUES = {
-    "test": dict(_queue),
-    "default": dict(_queue),
-    "deliveries": dict(_queue),
-    "retries": dict(_queue),
-}
-WORKER_QUEUES = ["test", "default", "deliveries", "retries"]
+# The one list of queues a worker listens on, in priority order (bin/run, docs and tests read it):
+# `realtime` and `bulk` carry the engine's doorbells (webhooks/doorbell.py), `default` flow runs.
+WORKER_QUEUES = ["realtime", "default", "bulk"]
+RQ_QUEUES = {name: dict(_queue) for name in WORKER_QUEUES}
 RQ = {"WORKER_CLASS": "webhooks.worker.HubWorker"}
 
 # --- The installation ---------------------------------------------------------------------------
@@ -130,17 +125,25 @@ WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
 # Seconds after the attempt before: DM Hub's 30, 60 and 90 minutes.
 WEBHOOK_RETRY_DELAYS = env.list("WEBHOOK_RETRY_DELAYS", cast=int, default=[1800, 3600, 5400])
-# Deliveries per rq job, and concurrent requests to one webhook inside a job.
-WEBHOOK_BATCH_SIZE = env.int("WEBHOOK_BATCH_SIZE", default=1000)
+# A wave: deliveries of one webhook sent together and recorded together as soon as they end.
+WEBHOOK_WAVE_SIZE = env.int("WEBHOOK_WAVE_SIZE", default=100)
+# Requests in flight to one webhook across every worker (a webhook may set its own).
 WEBHOOK_MAX_CONCURRENCY = env.int("WEBHOOK_MAX_CONCURRENCY", default=128)
+# Requests in flight in one worker's drain (realtime work may go past it: it never waits for bulk).
+WEBHOOK_WORKER_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=256)
+# Seconds a drain claims new work before it hands over to the next doorbell (its rq job then ends).
+WEBHOOK_DRAIN_BUDGET = env.int("WEBHOOK_DRAIN_BUDGET", default=60)
 # Customers rendered and written per fan-out step of a group send.
-WEBHOOK_FANOUT_CHUNK = env.int("WEBHOOK_FANOUT_CHUNK", default=5000)
-# A delivery claimed by a job longer ago than this is taken to be orphaned (worker killed).
-WEBHOOK_CLAIM_LEASE = env.int("WEBHOOK_CLAIM_LEASE", default=600)
-# How often a worker looks for due work that is in no queue (Redis emptied, worker killed).
+WEBHOOK_FANOUT_CHUNK = env.int("WEBHOOK_FANOUT_CHUNK", default=2000)
+# A claim not renewed for this long (the drain renews it every second) belongs to a dead worker.
+WEBHOOK_CLAIM_LEASE = env.int("WEBHOOK_CLAIM_LEASE", default=60)
+# How often an idle worker looks in the database for due work whose doorbell Redis lost.
+WEBHOOK_TICK_INTERVAL = env.int("WEBHOOK_TICK_INTERVAL", default=5)
+# How often a worker re-queues lost flow-run wake-ups and cleans rq's registries.
 WEBHOOK_RECONCILE_INTERVAL = env.int("WEBHOOK_RECONCILE_INTERVAL", default=60)
-# What a reconcile runs, in order: each puts back on the queue the work of its kind that is due.
-RECONCILE_STEPS = ["webhooks.services.deliveries_reconcile", "automation.services.flow_runs_reconcile"]
+# The admin warns administrators when due work is older than this many seconds.
+WEBHOOK_OVERDUE_WARNING = env.int("WEBHOOK_OVERDUE_WARNING", default=120)
+RECONCILE_STEPS = ["automation.services.flow_runs_reconcile"]
 # SSRF guard: hosts and CIDR ranges a webhook may reach although private or loopback.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .events import Event, FixedEvent
@@ -73,6 +74,29 @@ class Webhook(models.Model):
         validators=[MinValueValidator(0.1), MaxValueValidator(300)],
         help_text=_("Empty: the installation's default."),
     )
+    max_concurrency = models.PositiveSmallIntegerField(
+        _("max concurrent requests"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Requests in flight to this webhook across all workers. Empty: the installation's default."),
+    )
+    rate_limit = models.PositiveIntegerField(
+        _("max deliveries per second"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: no limit."),
+    )
+    # Set while the webhook is paused (by a person, or automatically): its due deliveries wait.
+    paused_at = models.DateTimeField(_("paused at"), null=True, blank=True, editable=False)
+    pause_reason = models.CharField(_("pause reason"), max_length=500, blank=True, editable=False)
+    # The receiver answered 410 Gone at this time.
+    gone_at = models.DateTimeField(_("gone since"), null=True, blank=True, editable=False)
+    # A 429 or 503 with Retry-After slows the whole webhook until then; the scheduler's own state.
+    throttled_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Generic cell rate algorithm: the theoretical arrival time of the next request (rate_limit).
+    rate_tat = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -125,6 +149,14 @@ class Webhook(models.Model):
     def effective_read_timeout(self) -> float:
         return self.read_timeout or settings.WEBHOOK_READ_TIMEOUT
 
+    @property
+    def effective_max_concurrency(self) -> int:
+        return self.max_concurrency or settings.WEBHOOK_MAX_CONCURRENCY
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
 
 class GroupSend(models.Model):
     """A group send: one webhook's message to every member of a group, now or at a set time."""
@@ -166,8 +198,7 @@ class GroupSend(models.Model):
     # Fan-out progress: the last customer id written, so a killed fan-out resumes, never repeats.
     fanout_cursor = models.BigIntegerField(default=0, editable=False)
     fanout_done = models.BooleanField(default=False, editable=False)
-    # The rq job that starts or continues the fan-out; reconcile re-queues it when Redis lost it.
-    job_id = models.CharField(max_length=64, blank=True, editable=False)
+    # Renewed by the worker writing the fan-out; one older than the lease is taken over by another.
     fanout_heartbeat = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
@@ -223,6 +254,15 @@ class Delivery(models.Model):
         FAILED = "failed", _("failed")
         CANCELLED = "cancelled", _("cancelled")
 
+    class Priority(models.IntegerChoices):
+        """The claim order. Realtime: a person or a system waits (events, forms, flows, test sends,
+        redeliveries); bulk: group sends and bulk recovers."""
+
+        REALTIME = 0, _("realtime")
+        REALTIME_RETRY = 1, _("realtime retry")
+        BULK = 2, _("bulk")
+        BULK_RETRY = 3, _("bulk retry")
+
     FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
     WAITING_STATUSES = (Status.PENDING, Status.RETRYING)
 
@@ -251,8 +291,11 @@ class Delivery(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
     last_status_code = models.PositiveIntegerField(_("last response status"), null=True, blank=True)
-    # The rq job that holds this delivery; reconcile re-queues it when that job is gone from Redis.
-    job_id = models.CharField(max_length=64, blank=True, editable=False)
+    # Claim order: realtime before bulk, fresh before retries (see Priority).
+    priority = models.PositiveSmallIntegerField(default=0, editable=False)
+    # The drain that holds this delivery while it is `sending`, and when it last said it is alive;
+    # a claim older than the lease is taken back (an attempt "worker lost" is recorded).
+    claimed_by = models.CharField(max_length=32, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Set while a redelivery asked for by a person waits for its attempt.
     # Unindexed: set for a moment per redelivery; deleting a user scans for it, which is rare.
@@ -276,7 +319,14 @@ class Delivery(models.Model):
             models.UniqueConstraint(fields=["message", "webhook", "customer"], name="delivery_once_per_recipient")
         ]
         indexes = [
-            models.Index(fields=["status", "next_attempt_at"], name="delivery_due_idx"),
+            # The claim: due rows by priority and time, and those of one message (a group send).
+            models.Index(
+                fields=["priority", "next_attempt_at"],
+                name="delivery_claim_idx",
+                condition=Q(status__in=["pending", "retrying"]),
+            ),
+            # In flight per webhook (its concurrency cap across workers) and expired leases.
+            models.Index(fields=["webhook", "claimed_at"], name="delivery_inflight_idx", condition=Q(status="sending")),
             models.Index(fields=["message", "status"], name="delivery_message_status_idx"),
             models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_recent_idx"),
             models.Index(fields=["-created_at"], name="delivery_recent_idx"),
@@ -320,11 +370,12 @@ class Attempt(models.Model):
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     url = models.TextField(_("request URL"))
     request_headers = models.JSONField(_("request headers"), default=dict)
-    request_body = models.TextField(_("request body"), blank=True)
     response_status = models.PositiveIntegerField(_("response status"), null=True, blank=True)
     response_headers = models.JSONField(_("response headers"), default=dict, blank=True)
     response_body = models.TextField(_("response body"), blank=True)
-    response_size = models.PositiveIntegerField(_("response size (bytes)"), default=0)
+    response_size = models.PositiveBigIntegerField(_("response size (bytes)"), default=0)
+    # The body was not read to its end (over the read limit, or the time ran out while reading).
+    response_cut = models.BooleanField(_("response cut"), default=False)
     succeeded = models.BooleanField(_("succeeded"), default=False)
     error_class = models.CharField(_("error class"), max_length=128, blank=True)
     error_message = models.TextField(_("error"), blank=True)
@@ -340,4 +391,4 @@ class Attempt(models.Model):
 
     @property
     def response_truncated(self) -> bool:
-        return self.response_size > len(self.response_body.encode())
+        return self.response_cut or self.response_size > len(self.response_body.encode())

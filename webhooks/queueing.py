@@ -1,11 +1,15 @@
-"""Putting work on rq, always after the database has committed it (the database is the truth)."""
+"""Flow runs' wake-up jobs on rq, queued after the database has committed them.
+
+Deliveries and group sends no longer use this: their work is the due rows themselves and rq only
+rings a doorbell (webhooks/doorbell.py). Flow waits still name their rq job in the row and are
+re-queued by `flow_runs_reconcile` when Redis lost them; they move to the doorbell next.
+"""
 
 import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import django_rq
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -13,10 +17,7 @@ from rq.job import Job, JobStatus
 
 logger = logging.getLogger(__name__)
 
-TEST_QUEUE = "test"  # test sends and redeliveries: a person is waiting
-DEFAULT_QUEUE = "default"  # group send start and fan-out, flow steps, reconcile
-DELIVERY_QUEUE = "deliveries"
-RETRY_QUEUE = "retries"  # a failing endpoint's retries wait behind fresh deliveries
+DEFAULT_QUEUE = "default"  # flow runs
 
 JOB_TIMEOUT = 300
 ALIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -30,18 +31,9 @@ def redis():
     return django_rq.get_connection(DEFAULT_QUEUE)
 
 
-def delivery_job_timeout() -> int:
-    """A batch job never outlives the claim lease: past the lease, reconcile hands its deliveries on."""
-    return max(5, min(JOB_TIMEOUT, settings.WEBHOOK_CLAIM_LEASE * 3 // 4))
-
-
-def _timeout_for(func: str) -> int:
-    return delivery_job_timeout() if func == DELIVER_BATCH else JOB_TIMEOUT
-
-
 def _enqueue(queue_name: str, func: str, args: tuple, job_id: str, at: datetime | None) -> None:
     queue = django_rq.get_queue(queue_name)
-    options = {"job_id": job_id, "job_timeout": _timeout_for(func), "result_ttl": 600, "failure_ttl": 86400}
+    options = {"job_id": job_id, "job_timeout": JOB_TIMEOUT, "result_ttl": 600, "failure_ttl": 86400}
     if at is None:
         queue.enqueue(func, *args, **options)
     else:
@@ -62,30 +54,6 @@ def _after_commit(enqueue) -> None:
 
 def enqueue_on_commit(queue_name: str, func: str, *args, job_id: str, at: datetime | None = None) -> None:
     _after_commit(lambda: _enqueue(queue_name, func, args, job_id, at))
-
-
-def batches_enqueue_on_commit(batches: list[tuple[str, list[str]]], *, queue_name: str, at=None) -> None:
-    """Queue delivery batch jobs (job id, delivery ids) in one Redis round trip after commit."""
-    if not batches:
-        return
-
-    def enqueue():
-        queue = django_rq.get_queue(queue_name)
-        if at is not None:
-            for job_id, ids in batches:
-                _enqueue(queue_name, DELIVER_BATCH, (ids,), job_id, at)
-            return
-        timeout = delivery_job_timeout()
-        queue.enqueue_many(
-            [
-                queue.prepare_data(
-                    DELIVER_BATCH, args=(ids,), job_id=job_id, timeout=timeout, result_ttl=600, failure_ttl=86400
-                )
-                for job_id, ids in batches
-            ]
-        )
-
-    _after_commit(enqueue)
 
 
 def jobs_alive(job_ids, *, running_for_at_most: timedelta | None = None) -> set[str]:
@@ -113,7 +81,3 @@ def jobs_alive(job_ids, *, running_for_at_most: timedelta | None = None) -> set[
                 continue
         alive.add(job.id)
     return alive
-
-
-DELIVER_BATCH = "webhooks.jobs.deliver_batch"
-GROUP_SEND_START = "webhooks.jobs.group_send_start"

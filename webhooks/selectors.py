@@ -86,7 +86,7 @@ def attempt_as_dict(attempt: Attempt) -> dict:
         "duration_ms": attempt.duration_ms,
         "url": attempt.url,
         "request_headers": attempt.request_headers,
-        "request_body": attempt.request_body,
+        "request_body": attempt.delivery.body,
         "response_status": attempt.response_status,
         "response_headers": attempt.response_headers,
         "response_body": attempt.response_body,

@@ -1,0 +1,67 @@
+"""The claim: per-webhook concurrency across workers, rate limit, pause, Retry-After slow-down, lanes."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from webhooks import claim, services
+from webhooks.models import Delivery, Webhook
+
+from .factories import make_customers, make_webhook
+
+pytestmark = [pytest.mark.django_db]
+
+
+def publish(webhook, count):
+    for customer in make_customers(count, start=webhook.pk * 1000):
+        services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
+
+
+def take(webhook, limit=100, token="t1"):
+    return claim.deliveries_claim(webhook_id=webhook.pk, priorities=claim.REALTIME, limit=limit, token=token)
+
+
+def test_a_webhook_never_has_more_in_flight_than_its_cap_whoever_claims(settings):
+    slow = make_webhook("https://slow.example.test/h", max_concurrency=3)
+    fast = make_webhook("https://fast.example.test/h")
+    publish(slow, 12)
+    publish(fast, 3)
+    assert len(take(slow, token="worker-a")) == 3
+    assert take(slow, token="worker-b") == []  # another worker: the cap is the webhook's, not the worker's
+    assert len(take(fast)) == 3  # the slow webhook's cap takes nothing from the others
+    first = Delivery.objects.filter(webhook=slow, status=Delivery.Status.SENDING).first()
+    Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.SUCCEEDED)
+    assert len(take(slow, token="worker-b")) == 1
+
+
+def test_a_paused_or_throttled_webhook_is_not_claimed_and_its_deliveries_wait():
+    webhook = make_webhook("https://example.test/h")
+    publish(webhook, 2)
+    Webhook.objects.filter(pk=webhook.pk).update(paused_at=timezone.now())
+    assert take(webhook) == []
+    Webhook.objects.filter(pk=webhook.pk).update(paused_at=None, throttled_until=timezone.now() + timedelta(minutes=1))
+    assert take(webhook) == []
+    assert Delivery.objects.filter(status=Delivery.Status.PENDING).count() == 2
+    Webhook.objects.filter(pk=webhook.pk).update(throttled_until=None)
+    assert len(take(webhook)) == 2
+
+
+def test_the_rate_limit_allows_a_second_of_requests_at_a_time():
+    webhook = make_webhook("https://example.test/h", rate_limit=5)
+    publish(webhook, 12)
+    assert len(take(webhook)) == 5
+    assert take(webhook) == []  # the next second's requests are not due yet
+
+
+def test_fresh_realtime_work_is_claimed_before_retries():
+    webhook = make_webhook("https://example.test/h")
+    publish(webhook, 4)
+    old = list(Delivery.objects.order_by("created_at").values_list("pk", flat=True)[:2])
+    Delivery.objects.filter(pk__in=old).update(
+        status=Delivery.Status.RETRYING,
+        priority=Delivery.Priority.REALTIME_RETRY,
+        next_attempt_at=timezone.now() - timedelta(hours=1),
+    )
+    first_two = {d.id for d in take(webhook, limit=2)}
+    assert first_two.isdisjoint(old)

@@ -1,0 +1,117 @@
+"""Recovery without Redis's memory: the database holds the work, a worker's tick rings for it, an
+expired claim is taken back with an attempt 'worker lost', and worker and work horse never share a
+database connection."""
+
+from datetime import timedelta
+
+import django_rq
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from webhooks import group_sends, record, services, worker
+from webhooks.models import Attempt, Delivery, GroupSend
+
+from .conftest import run_worker
+from .factories import make_customers, make_group, make_webhook
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn):
+    customers = make_customers(3)
+    webhook = make_webhook(receiver.url())
+    for customer in customers:
+        services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
+    redis_conn.flushdb()  # the bells are gone; the rows are not
+    assert django_rq.get_queue("realtime").count == 0
+    call_command("reconcile", stdout=open("/dev/null", "w"))  # noqa: SIM115 - what a person would run
+    run_worker()
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 3
+    assert len(receiver.received) == 3
+
+
+def test_a_worker_tick_finds_due_work_without_any_bell(receiver, redis_conn):
+    (customer,) = make_customers(1)
+    services.message_publish(event="form/submit", webhooks=[make_webhook(receiver.url())], customer=customer)
+    redis_conn.flushdb()
+    hub = worker.HubWorker([django_rq.get_queue("realtime"), django_rq.get_queue("bulk")], connection=redis_conn)
+    hub.run_maintenance_tasks()
+    assert django_rq.get_queue("bulk").count == 1
+    run_worker()
+    assert Delivery.objects.get().status == Delivery.Status.SUCCEEDED
+
+
+def test_an_expired_claim_is_taken_back_with_an_attempt_that_counts_towards_retries(settings, redis_conn):
+    settings.WEBHOOK_CLAIM_LEASE = 60
+    settings.WEBHOOK_RETRY_DELAYS = [30]
+    (customer,) = make_customers(1)
+    webhook = make_webhook("https://example.test/h", auto_retry=True)
+    delivery = services.message_publish(event="form/submit", webhooks=[webhook], customer=customer).deliveries.get()
+    claimed_at = timezone.now() - timedelta(seconds=61)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.SENDING, claimed_by="dead-drain", claimed_at=claimed_at
+    )
+    assert record.leases_expired_record() == 1
+    delivery.refresh_from_db()
+    attempt = Attempt.objects.get(delivery=delivery)
+    assert attempt.error_class == "WorkerLost" and attempt.started_at == claimed_at
+    assert "may have received it" in attempt.error_message
+    assert delivery.status == Delivery.Status.RETRYING and delivery.attempt_count == 1
+    # Taken back once more, the retry is spent: failed, never a loop.
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.SENDING, claimed_by="dead-again", claimed_at=claimed_at
+    )
+    record.leases_expired_record()
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.FAILED and delivery.attempt_count == 2
+
+
+def test_an_expired_claim_of_a_stopped_send_is_cancelled_not_sent_again(redis_conn):
+    customers = make_customers(2)
+    webhook = make_webhook("https://example.test/h", auto_retry=True)
+    send = services.group_send_create(webhook=webhook, group=make_group(customers))
+    group_sends.group_sends_start_due()
+    while group_sends.group_send_fanout_step(send_id=send.pk):
+        pass
+    Delivery.objects.update(
+        status=Delivery.Status.SENDING, claimed_by="dead", claimed_at=timezone.now() - timedelta(hours=1)
+    )
+    services.group_send_cancel(send=send)
+    record.leases_expired_record()
+    assert set(Delivery.objects.values_list("status", flat=True)) == {Delivery.Status.CANCELLED}
+
+
+def test_a_send_whose_deliveries_are_all_final_completes(redis_conn):
+    customers = make_customers(2)
+    webhook = make_webhook("https://example.test/h")
+    send = services.group_send_create(webhook=webhook, group=make_group(customers))
+    group_sends.group_sends_start_due()
+    while group_sends.group_send_fanout_step(send_id=send.pk):
+        pass
+    assert group_sends.group_sends_complete() == 0
+    Delivery.objects.update(status=Delivery.Status.SUCCEEDED)
+    assert group_sends.group_sends_complete() == 1
+    assert GroupSend.objects.get(pk=send.pk).status == GroupSend.Status.COMPLETED
+
+
+def test_work_horse_is_forked_with_no_database_connection_open(monkeypatch, redis_conn):
+    from rq.worker import Worker
+
+    state = {}
+    monkeypatch.setattr(
+        Worker, "fork_work_horse", lambda self, job, queue: state.update(open=connection.connection is not None)
+    )
+    hub = worker.HubWorker([django_rq.get_queue("bulk")], connection=redis_conn)
+    connection.ensure_connection()
+    assert connection.connection is not None
+    hub.fork_work_horse(None, None)
+    assert state == {"open": False}
+
+
+def test_the_tick_in_the_worker_closes_its_connection(redis_conn):
+    hub = worker.HubWorker([django_rq.get_queue("bulk")], connection=redis_conn)
+    connection.ensure_connection()
+    hub.run_maintenance_tasks()
+    assert connection.connection is None

@@ -1,0 +1,210 @@
+"""The drain: one rq job that sends what is due, wave after wave, until nothing is due or its time is up.
+
+trigger → rows (services) → claim (claim.py) → HTTP (http.py) → attempts (record.py), here in a loop:
+
+- Realtime first. Every turn of the loop looks for due realtime deliveries (events, forms, flows,
+  test sends, redeliveries) and sends them at once, whatever bulk work is in flight: the worker's
+  bulk waves never take its last slot from realtime work.
+- Bulk round-robin: group sends take turns, one wave each, so a second send is not held behind the
+  first; each wave is bounded by its webhook's free slots (its concurrency across all workers).
+- Bounded: every request runs under its webhook's deadline, each wave is recorded as soon as it ends,
+  and after its budget the drain claims nothing new, so the job ends within its rq timeout.
+- Upkeep on the way: due scheduled group sends start, fan-outs are written chunk by chunk, the
+  claims of this drain are renewed, expired claims of dead drains are taken back, finished sends
+  complete. So a worker busy with long waves still does the recovery.
+
+The database calls run on one thread of their own (Django's ORM is synchronous); the HTTP requests
+share one aiohttp session on the event loop, so connections are reused across waves.
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+from django.conf import settings
+from django.db import connections
+
+from . import claim, doorbell, group_sends, record
+from .http import Endpoint, Outgoing, attempt, new_session
+from .models import Webhook
+from .oauth import TokenSource
+
+logger = logging.getLogger(__name__)
+
+# How often the drain looks for realtime work while bulk waves are in flight.
+REALTIME_POLL = 0.05
+UPKEEP_INTERVAL = 1.0
+
+
+class Drain:
+    def __init__(self, *, budget: float):
+        self.token = uuid.uuid4().hex
+        self.budget = budget
+        self.started = time.monotonic()
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="drain-db")
+        self.waves: set[asyncio.Task] = set()
+        self.in_flight = 0
+        self.endpoints: dict[int, tuple] = {}
+        self.sends: list[tuple[int, int, int]] = []
+        self.turn = 0
+        self.fanout: asyncio.Task | None = None
+        self.counts = {"waves": 0, "attempts": 0}
+        self.wake = asyncio.Event()
+
+    async def db(self, func, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(func, **kwargs))
+
+    @property
+    def over_budget(self) -> bool:
+        return time.monotonic() - self.started > self.budget
+
+    # --- waves ------------------------------------------------------------------------------------
+
+    def _endpoint(self, webhook_id: int) -> Endpoint | None:
+        # Secrets are decrypted once per drain and webhook; an edited webhook (updated_at) is read again.
+        webhook = Webhook.objects.filter(pk=webhook_id).first()
+        if webhook is None:
+            return None
+        cached = self.endpoints.get(webhook_id)
+        if cached and cached[0] == webhook.updated_at:
+            return cached[1]
+        endpoint = Endpoint.from_webhook(webhook)
+        self.endpoints[webhook_id] = (webhook.updated_at, endpoint)
+        return endpoint
+
+    async def _claim(self, *, webhook_id: int, priorities, limit: int, message_id=None) -> bool:
+        claimed = await self.db(
+            claim.deliveries_claim,
+            webhook_id=webhook_id,
+            priorities=priorities,
+            limit=limit,
+            token=self.token,
+            message_id=message_id,
+        )
+        if not claimed:
+            return False
+        endpoint = await self.db(self._endpoint, webhook_id=webhook_id)
+        self.in_flight += len(claimed)
+        task = asyncio.create_task(self._wave(endpoint, claimed))
+        self.waves.add(task)
+        task.add_done_callback(self._wave_done)
+        return True
+
+    def _wave_done(self, task: asyncio.Task) -> None:
+        self.waves.discard(task)
+        self.wake.set()
+
+    async def _wave(self, endpoint: Endpoint, claimed) -> None:
+        try:
+            results = await asyncio.gather(
+                *(attempt(self.session, endpoint, Outgoing(d.id, d.event, d.body), tokens=self.tokens) for d in claimed)
+            )
+            await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
+            self.counts["waves"] += 1
+            self.counts["attempts"] += len(results)
+        except Exception:
+            # Unrecorded, the deliveries stay claimed by this drain: the lease takes them back.
+            logger.exception("a wave of %s deliveries could not be recorded", len(claimed))
+        finally:
+            self.in_flight -= len(claimed)
+
+    async def _realtime(self) -> bool:
+        claimed = False
+        for webhook_id in await self.db(claim.realtime_webhooks_due):
+            claimed |= await self._claim(
+                webhook_id=webhook_id, priorities=claim.REALTIME, limit=settings.WEBHOOK_WAVE_SIZE
+            )
+        return claimed
+
+    async def _bulk(self) -> bool:
+        """Waves of the active group sends, in turn, while this worker has room for them."""
+        claimed = False
+        for _ in range(len(self.sends)):
+            room = settings.WEBHOOK_WORKER_CONCURRENCY - self.in_flight
+            if room <= 0 or self.over_budget:
+                break
+            send_id, message_id, webhook_id = self.sends[self.turn % len(self.sends)]
+            self.turn += 1
+            claimed |= await self._claim(
+                webhook_id=webhook_id,
+                message_id=message_id,
+                priorities=claim.BULK,
+                limit=min(room, settings.WEBHOOK_WAVE_SIZE),
+            )
+        return claimed
+
+    # --- upkeep -----------------------------------------------------------------------------------
+
+    def _upkeep(self) -> dict:
+        group_sends.group_sends_start_due()
+        claim.claims_renew(token=self.token)
+        taken_back = record.leases_expired_record()
+        group_sends.group_sends_complete()
+        return {"sends": claim.sends_active(), "taken_back": taken_back}
+
+    async def _fanout(self, send_id: int) -> None:
+        try:
+            while await self.db(group_sends.group_send_fanout_step, send_id=send_id):
+                self.wake.set()
+        except Exception:
+            logger.exception("fan-out of group send %s failed; another drain takes it over after the lease", send_id)
+
+    async def _maybe_fanout(self) -> None:
+        if self.fanout is not None and not self.fanout.done():
+            return
+        if self.over_budget:
+            return
+        send_id = await self.db(group_sends.group_send_fanout_take)
+        if send_id is not None:
+            self.fanout = asyncio.create_task(self._fanout(send_id))
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    async def run(self) -> dict:
+        try:
+            self.tokens = TokenSource(doorbell.token_cache())
+        except Exception:  # noqa: BLE001 - without Redis, tokens are cached per drain
+            self.tokens = TokenSource(None)
+        async with new_session(limit=settings.WEBHOOK_WORKER_CONCURRENCY * 2) as self.session:
+            last_upkeep = 0.0
+            idle_turns = 0
+            while True:
+                if time.monotonic() - last_upkeep >= UPKEEP_INTERVAL:
+                    state = await self.db(self._upkeep)
+                    self.sends = state["sends"]
+                    last_upkeep = time.monotonic()
+                    await self._maybe_fanout()
+                busy = await self._realtime()
+                if not self.over_budget:
+                    busy |= await self._bulk()
+                fanning = self.fanout is not None and not self.fanout.done()
+                if not busy and not self.waves and not fanning:
+                    # Nothing claimed, nothing in flight: one more look after the upkeep, then done.
+                    idle_turns += 1
+                    if idle_turns > 1 or self.over_budget:
+                        break
+                    last_upkeep = 0.0
+                    continue
+                idle_turns = 0
+                self.wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), REALTIME_POLL)
+            if self.fanout is not None:
+                await self.fanout
+        return self.counts
+
+
+def drain_run(*, budget: float | None = None) -> dict:
+    """Run a drain to its end; what is still due after it rings the doorbell again."""
+    drain = Drain(budget=settings.WEBHOOK_DRAIN_BUDGET if budget is None else budget)
+    try:
+        counts = asyncio.run(drain.run())
+    finally:
+        drain.executor.submit(connections.close_all).result()
+        drain.executor.shutdown()
+    doorbell.after_drain()
+    return counts
