@@ -9,12 +9,12 @@ from django.contrib.auth import get_user_model
 from rq import Worker
 
 from webhooks import doorbell, services
+from webhooks.http import Endpoint
 from webhooks.models import Attempt, Delivery, GroupSend
+from webhooks.oauth import TokenCache
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.secrets import MASK
 from webhooks.signing import verify
-from webhooks.http import Endpoint
-from webhooks.oauth import TokenCache
 
 from .factories import make_customers, make_group, make_webhook
 from .test_engine_support import ScriptedServer, running_worker, wait_until

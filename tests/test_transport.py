@@ -139,7 +139,7 @@ def test_headers_signature_and_masked_basic_auth_in_the_record():
     with ScriptedServer() as server:
         signed = send_one(endpoint(server.url(), auth_type="secret", secret_key="k3y"), body='{"a": "b c"}')
         basic = send_one(endpoint(server.url(), auth_type="basic", basic_username="hub", basic_password="pa:ss"))
-        text = send_one(endpoint(server.url(), is_json=False), body="hello 你好")
+        send_one(endpoint(server.url(), is_json=False), body="hello 你好")
         first, second, third = server.posts()
     assert first.headers["Content-Type"] == "application/json; charset=utf-8"
     assert first.headers["User-Agent"].startswith("WebhookHub/")
