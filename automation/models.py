@@ -5,7 +5,6 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from webhooks.events import FixedEvent
@@ -172,8 +171,6 @@ class Flow(models.Model):
         verbose_name=_("micro-page"),
     )
     event = models.CharField(_("loyalty event"), max_length=64, choices=FixedEvent.choices, blank=True)
-    # When the flow last became active: group joins written in bulk since then are picked up by reconcile.
-    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -184,15 +181,6 @@ class Flow(models.Model):
 
     def __str__(self):
         return self.name
-
-    def save(self, *args, **kwargs):
-        if self.is_active:
-            was_active = self.pk and Flow.objects.filter(pk=self.pk, is_active=True).exists()
-            if not was_active:
-                self.activated_at = timezone.now()
-                if kwargs.get("update_fields") is not None:
-                    kwargs["update_fields"] = {*kwargs["update_fields"], "activated_at"}
-        super().save(*args, **kwargs)
 
     def clean(self):
         needed = {

@@ -13,14 +13,6 @@ def flows_active(*, trigger: str, **params):
     return Flow.objects.filter(is_active=True, trigger=trigger, **params)
 
 
-def flows_score_crossed(*, old: int | None, new: int):
-    """Active score flows whose threshold lies in (old, new]: the customer crossed it from below."""
-    flows = flows_active(trigger=Flow.Trigger.SCORE_REACHED, score_threshold__lte=new)
-    if old is not None:
-        flows = flows.filter(score_threshold__gt=old)
-    return flows
-
-
 def flow_steps(*, flow_id: int) -> list[FlowStep]:
     return list(FlowStep.objects.filter(flow_id=flow_id).select_related("webhook").order_by("order", "id"))
 

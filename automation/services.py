@@ -1,21 +1,27 @@
 """Form submissions and automation flow runs, each state change in one named function.
 
-A flow run lives in the database: its current step, status and when it is next due. The rq job that
-wakes it is queued only after the run commits, and `flow_runs_reconcile` queues again any due run
-whose job Redis no longer holds, so neither a restart nor an empty Redis loses a wait.
+Flows start from the services that change what they watch: `customers.services` announces changed
+activity scores, `customers.groups` group joins and `webhooks.services` loyalty events, each after
+its transaction commits (automation/receivers.py listens); a micro-page submission starts its flows
+itself. A flow run lives in the database: its current step, status and when it is next due. The rq
+job that wakes it is queued only after the run commits, and `flow_runs_reconcile` queues again any
+due run whose job Redis no longer holds, so neither a restart nor an empty Redis loses a wait.
 """
 
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from customers.models import Customer, GroupEntry
+from customers.groups import group_customers_add
+from customers.models import Customer
+from customers.signals import ScoreChange
 from webhooks import queueing
 from webhooks.events import Event
 from webhooks.services import message_publish
@@ -26,6 +32,9 @@ from .models import Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
 logger = logging.getLogger(__name__)
 
 FLOW_RUN_ADVANCE = "automation.jobs.flow_run_advance"
+FLOW_RUNS_ADVANCE = "automation.jobs.flow_runs_advance"
+# Runs a single rq job wakes when they start: a bulk join of 100,000 queues 200 jobs, not 100,000.
+START_BATCH = 500
 RATE_KEY = "webhookhub:form-rate:{address}:{minute}"
 
 
@@ -71,12 +80,12 @@ def submission_create(*, page: MicroPage, data: dict, ip: str | None = None) -> 
     """Store a valid submission, match or create its customer, join the page's group, send form/submit.
 
     One transaction: the submission, the customer, the group entry, the message, its deliveries
-    and any flow run it starts are written together or not at all; jobs are queued after commit.
+    and the runs of the page's flows are written together or not at all; jobs are queued, and the
+    group join announced to its flows, after commit.
     """
     customer = _customer_for_submission(page=page, data=data)
     if page.group_id:
-        # One row through the ORM (not a bulk insert), so that "joins a group" flows hear of it.
-        GroupEntry.objects.get_or_create(group_id=page.group_id, customer=customer)
+        group_customers_add(group=page.group, customers=[customer])
     submission = Submission.objects.create(page=page, customer=customer, data=data, ip=ip or None)
     webhooks = list(page.webhooks.filter(is_active=True))
     if webhooks:
@@ -84,7 +93,8 @@ def submission_create(*, page: MicroPage, data: dict, ip: str | None = None) -> 
             event=Event.FORM_SUBMIT, webhooks=webhooks, customer=customer, context={"form": data}
         )
         submission.save(update_fields=["message"])
-    flow_runs_start(flows=selectors.flows_active(trigger=Flow.Trigger.FORM_SUBMITTED, page=page), customer=customer)
+    for flow in selectors.flows_active(trigger=Flow.Trigger.FORM_SUBMITTED, page=page):
+        flow_runs_start(flow=flow, customer_ids=[customer.pk])
     return submission
 
 
@@ -96,41 +106,80 @@ def _schedule(run: FlowRun, *, at=None) -> None:
     queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUN_ADVANCE, run.pk, job_id=run.job_id, at=at)
 
 
-def flow_runs_start(*, flows, customer: Customer) -> list[FlowRun]:
-    """Start each flow for the customer, once per (flow, customer): a customer never enters a flow twice."""
-    started = []
+def flow_runs_start(*, flow: Flow, customer_ids: Iterable[int]) -> int:
+    """Start the flow for each customer not yet in it (a customer never enters a flow twice); returns how many.
+
+    The runs are written in bulk and woken START_BATCH at a time by one rq job each, after commit. A run
+    started at the same moment by another process is left to it (the unique constraint decides).
+    """
+    ids = list(dict.fromkeys(customer_ids))
+    started = 0
     with transaction.atomic():
-        for flow in flows:
-            if FlowRun.objects.filter(flow=flow, customer=customer).exists():
+        for start in range(0, len(ids), START_BATCH):
+            chunk = ids[start : start + START_BATCH]
+            present = set(
+                FlowRun.objects.filter(flow=flow, customer_id__in=chunk).values_list("customer_id", flat=True)
+            )
+            new = [pk for pk in chunk if pk not in present]
+            if not new:
                 continue
-            try:
-                with transaction.atomic():
-                    run = FlowRun.objects.create(flow=flow, customer=customer, next_run_at=timezone.now())
-            except IntegrityError:
-                continue  # started at the same moment by another process
-            _schedule(run)
-            run.save(update_fields=["job_id"])
-            started.append(run)
+            job_id, now = queueing.new_job_id(), timezone.now()
+            FlowRun.objects.bulk_create(
+                [FlowRun(flow=flow, customer_id=pk, next_run_at=now, job_id=job_id) for pk in new],
+                ignore_conflicts=True,
+            )
+            # Only the rows written here carry this job id: conflicting ones were skipped, and bulk
+            # inserts that skip conflicts return no primary keys.
+            written = FlowRun.objects.filter(flow=flow, customer_id__in=new, job_id=job_id)
+            run_ids = list(written.values_list("pk", flat=True))
+            if run_ids:
+                queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUNS_ADVANCE, run_ids, job_id=job_id)
+                started += len(run_ids)
     return started
 
 
-def flows_on_score_change(*, customer: Customer, old: int | None, new: int) -> list[FlowRun]:
-    if new < 1 or (old is not None and new <= old):
-        return []
-    return flow_runs_start(flows=selectors.flows_score_crossed(old=old, new=new), customer=customer)
+def _score_crossed(flow: Flow, change: ScoreChange) -> bool:
+    """The score went from below the flow's threshold to the threshold or more (a new customer: from nothing)."""
+    threshold = flow.score_threshold
+    return change.new >= threshold and (change.old is None or change.old < threshold)
 
 
-def flows_on_group_join(*, entry: GroupEntry) -> list[FlowRun]:
-    flows = selectors.flows_active(trigger=Flow.Trigger.GROUP_JOINED, group_id=entry.group_id)
-    return flow_runs_start(flows=flows, customer=entry.customer)
+def flows_on_scores_change(*, changes: list[ScoreChange]) -> int:
+    """Start the score flows whose threshold each changed score reached from below; returns the runs started."""
+    rising = [change for change in changes if change.new >= 1 and (change.old is None or change.new > change.old)]
+    if not rising:
+        return 0
+    started = 0
+    for flow in selectors.flows_active(trigger=Flow.Trigger.SCORE_REACHED, score_threshold__isnull=False):
+        reached = [change.customer_id for change in rising if _score_crossed(flow, change)]
+        if reached:
+            started += flow_runs_start(flow=flow, customer_ids=reached)
+    return started
 
 
-def flows_on_loyalty_event(*, event: str, customer: Customer | None) -> list[FlowRun]:
+def flows_on_group_join(*, group_id: int, customer_ids: list[int]) -> int:
+    started = 0
+    for flow in selectors.flows_active(trigger=Flow.Trigger.GROUP_JOINED, group_id=group_id):
+        started += flow_runs_start(flow=flow, customer_ids=customer_ids)
+    return started
+
+
+def flows_on_loyalty_event(*, event: str, customer: Customer | None) -> int:
     if customer is None:
-        return []
-    return flow_runs_start(
-        flows=selectors.flows_active(trigger=Flow.Trigger.LOYALTY_EVENT, event=event), customer=customer
-    )
+        return 0
+    started = 0
+    for flow in selectors.flows_active(trigger=Flow.Trigger.LOYALTY_EVENT, event=event):
+        started += flow_runs_start(flow=flow, customer_ids=[customer.pk])
+    return started
+
+
+def flow_runs_advance(*, run_ids: list[int], job_id: str | None = None) -> dict:
+    """Advance each run (each in its own transaction): the job that wakes a batch of runs just started."""
+    statuses: dict = {}
+    for run_id in run_ids:
+        status = flow_run_advance(run_id=run_id, job_id=job_id)
+        statuses[status] = statuses.get(status, 0) + 1
+    return statuses
 
 
 def _run_webhook_step(run: FlowRun, step: FlowStep, position: int) -> None:
@@ -195,9 +244,9 @@ def flow_run_advance(*, run_id: int, job_id: str | None = None) -> str | None:
 
 
 def flow_runs_reconcile() -> dict:
-    """Queue every run that is due but whose job Redis no longer holds; start bulk group joins."""
+    """Queue every run that is due but whose job Redis no longer holds (a lost wait, a paused flow resumed)."""
     now = timezone.now()
-    counts = {"runs": 0, "group_joins": 0}
+    counts = {"runs": 0}
     due = list(
         FlowRun.objects.filter(
             status__in=FlowRun.OPEN_STATUSES, next_run_at__lte=now, flow__is_active=True
@@ -214,22 +263,6 @@ def flow_runs_reconcile() -> dict:
             FlowRun.objects.filter(pk=pk, job_id=job_id).update(job_id=new_job_id, updated_at=now)
             queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUN_ADVANCE, pk, job_id=new_job_id)
         counts["runs"] += 1
-    counts["group_joins"] = _group_joins_catch_up()
-    if any(counts.values()):
+    if counts["runs"]:
         logger.info("flow reconcile: %s", counts)
     return counts
-
-
-def _group_joins_catch_up() -> int:
-    # Group imports and admin actions add members with bulk inserts, which send no post_save: the
-    # joins since the flow became active that have no run yet start here, at most one interval late.
-    started = 0
-    for flow in Flow.objects.filter(is_active=True, trigger=Flow.Trigger.GROUP_JOINED, group__isnull=False):
-        entries = (
-            GroupEntry.objects.filter(group_id=flow.group_id, joined_at__gte=flow.activated_at or flow.created_at)
-            .exclude(customer__flow_runs__flow=flow)
-            .select_related("customer")[:5000]
-        )
-        for entry in entries:
-            started += len(flow_runs_start(flows=[flow], customer=entry.customer))
-    return started

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from .models import Customer, Group, GroupEntry
+from .signals import group_joined
 from .validators import ATTRIBUTE_KEY_RE, normalize_mobile, validate_mobile
 
 MAX_IMPORT_ROWS = 100_000
@@ -35,18 +36,26 @@ COLUMNS = {
 
 @transaction.atomic
 def group_customers_add(*, group: Group, customers) -> int:
-    """Add customers to a group; those already in it stay as they are. Returns how many joined."""
+    """Add customers to a group; those already in it stay as they are. Returns how many joined.
+
+    The customers who joined are announced (`signals.group_joined`) once the transaction commits.
+    """
     ids = list(dict.fromkeys(c.pk for c in customers))
-    joined = 0
+    joined = []
     for start in range(0, len(ids), 900):  # SQLite allows 999 parameters a query
         chunk = ids[start : start + 900]
         present = set(
             GroupEntry.objects.filter(group=group, customer_id__in=chunk).values_list("customer_id", flat=True)
         )
-        new = [GroupEntry(group=group, customer_id=pk) for pk in chunk if pk not in present]
-        GroupEntry.objects.bulk_create(new)
-        joined += len(new)
-    return joined
+        new = [pk for pk in chunk if pk not in present]
+        GroupEntry.objects.bulk_create([GroupEntry(group=group, customer_id=pk) for pk in new])
+        joined.extend(new)
+    if joined:
+        # robust: a listener that fails is logged and cannot undo, or hide, joins already committed.
+        transaction.on_commit(
+            lambda: group_joined.send(sender=GroupEntry, group_id=group.pk, customer_ids=joined), robust=True
+        )
+    return len(joined)
 
 
 @transaction.atomic

@@ -1,7 +1,10 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer, MembershipLevel
+from customers.services import customer_save
 from customers.validators import normalize_mobile
 
 pytestmark = pytest.mark.django_db
@@ -42,3 +45,20 @@ def test_membership_levels_are_ordered_by_rank():
     MembershipLevel.objects.create(name="金卡", rank=3)
     MembershipLevel.objects.create(name="普通", rank=1)
     assert [level.name for level in MembershipLevel.objects.all()] == ["普通", "金卡"]
+
+
+def test_saving_a_customer_reads_the_old_score_only_when_the_score_changes():
+    customer = Customer.objects.create(name="甲", mobile="13800000001", activity_score=5)
+
+    def selects(**kwargs) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            customer_save(customer=customer, **kwargs)
+        return sum(query["sql"].lstrip().upper().startswith("SELECT") for query in queries)
+
+    customer.name = "甲乙"
+    assert selects(changed=["name"]) == 0
+    with CaptureQueriesContext(connection) as queries:
+        customer.save()  # no model signal reads the row first
+    assert [query["sql"].split()[0] for query in queries] == ["UPDATE"]
+    customer.activity_score = 50
+    assert selects(changed=["activity_score"]) == 1

@@ -1,7 +1,8 @@
 """Automation flows through real parts: Redis, rq worker processes, a receiver on 127.0.0.1.
 
-Each trigger starts a run; webhook nodes push flow/webhook-notification; waits are rq scheduled jobs
-backed by the database, so reconcile brings back a wait whose job Redis lost.
+Each trigger starts a run, from the service that made the change (one customer or many alike);
+webhook nodes push flow/webhook-notification; waits are rq scheduled jobs backed by the database, so
+reconcile brings back a wait whose job Redis lost.
 """
 
 import json
@@ -17,9 +18,10 @@ from rq.registry import ScheduledJobRegistry
 
 from automation import services
 from automation.models import Flow, FlowRun, FlowStep, FormField, MicroPage
-from customers.groups import group_customers_add
+from customers.groups import group_customers_add, group_import_csv
 from customers.loyalty import member_level_change
 from customers.models import Customer, Group, GroupEntry, MembershipLevel
+from customers.services import customer_activity_score_set, customer_activity_scores_set, customer_save
 from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
@@ -52,8 +54,11 @@ def bodies(receiver, path=None):
 
 
 def set_score(customer: Customer, score: int) -> None:
-    customer.activity_score = score
-    customer.save()
+    customer_activity_score_set(customer=customer, score=score)
+
+
+def join(group: Group, *customers: Customer) -> None:
+    group_customers_add(group=group, customers=customers)
 
 
 # --- The seed's example ----------------------------------------------------------------------------
@@ -101,20 +106,50 @@ def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receive
     assert FlowRun.objects.filter(flow=flow).count() == 1
 
 
-def test_score_flow_ignores_bulk_updates_and_unchanged_scores(receiver, redis_conn):
+def test_score_flow_ignores_unchanged_and_falling_scores_and_writes_outside_the_services(receiver, redis_conn):
     crm = make_webhook(receiver.url("/crm"))
     flow = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[crm])
     customer = Customer.objects.create(name="王五", mobile="13800000003", activity_score=480)
-    # Documented: a queryset update bypasses save(), so no flow hears of it.
+    # A queryset update is no service: it announces nothing (customers/signals.py).
     Customer.objects.filter(pk=customer.pk).update(activity_score=900)
     customer.refresh_from_db()
     customer.name = "王五五"
-    customer.save(update_fields=["name"])  # the score did not change in this save
+    customer_save(customer=customer, changed=["name"])  # the score is not among the changes
     set_score(customer, 950)  # 900 → 950 is not a crossing from below
+    set_score(customer, 950)  # unchanged
     assert not FlowRun.objects.filter(flow=flow).exists()
     # A new customer created at or over the threshold has reached it.
-    newcomer = Customer.objects.create(name="新人", mobile="13800000004", activity_score=500)
-    assert FlowRun.objects.filter(flow=flow, customer=newcomer).count() == 1
+    newcomer = customer_save(customer=Customer(name="新人", mobile="13800000004", activity_score=500))
+    assert list(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == [newcomer.pk]
+
+
+def test_bulk_score_changes_start_each_crossing_once_with_a_job_per_batch(receiver, redis_conn):
+    hook = make_webhook(receiver.url("/score"), body_template=CRM_TEMPLATE)
+    high = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[hook])
+    active = make_flow("活跃客户", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=200, steps=[hook])
+    a, b, c, d = (
+        Customer.objects.create(name=name, mobile=f"1380000015{i}", activity_score=score)
+        for i, (name, score) in enumerate([("甲", 480), ("乙", 100), ("丙", 800), ("丁", 490)])
+    )
+    changes = customer_activity_scores_set(scores={a.pk: 510, b.pk: 250, c.pk: 900, d.pk: 490, 999_999: 600})
+    assert sorted((change.customer_id, change.old, change.new) for change in changes) == sorted(
+        [(a.pk, 480, 510), (b.pk, 100, 250), (c.pk, 800, 900)]
+    )
+    assert Customer.objects.get(pk=a.pk).activity_score == 510
+    assert set(FlowRun.objects.values_list("flow_id", "customer_id")) == {(high.pk, a.pk), (active.pk, b.pk)}
+    run_worker()
+    assert sorted((body["flowId"], body["customerId"], body["score"]) for body in bodies(receiver)) == sorted(
+        [(str(high.pk), str(a.pk), 510), (str(active.pk), str(b.pk), 250)]
+    )
+
+    # A thousand customers crossing both thresholds at once: a run in each flow for each, woken by one
+    # job per START_BATCH runs.
+    many = Customer.objects.bulk_create(Customer(name=f"批量{i}", mobile=f"137{i:08d}") for i in range(1000))
+    redis_conn.flushdb()
+    customer_activity_scores_set(scores={customer.pk: 600 for customer in many})
+    for flow in (high, active):
+        assert FlowRun.objects.filter(flow=flow, customer__in=many).count() == 1000
+    assert django_rq.get_queue("default").count == 2 * 1000 // services.START_BATCH
 
 
 def test_inactive_flow_starts_nothing(receiver, redis_conn):
@@ -138,34 +173,95 @@ def test_joining_a_group_starts_the_flow(receiver, redis_conn):
     hook = make_webhook(receiver.url("/group"), body_template=CRM_TEMPLATE)
     flow = make_flow("入群欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[hook])
     customer = Customer.objects.create(name="孙七", mobile="13800000006", activity_score=3)
-    GroupEntry.objects.create(group=Group.objects.create(name="其他"), customer=customer)
+    join(Group.objects.create(name="其他"), customer)
     assert not FlowRun.objects.exists()
-    GroupEntry.objects.create(group=group, customer=customer)
+    join(group, customer)
+    join(group, customer)  # already in the group: no second join
     run_worker()
     assert [(b["flowId"], b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [
         (str(flow.pk), "1", str(customer.pk))
     ]
 
 
-def test_bulk_group_joins_are_started_by_reconcile(receiver, redis_conn):
+def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis_conn):
     group = Group.objects.create(name="导入")
     old_member = Customer.objects.create(name="老成员", mobile="13800000007")
-    GroupEntry.objects.create(group=group, customer=old_member)
-    GroupEntry.objects.filter(customer=old_member).update(joined_at=timezone.now() - timedelta(days=1))
+    join(group, old_member)  # before the flow existed
     flow = make_flow(
         "导入欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[make_webhook(receiver.url("/import"))]
     )
     newcomers = [Customer.objects.create(name=f"导入{i}", mobile=f"1380000010{i}") for i in range(3)]
-    group_customers_add(group=group, customers=newcomers)  # a bulk insert: no post_save
-    assert not FlowRun.objects.exists()
+    assert group_customers_add(group=group, customers=[old_member, *newcomers]) == 3
+    assert set(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == {c.pk for c in newcomers}
 
-    counts = services.flow_runs_reconcile()
-    assert counts["group_joins"] == 3
-    assert services.flow_runs_reconcile()["group_joins"] == 0
+    known = Customer.objects.create(name="已有客户", mobile="13800000110")
+    result = group_import_csv(group=group, data="姓名,手机号\n已有客户,13800000110\n新客户,13800000111\n".encode())
+    assert result.ok and result.joined == 2
+    imported = Customer.objects.get(mobile="13800000111")
+    assert set(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == {
+        *(c.pk for c in newcomers),
+        known.pk,
+        imported.pk,
+    }
+    assert services.flow_runs_reconcile() == {"runs": 0}  # their jobs are queued: nothing to catch up
     run_worker()
-    assert sorted(b["customerId"] for b in bodies(receiver)) == sorted(str(c.pk) for c in newcomers)
+    assert len(receiver.received) == 5
     assert not FlowRun.objects.filter(customer=old_member).exists()
-    assert FlowRun.objects.filter(flow=flow, status=FlowRun.Status.COMPLETED).count() == 3
+    assert FlowRun.objects.filter(flow=flow, status=FlowRun.Status.COMPLETED).count() == 5
+
+
+def test_the_admin_screens_start_flows_through_the_services(admin_client, receiver, redis_conn):
+    group = Group.objects.create(name="后台")
+    hook = make_webhook(receiver.url("/admin"))
+    score_flow = make_flow("高分", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=100, steps=[hook])
+    join_flow = make_flow("入群", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[hook])
+    scored, listed, inline = (
+        Customer.objects.create(name=name, mobile=f"1380000012{i}") for i, name in enumerate(["改分", "动作", "内联"])
+    )
+
+    # The customer form: the score goes from 0 to 150.
+    form = {
+        "name": scored.name,
+        "wechat_nickname": "",
+        "mobile": scored.mobile,
+        "email": "",
+        "activity_score": "150",
+        "membership_id": "",
+        "level": "",
+        "points": "0",
+        "attributes": "{}",
+    }
+    response = admin_client.post(reverse("admin:customers_customer_change", args=[scored.pk]), form)
+    assert response.status_code == 302
+    # The customer list's action "add to a group".
+    response = admin_client.post(
+        reverse("admin:customers_customer_changelist"),
+        {"action": "add_to_group", "_selected_action": [listed.pk], "apply": "1", "group": group.pk},
+    )
+    assert response.status_code == 302
+    # The group's page, one customer added inline.
+    response = admin_client.post(
+        reverse("admin:customers_group_change", args=[group.pk]),
+        {
+            "name": group.name,
+            "description": "",
+            "entries-TOTAL_FORMS": "2",
+            "entries-INITIAL_FORMS": "1",
+            "entries-MIN_NUM_FORMS": "0",
+            "entries-MAX_NUM_FORMS": "200",
+            "entries-0-id": GroupEntry.objects.get(customer=listed).pk,
+            "entries-0-group": group.pk,
+            "entries-0-customer": listed.pk,
+            "entries-1-group": group.pk,
+            "entries-1-customer": inline.pk,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert set(FlowRun.objects.values_list("flow_id", "customer_id")) == {
+        (score_flow.pk, scored.pk),
+        (join_flow.pk, listed.pk),
+        (join_flow.pk, inline.pk),
+    }
 
 
 def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
@@ -239,7 +335,7 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn):
         "等待后推送", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[first, timedelta(seconds=3), later]
     )
     customer = Customer.objects.create(name="郑十", mobile="13800000010")
-    GroupEntry.objects.create(group=group, customer=customer)
+    join(group, customer)
     run_worker()
 
     run = FlowRun.objects.get(flow=flow, customer=customer)
@@ -262,7 +358,7 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
     hook = make_webhook(receiver.url("/after-wait"), body_template=CRM_TEMPLATE)
     flow = make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
     customer = Customer.objects.create(name="钱十一", mobile="13800000011")
-    GroupEntry.objects.create(group=group, customer=customer)
+    join(group, customer)
     run_worker()
     run = FlowRun.objects.get(flow=flow)
     assert run.status == FlowRun.Status.WAITING
@@ -287,7 +383,7 @@ def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
     group = Group.objects.create(name="worker 自己补上")
     hook = make_webhook(receiver.url("/self-healed"))
     make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
-    GroupEntry.objects.create(group=group, customer=Customer.objects.create(name="钱十二", mobile="13800000014"))
+    join(group, Customer.objects.create(name="钱十二", mobile="13800000014"))
     run_worker()
     redis_conn.flushdb()
     FlowRun.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
@@ -303,7 +399,7 @@ def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
         "可暂停", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[make_webhook(receiver.url("/paused"))]
     )
     customer = Customer.objects.create(name="暂停者", mobile="13800000012")
-    GroupEntry.objects.create(group=group, customer=customer)
+    join(group, customer)
     flow.is_active = False
     flow.save()
     run_worker()

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from ..groups import group_customers_add, group_customers_remove, group_import_csv
 from ..models import Customer, Group, GroupEntry, MembershipLevel
+from ..services import customer_save
 from ..validators import normalize_mobile
 from ..widgets import KeyValueWidget
 
@@ -92,6 +93,10 @@ class CustomerAdmin(admin.ModelAdmin):
         if obj is not None and obj.level_id:
             return ("level",)
         return ()
+
+    def save_model(self, request, obj, form, change):
+        # Through the service, which tells automation flows of a new customer's or a changed score.
+        customer_save(customer=obj, changed=form.changed_data if change else None)
 
     def get_search_results(self, request, queryset, search_term):
         # A number is a mobile: an indexed prefix match instead of scanning 100,000 names.
@@ -178,6 +183,18 @@ class GroupAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("customers"), ordering="customer_count")
     def customer_count(self, obj):
         return obj.customer_count
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not GroupEntry:
+            return super().save_formset(request, form, formset, change)
+        # Entries go through the group services, which tell "joins a group" flows who joined. An entry
+        # whose customer was changed in place is the old customer leaving and the new one joining.
+        group = form.instance
+        formset.save(commit=False)
+        changed = [entry for entry, _fields in formset.changed_objects]
+        GroupEntry.objects.filter(pk__in=[entry.pk for entry in [*formset.deleted_objects, *changed]]).delete()
+        group_customers_add(group=group, customers=[entry.customer for entry in [*changed, *formset.new_objects]])
+        return None
 
     def get_urls(self):
         return [

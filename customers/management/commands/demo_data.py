@@ -7,7 +7,8 @@ import random
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from customers.models import Customer, Group, GroupEntry, MembershipLevel
+from customers.groups import group_customers_add
+from customers.models import Customer, Group, MembershipLevel
 from webhooks.events import FixedEvent
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook
 from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET
@@ -60,7 +61,7 @@ class Command(BaseCommand):
         }
         for name, members in groups.items():
             group = Group.objects.create(name=name, description=f"演示群组:{name}")
-            GroupEntry.objects.bulk_create([GroupEntry(group=group, customer=c) for c in members])
+            group_customers_add(group=group, customers=members)
 
         url = options["receiver"].rstrip("/")
         common = {"is_active": True}
