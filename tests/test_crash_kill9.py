@@ -17,3 +17,6 @@ def test_kill_9_mid_send_loses_nothing(redis_conn):
     print(f"kill -9 proof: {figures}")
     assert figures["killed_processes"] >= 2  # the parent and at least its work horse
     assert figures["sending_at_crash"] > 0 or figures["waiting_at_crash"] > 0
+    assert figures["unrecorded"] == 0
+    # Sent again: at most what was in flight to the webhook when the worker died (its concurrency, 20).
+    assert figures["duplicates"] <= 20

@@ -74,3 +74,26 @@ def test_a_test_send_is_never_retried():
 def test_the_reason_says_why_no_retry_follows():
     assert "410" in decide(410).final_reason
     assert "Redirects" in decide(302).final_reason
+
+
+def test_a_lost_attempt_is_sent_again_at_once_even_without_automatic_retry_but_not_for_ever():
+    lost = AttemptFacts(succeeded=False, worker_lost=True)
+    common = {"retry_delays": DELAYS, "retryable_message": True, "cancelled": False, "now": NOW}
+    again = outcome_decide(facts=lost, auto_retry=False, retries_done=0, **common)
+    assert again.status == S.RETRYING and again.next_attempt_at == NOW
+    assert outcome_decide(facts=lost, auto_retry=True, retries_done=3, **common).status == S.FAILED
+    assert (
+        outcome_decide(
+            facts=lost,
+            auto_retry=False,
+            retries_done=1,
+            retry_delays=[],
+            retryable_message=True,
+            cancelled=False,
+            now=NOW,
+        ).status
+        == S.FAILED
+    )
+    assert outcome_decide(facts=lost, auto_retry=True, retries_done=0, **{**common, "cancelled": True}).status == (
+        S.CANCELLED
+    )

@@ -45,7 +45,7 @@ def test_a_worker_tick_finds_due_work_without_any_bell(receiver, redis_conn):
 
 def test_an_expired_claim_is_taken_back_with_an_attempt_that_counts_towards_retries(settings, redis_conn):
     settings.WEBHOOK_CLAIM_LEASE = 60
-    settings.WEBHOOK_RETRY_DELAYS = [30]
+    settings.WEBHOOK_RETRY_DELAYS = [30]  # one retry: the lost attempt takes it
     (customer,) = make_customers(1)
     webhook = make_webhook("https://example.test/h", auto_retry=True)
     delivery = services.message_publish(event="form/submit", webhooks=[webhook], customer=customer).deliveries.get()

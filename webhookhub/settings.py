@@ -53,13 +53,15 @@ ROOT_URLCONF = "webhookhub.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The project's overrides of Django's own admin templates (the apps' templates live in the apps).
+        "DIRS": [BASE_DIR / "webhookhub" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "webhooks.context_processors.engine_health",
             ],
         },
     },

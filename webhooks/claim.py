@@ -117,9 +117,17 @@ def sends_active() -> list[tuple[int, int, int]]:
     )
 
 
-def claims_renew(*, token: str) -> int:
-    """The heartbeat: this drain is alive, its deliveries are not to be taken back."""
-    return Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_by=token).update(claimed_at=timezone.now())
+def claims_renew(*, token: str, ids: list[str]) -> int:
+    """The heartbeat: this drain is alive, the deliveries it holds in flight are not to be taken back.
+
+    Only those it holds: a claim whose answer never reached the drain (a connection lost at commit)
+    is left to expire and be taken back, never kept alive by a drain that does not know it.
+    """
+    if not ids:
+        return 0
+    return Delivery.objects.filter(id__in=ids, status=Delivery.Status.SENDING, claimed_by=token).update(
+        claimed_at=timezone.now()
+    )
 
 
 def work_due() -> bool:

@@ -7,6 +7,7 @@ without --with-scheduler, cost latency, never a message). Ringing twice is harml
 finds nothing due ends at once, and a queue never holds more than a few bells.
 """
 
+import contextlib
 import logging
 from datetime import datetime
 
@@ -26,6 +27,9 @@ BULK_QUEUE = "bulk"  # group sends and bulk recovers
 DRAIN = "webhooks.jobs.drain"
 # Bells waiting on a queue beyond this many wake no one more.
 BELLS_PER_QUEUE = 2
+# "A worker was here": renewed by idle workers' ticks and by running drains; the admin's banner reads it.
+BEACON_KEY = "webhookhub:worker-seen"
+BEACON_SECONDS = 60
 
 
 def redis():
@@ -40,6 +44,12 @@ def drain_job_timeout() -> int:
     """A drain claims nothing new after its budget; what is in flight ends by its deadline (≤ 362 s)."""
     longest_wave = 300 + 60 + 2  # the form's longest response and connect timeouts, and the margin
     return int(settings.WEBHOOK_DRAIN_BUDGET + longest_wave + 30)
+
+
+def beacon() -> None:
+    # Without Redis the banner says no worker was seen, which is what an administrator needs to know.
+    with contextlib.suppress(RedisError):
+        redis().set(BEACON_KEY, "1", ex=max(BEACON_SECONDS, 4 * settings.WEBHOOK_TICK_INTERVAL))
 
 
 def ring(queue_name: str = BULK_QUEUE) -> bool:

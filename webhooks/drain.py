@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connection, connections
 
 from . import claim, doorbell, group_sends, record
 from .http import Endpoint, Outgoing, attempt, new_session
@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 # How often the drain looks for realtime work while bulk waves are in flight.
 REALTIME_POLL = 0.05
 UPKEEP_INTERVAL = 1.0
+DB_TRIES = 3
 
 
 class Drain:
@@ -48,6 +49,8 @@ class Drain:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="drain-db")
         self.waves: set[asyncio.Task] = set()
         self.in_flight = 0
+        # The ids of the deliveries this drain holds in flight: the heartbeat renews exactly these.
+        self.held: set[str] = set()
         self.endpoints: dict[int, tuple] = {}
         self.sends: list[tuple[int, int, int]] = []
         self.turn = 0
@@ -56,7 +59,7 @@ class Drain:
         self.wake = asyncio.Event()
 
     async def db(self, func, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(func, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(_db_call, func, kwargs))
 
     @property
     def over_budget(self) -> bool:
@@ -89,6 +92,7 @@ class Drain:
             return False
         endpoint = await self.db(self._endpoint, webhook_id=webhook_id)
         self.in_flight += len(claimed)
+        self.held.update(d.id for d in claimed)
         task = asyncio.create_task(self._wave(endpoint, claimed))
         self.waves.add(task)
         task.add_done_callback(self._wave_done)
@@ -111,6 +115,7 @@ class Drain:
             logger.exception("a wave of %s deliveries could not be recorded", len(claimed))
         finally:
             self.in_flight -= len(claimed)
+            self.held.difference_update(d.id for d in claimed)
 
     async def _realtime(self) -> bool:
         claimed = False
@@ -140,8 +145,9 @@ class Drain:
     # --- upkeep -----------------------------------------------------------------------------------
 
     def _upkeep(self) -> dict:
+        doorbell.beacon()
         group_sends.group_sends_start_due()
-        claim.claims_renew(token=self.token)
+        claim.claims_renew(token=self.token, ids=list(self.held))
         taken_back = record.leases_expired_record()
         group_sends.group_sends_complete()
         return {"sends": claim.sends_active(), "taken_back": taken_back}
@@ -196,6 +202,23 @@ class Drain:
             if self.fanout is not None:
                 await self.fanout
         return self.counts
+
+
+def _db_call(func, kwargs):
+    """An ORM call on the drain's database thread; a dropped connection is opened again and the call retried.
+
+    Claims and upkeep are single transactions: one that failed rolled back and is safe to repeat.
+    """
+    for attempt_no in range(1, DB_TRIES + 1):
+        try:
+            return func(**kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if attempt_no == DB_TRIES:
+                raise
+            logger.warning("database call %s failed (%s); retrying on a fresh connection", func.__name__, exc)
+            connection.close()
+            time.sleep(0.2 * attempt_no)
+    raise AssertionError("unreachable")
 
 
 def drain_run(*, budget: float | None = None) -> dict:

@@ -23,6 +23,8 @@ class AttemptFacts:
     status_code: int | None = None
     retry_after: int | None = None  # seconds, from a 429 or 503
     location: str = ""  # of a 3xx
+    # No answer is known: the worker sending it died (its claim expired). The receiver may have it.
+    worker_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ def outcome_decide(
     - anything else failed: retried while the webhook's policy has retries left, the message may be
       retried (a test send may not) and nobody cancelled it; else failed (or cancelled).
     - 429/503 with Retry-After: the retry waits at least that long, and so does the whole webhook.
+    - worker lost (no answer known): sent again at once, even without automatic retry (delivery is
+      at least once), while the policy's retries last (at least one): a delivery that kills its
+      worker cannot loop for ever.
     """
     if facts.succeeded:
         return Outcome(status=Delivery.Status.SUCCEEDED)
@@ -63,6 +68,10 @@ def outcome_decide(
         throttle_until = now + timedelta(seconds=min(max(facts.retry_after, 0), RETRY_AFTER_CAP))
     if cancelled:
         return Outcome(status=Delivery.Status.CANCELLED, throttle_until=throttle_until)
+    if facts.worker_lost:
+        if retries_done < max(1, len(retry_delays)):
+            return Outcome(status=Delivery.Status.RETRYING, next_attempt_at=now)
+        return Outcome(status=Delivery.Status.FAILED)
     code = facts.status_code or 0
     if code == 410:
         return Outcome(

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 attempts_log = logging.getLogger("webhookhub.attempts")
 
 ERROR_LIMIT = 2000
+LOST = "WorkerLost"
 RECORD_TRIES = 4
 
 
@@ -109,6 +110,7 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 status_code=result.response_status,
                 retry_after=result.retry_after,
                 location=result.location,
+                worker_lost=result.error_class == LOST,
             ),
             auto_retry=webhook.auto_retry,
             retry_delays=delays,
@@ -257,7 +259,7 @@ def leases_expired_record() -> int:
                 duration_ms=0,
                 url="",
                 request_headers={},
-                error_class="WorkerLost",
+                error_class=LOST,
                 error_message=_(
                     "The worker sending this delivery stopped before recording the answer (claimed at %(time)s); "
                     "the receiver may have received it."

@@ -2,9 +2,15 @@
 
 from datetime import datetime, time, timedelta
 
+import django_rq
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from redis.exceptions import RedisError
+from rq.scheduler import RQScheduler
 
+from .doorbell import BEACON_KEY
 from .models import Attempt, Delivery, GroupSend, Message, Webhook
 
 Status = Delivery.Status
@@ -164,3 +170,32 @@ def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
 
 def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 10):
     return list(Delivery.objects.filter(webhook=webhook).select_related("customer").order_by("-created_at")[:limit])
+
+
+def engine_warnings() -> list[str]:
+    """What an administrator must know about the engine: no worker, no scheduler, overdue work."""
+    warnings = []
+    try:
+        connection = django_rq.get_connection("realtime")
+        if not connection.exists(BEACON_KEY):  # set by idle workers' ticks and by running drains
+            warnings.append(_("No worker has been seen for a minute: nothing is being sent. Start the workers."))
+        if not any(connection.exists(RQScheduler.get_locking_key(name)) for name in settings.WORKER_QUEUES):
+            warnings.append(
+                _("No worker runs rq's scheduler (--with-scheduler): retries and scheduled sends go out late.")
+            )
+    except RedisError:
+        warnings.append(_("Redis does not answer: deliveries wait in the database until it is back."))
+    overdue_since = timezone.now() - timedelta(seconds=settings.WEBHOOK_OVERDUE_WARNING)
+    overdue = (
+        Delivery.objects.filter(
+            status__in=Delivery.WAITING_STATUSES, next_attempt_at__lt=overdue_since, webhook__paused_at__isnull=True
+        )
+        .order_by()
+        .count()
+    )
+    if overdue:
+        warnings.append(
+            _("%(count)s deliveries are overdue by more than %(seconds)s seconds: the workers cannot keep up.")
+            % {"count": overdue, "seconds": settings.WEBHOOK_OVERDUE_WARNING}
+        )
+    return warnings

@@ -22,7 +22,6 @@ from . import doorbell
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = "webhookhub:reconcile-lock"
-BEACON_KEY = "webhookhub:worker-seen"
 # Longest wait between two tries to reach Redis again.
 REDIS_BACKOFF_MAX = 5.0
 
@@ -64,7 +63,7 @@ class HubWorker(Worker):
             connections.close_all()
 
     def _maintain(self) -> None:
-        self.connection.set(BEACON_KEY, str(int(time.time())), ex=max(60, 4 * settings.WEBHOOK_TICK_INTERVAL))
+        doorbell.beacon()
         if time.monotonic() - self._last_reconcile >= settings.WEBHOOK_RECONCILE_INTERVAL:
             self._last_reconcile = time.monotonic()
             super().run_maintenance_tasks()
