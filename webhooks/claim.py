@@ -98,10 +98,10 @@ def deliveries_claim(
     return [Claimed(*row, claimed_at=now) for row in rows]
 
 
-def realtime_webhooks_due() -> list[int]:
-    """Webhooks with realtime deliveries due now (an index range on the claim index: cheap when none)."""
+def realtime_webhooks_due(*, priority: int) -> list[int]:
+    """Webhooks with deliveries of this realtime priority due now (an index range: cheap when none)."""
     return list(
-        Delivery.objects.filter(status__in=WAITING, priority__in=REALTIME, next_attempt_at__lte=timezone.now())
+        Delivery.objects.filter(status__in=WAITING, priority=priority, next_attempt_at__lte=timezone.now())
         .values_list("webhook_id", flat=True)
         .distinct()
         .order_by()

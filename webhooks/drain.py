@@ -118,11 +118,13 @@ class Drain:
             self.held.difference_update(d.id for d in claimed)
 
     async def _realtime(self) -> bool:
+        """Fresh realtime work of every webhook, then realtime retries: retries wait behind fresh work."""
         claimed = False
-        for webhook_id in await self.db(claim.realtime_webhooks_due):
-            claimed |= await self._claim(
-                webhook_id=webhook_id, priorities=claim.REALTIME, limit=settings.WEBHOOK_WAVE_SIZE
-            )
+        for priority in claim.REALTIME:
+            for webhook_id in await self.db(claim.realtime_webhooks_due, priority=priority):
+                claimed |= await self._claim(
+                    webhook_id=webhook_id, priorities=(priority,), limit=settings.WEBHOOK_WAVE_SIZE
+                )
         return claimed
 
     async def _bulk(self) -> bool:

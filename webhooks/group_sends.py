@@ -143,7 +143,10 @@ def group_send_cancel(*, send: GroupSend, user=None) -> GroupSend:
     if send.status not in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING):
         raise HubError(_("Only a scheduled or running send can be cancelled."))
     now = timezone.now()
-    Delivery.objects.filter(message__group_send=send, status__in=Delivery.WAITING_STATUSES).update(
+    # On the message id, not through a join: Django writes a join as `id IN (subquery)`, and PostgreSQL
+    # re-checks only the outer condition on a row a claim changed meanwhile, so it would cancel a
+    # delivery already claimed and on its way. A plain condition on status is re-checked.
+    Delivery.objects.filter(message_id=send.message.pk, status__in=Delivery.WAITING_STATUSES).update(
         status=Delivery.Status.CANCELLED,
         next_attempt_at=None,
         updated_at=now,
