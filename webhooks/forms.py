@@ -127,7 +127,12 @@ class GroupSendForm(forms.Form):
         SCHEDULED = "scheduled", _("Send at a set time")
 
     group = GroupChoiceField(label=_("Send to group"), queryset=Group.objects.none(), empty_label=_("Choose a group"))
-    when = forms.ChoiceField(label=_("Send time"), choices=When.choices, initial=When.NOW, widget=forms.RadioSelect)
+    when = forms.ChoiceField(
+        label=_("Send time"),
+        choices=When.choices,
+        initial=When.NOW,
+        widget=forms.RadioSelect(attrs={"class": "hub-when"}),
+    )
     scheduled_at = forms.CharField(
         label=_("Scheduled time"),
         required=False,
