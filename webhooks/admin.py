@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog
 
+from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 
 from . import selectors, views
@@ -198,7 +199,10 @@ class SendChangeList(ChangeList):
 
 
 @admin.register(GroupSend)
-class SendAdmin(admin.ModelAdmin):
+class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # A send is created from a webhook's "Send message" dialog, never from a blank form; cancelling and
+    # stopping are buttons gated by their own permission.
+    deletable = False
     list_display = (
         "id",
         "webhook",
@@ -246,17 +250,6 @@ class SendAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request, **kwargs):
         return SendChangeList
-
-    def has_add_permission(self, request):
-        # A send is created from a webhook's "Send message" dialog, never from a blank form.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Read-only page; cancelling and stopping are buttons gated by their own permission.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         extra_context = dict(extra_context or {})
@@ -317,7 +310,9 @@ class SendAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
+    deletable = False
     list_display = (
         "short_id",
         "webhook",
@@ -350,16 +345,6 @@ class DeliveryAdmin(admin.ModelAdmin):
             path("<str:delivery_id>/redeliver/", wrap(views.delivery_redeliver), name="webhooks_delivery_redeliver"),
             *super().get_urls(),
         ]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("delivery ID"), ordering="id")
     def short_id(self, obj):
