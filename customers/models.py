@@ -3,6 +3,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from webhookhub.models import TimestampedModel
+
 from .validators import validate_attributes, validate_mobile
 
 
@@ -21,7 +23,7 @@ class MembershipLevel(models.Model):
         return self.name
 
 
-class Customer(models.Model):
+class Customer(TimestampedModel):
     name = models.CharField(_("name"), max_length=128, db_index=True)
     wechat_nickname = models.CharField(_("WeChat nickname"), max_length=128, blank=True, db_index=True)
     mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile])
@@ -39,8 +41,8 @@ class Customer(models.Model):
         related_name="members",
     )
     points = models.IntegerField(_("points"), default=0)
+    # Indexed, unlike the base's: the customer list filters 100,000 customers by it.
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-id"]
