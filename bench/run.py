@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"  # its SQLite file and logs (gitignored; the settings create no directory)
 PYTHON = sys.executable
 SECRET = "bench-secret"
 TEMPLATE = (
@@ -174,7 +175,7 @@ class Bench:
         # A fresh clone has no var/ until bin/setup ran; the bench makes what it needs.
         (ROOT / "var").mkdir(exist_ok=True)
         if self.args.db == "sqlite":
-            self.sqlite_path = ROOT / "var" / f"{self.tag}.sqlite3"
+            self.sqlite_path = VAR / f"{self.tag}.sqlite3"
             self.database_url = f"sqlite:///{self.sqlite_path}"
             return
         import psycopg
@@ -248,7 +249,7 @@ class Bench:
         }
 
     def spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        log = ROOT / "var" / f"{self.tag}-{name}.log"
+        log = VAR / f"{self.tag}-{name}.log"
         self.logs.append(log)
         with open(log, "w") as handle:
             process = subprocess.Popen(
@@ -500,6 +501,7 @@ def main():
     args = parse_args()
     bench = Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    VAR.mkdir(exist_ok=True)
     try:
         bench.create_database()
         bench.start_redis()
