@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
@@ -60,8 +61,6 @@ class MicroPage(TimestampedModel):
         return self.title
 
     def get_absolute_url(self):
-        from django.urls import reverse
-
         return reverse("automation:page", args=[self.slug])
 
 

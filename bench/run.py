@@ -30,6 +30,14 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
+from cryptography.fernet import Fernet
+from rq import Worker
+
+# Django, django_rq and the hub's own modules are imported inside the functions that use them: they read
+# the settings when imported, and the settings are pointed at the bench's own database and Redis only
+# by Bench.setup_django().
+
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"  # its SQLite file and logs (gitignored; the settings create no directory)
 PYTHON = sys.executable
@@ -178,8 +186,6 @@ class Bench:
             self.sqlite_path = VAR / f"{self.tag}.sqlite3"
             self.database_url = f"sqlite:///{self.sqlite_path}"
             return
-        import psycopg
-
         self.pg_database = self.tag
         with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.pg_database}"')
@@ -193,8 +199,6 @@ class Bench:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.sqlite_path}{suffix}").unlink(missing_ok=True)
         if self.pg_database:
-            import psycopg
-
             try:
                 from django.db import connections
 
@@ -231,8 +235,6 @@ class Bench:
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
     def env(self) -> dict:
-        from cryptography.fernet import Fernet
-
         key = os.environ.get("BENCH_FERNET_KEY") or Fernet.generate_key().decode()
         os.environ["BENCH_FERNET_KEY"] = key
         return {
@@ -333,7 +335,6 @@ def create_data(n: int, receiver_url: str):
 
 def wait_workers(count: int, timeout: float, processes) -> None:
     import django_rq
-    from rq import Worker
 
     connection = django_rq.get_connection("default")
     deadline = time.monotonic() + timeout

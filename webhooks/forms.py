@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Group
+from customers.selectors import groups_with_counts
 
 from .models import Webhook
 from .secrets import MASK
@@ -143,8 +144,6 @@ class GroupSendForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from customers.selectors import groups_with_counts
-
         self.fields["group"].queryset = groups_with_counts()
 
     def _zone(self):
