@@ -25,9 +25,11 @@ class MembershipLevel(models.Model):
 
 
 class Customer(TimestampedModel):
+    # Indexed for the customer picker's prefix search: on PostgreSQL, db_index on a CharField also builds
+    # the varchar_pattern_ops index (…_like) that LIKE 'x%' needs under a non-C collation.
     name = models.CharField(_("name"), max_length=128, db_index=True)
     wechat_nickname = models.CharField(_("WeChat nickname"), max_length=128, blank=True, db_index=True)
-    mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile])
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile], db_index=True)
     email = models.EmailField(_("email"), blank=True)
     activity_score = models.IntegerField(_("activity score"), default=0, db_index=True)
     attributes = models.JSONField(_("custom attributes"), default=dict, blank=True, validators=[validate_attributes])
@@ -63,7 +65,6 @@ class Customer(TimestampedModel):
                 violation_error_message=_("A customer with this membership ID already exists."),
             ),
         ]
-        indexes = [models.Index(fields=["mobile"], name="customer_mobile_idx")]
 
     def __str__(self):
         return f"{self.name} ({self.mobile})" if self.mobile else self.name
