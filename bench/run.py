@@ -181,7 +181,7 @@ class Bench:
 
     def create_database(self):
         # A fresh clone has no var/ until bin/setup ran; the bench makes what it needs.
-        (ROOT / "var").mkdir(exist_ok=True)
+        VAR.mkdir(exist_ok=True)
         if self.args.db == "sqlite":
             self.sqlite_path = VAR / f"{self.tag}.sqlite3"
             self.database_url = f"sqlite:///{self.sqlite_path}"
@@ -502,7 +502,6 @@ def main():
     args = parse_args()
     bench = Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    VAR.mkdir(exist_ok=True)
     try:
         bench.create_database()
         bench.start_redis()
