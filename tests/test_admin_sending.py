@@ -483,6 +483,7 @@ def test_the_dialogs_result_is_the_delivery_pages_attempt_view_rendered_by_the_s
     attempt = result["html"][result["html"].index('<div class="module hub-attempt') :].rstrip()
     assert attempt.endswith("</div>") and attempt in page
     assert 'data-status="failed"' in result["html"] and 'data-response-status="500"' in attempt
+    assert "{&quot;name&quot;:&quot;王0&quot;}</pre>" in attempt  # the body as sent
     assert "<script>" not in result["html"] and "&lt;script&gt;alert(1)&lt;/script&gt;" in attempt
 
 
