@@ -23,15 +23,24 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def state(self, obj):
         return _("revoked") if obj.is_revoked else _("active")
 
+    def save_form(self, request, form, change):
+        if change:
+            return super().save_form(request, form, change)
+        # A new key is made, and saved, by its service, the one place that sees the clear key; the admin
+        # goes on (log entry, the page that shows the key) with the key the service returns.
+        api_key, raw_key = services.api_key_create(name=form.cleaned_data["name"], user=request.user)
+        # Kept on the request only, for the one page that shows it.
+        request._new_api_key = raw_key
+        return api_key
+
     def save_model(self, request, obj, form, change):
         if change:
             obj.save(update_fields=["name"])
-            return
-        api_key, raw_key = services.api_key_create(name=obj.name, user=request.user)
-        obj.__dict__.update({f.attname: getattr(api_key, f.attname) for f in ApiKey._meta.concrete_fields})
-        obj._state.adding = False
-        # Kept on the request only, for the one page that shows it.
-        request._new_api_key = raw_key
+
+    def save_related(self, request, form, formsets, change):
+        # A key has no relations a form edits; a new one was not saved through the form at all.
+        if change:
+            super().save_related(request, form, formsets, change)
 
     def response_add(self, request, obj, post_url_continue=None):
         raw_key = getattr(request, "_new_api_key", None)

@@ -5,6 +5,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from webhookhub.admin_mixins import ReadOnlyAdminMixin
+
 from . import selectors
 from .models import Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
 
@@ -40,18 +42,12 @@ class MicroPageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("id", "page", "customer", "created_at", "ip")
     list_filter = ("page",)
     list_select_related = ("page", "customer")
     readonly_fields = ("page", "customer", "data", "ip", "message", "created_at")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 class FlowStepInline(admin.TabularInline):
@@ -139,7 +135,7 @@ def _step_label(run: FlowRun, steps) -> str:
 
 
 @admin.register(FlowRun)
-class FlowRunAdmin(admin.ModelAdmin):
+class FlowRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("customer", "flow", "status", "current_step", "next_run_at", "started_at", "updated_at")
     list_filter = ("status", "flow")
     list_select_related = ("customer", "flow")
@@ -160,12 +156,6 @@ class FlowRunAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         steps = FlowStep.objects.select_related("webhook").order_by("order", "id")
         return super().get_queryset(request).prefetch_related(Prefetch("flow__steps", queryset=steps))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("current step"), ordering="step_index")
     def current_step(self, run):

@@ -7,4 +7,5 @@ class AutomationConfig(AppConfig):
     verbose_name = _("Micro-pages and automation")
 
     def ready(self):
-        from . import receivers  # noqa: F401 - connects the flow triggers
+        # Imported once the app registry is ready (the receivers import models): connects the flow triggers.
+        from . import receivers  # noqa: F401

@@ -5,8 +5,10 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from webhookhub.models import TimestampedModel
 from webhooks.events import FixedEvent
 
 NON_FIXED_WEBHOOKS = {"trigger_type": "non_fixed"}
@@ -17,7 +19,7 @@ validate_field_key = RegexValidator(
 )
 
 
-class MicroPage(models.Model):
+class MicroPage(TimestampedModel):
     title = models.CharField(_("title"), max_length=128)
     slug = models.SlugField(
         _("address"),
@@ -49,8 +51,6 @@ class MicroPage(models.Model):
         related_name="micro_pages",
         verbose_name=_("add the customer to group"),
     )
-    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-id"]
@@ -61,8 +61,6 @@ class MicroPage(models.Model):
         return self.title
 
     def get_absolute_url(self):
-        from django.urls import reverse
-
         return reverse("automation:page", args=[self.slug])
 
 

@@ -38,6 +38,9 @@ from bench.run import (  # noqa: E402 - the path is set first
     wait_workers,
 )
 
+# Django and the hub's modules are imported inside the functions that use them: they read the settings
+# when imported, which Bench.setup_django() points at the bench's own database and Redis first.
+
 
 def receiver(bench, env, delay_ms: int):
     port = free_port()

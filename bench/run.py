@@ -30,7 +30,16 @@ import time
 import uuid
 from pathlib import Path
 
+import psycopg
+from cryptography.fernet import Fernet
+from rq import Worker
+
+# Django, django_rq and the hub's own modules are imported inside the functions that use them: they read
+# the settings when imported, and the settings are pointed at the bench's own database and Redis only
+# by Bench.setup_django().
+
 ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"  # its SQLite file and logs (gitignored; the settings create no directory)
 PYTHON = sys.executable
 SECRET = "bench-secret"
 TEMPLATE = (
@@ -172,13 +181,11 @@ class Bench:
 
     def create_database(self):
         # A fresh clone has no var/ until bin/setup ran; the bench makes what it needs.
-        (ROOT / "var").mkdir(exist_ok=True)
+        VAR.mkdir(exist_ok=True)
         if self.args.db == "sqlite":
-            self.sqlite_path = ROOT / "var" / f"{self.tag}.sqlite3"
+            self.sqlite_path = VAR / f"{self.tag}.sqlite3"
             self.database_url = f"sqlite:///{self.sqlite_path}"
             return
-        import psycopg
-
         self.pg_database = self.tag
         with psycopg.connect(f"{self.args.pg}/postgres", autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.pg_database}"')
@@ -192,8 +199,6 @@ class Bench:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.sqlite_path}{suffix}").unlink(missing_ok=True)
         if self.pg_database:
-            import psycopg
-
             try:
                 from django.db import connections
 
@@ -230,8 +235,6 @@ class Bench:
         self.redis_url = f"redis://127.0.0.1:{port}/0"
 
     def env(self) -> dict:
-        from cryptography.fernet import Fernet
-
         key = os.environ.get("BENCH_FERNET_KEY") or Fernet.generate_key().decode()
         os.environ["BENCH_FERNET_KEY"] = key
         return {
@@ -248,7 +251,7 @@ class Bench:
         }
 
     def spawn(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        log = ROOT / "var" / f"{self.tag}-{name}.log"
+        log = VAR / f"{self.tag}-{name}.log"
         self.logs.append(log)
         with open(log, "w") as handle:
             process = subprocess.Popen(
@@ -332,7 +335,6 @@ def create_data(n: int, receiver_url: str):
 
 def wait_workers(count: int, timeout: float, processes) -> None:
     import django_rq
-    from rq import Worker
 
     connection = django_rq.get_connection("default")
     deadline = time.monotonic() + timeout

@@ -1,7 +1,10 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from webhookhub.models import TimestampedModel
 
 from .validators import validate_attributes, validate_mobile
 
@@ -21,10 +24,12 @@ class MembershipLevel(models.Model):
         return self.name
 
 
-class Customer(models.Model):
+class Customer(TimestampedModel):
+    # Indexed for the customer picker's prefix search: on PostgreSQL, db_index on a CharField also builds
+    # the varchar_pattern_ops index (…_like) that LIKE 'x%' needs under a non-C collation.
     name = models.CharField(_("name"), max_length=128, db_index=True)
     wechat_nickname = models.CharField(_("WeChat nickname"), max_length=128, blank=True, db_index=True)
-    mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile])
+    mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile], db_index=True)
     email = models.EmailField(_("email"), blank=True)
     activity_score = models.IntegerField(_("activity score"), default=0, db_index=True)
     attributes = models.JSONField(_("custom attributes"), default=dict, blank=True, validators=[validate_attributes])
@@ -39,8 +44,8 @@ class Customer(models.Model):
         related_name="members",
     )
     points = models.IntegerField(_("points"), default=0)
+    # Indexed, unlike the base's: the customer list filters 100,000 customers by it.
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         ordering = ["-id"]
@@ -60,7 +65,6 @@ class Customer(models.Model):
                 violation_error_message=_("A customer with this membership ID already exists."),
             ),
         ]
-        indexes = [models.Index(fields=["mobile"], name="customer_mobile_idx")]
 
     def __str__(self):
         return f"{self.name} ({self.mobile})" if self.mobile else self.name
@@ -156,7 +160,7 @@ class CouponCode(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True)
     redeemed_by = models.ForeignKey(
-        "auth.User",
+        settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,

@@ -61,22 +61,28 @@ def customer_activity_scores_set(*, scores: Mapping[int, int]) -> list[ScoreChan
 
 
 def _scores_write(changes: list[ScoreChange], *, now) -> None:
-    # One statement run for many rows: bulk_update builds a CASE expression per row and spends ~1 ms a
-    # customer resolving it in Python, 12 s for 10,000; this takes well under a second.
-    if not changes:
-        return
+    # One UPDATE … FROM (VALUES …) per 450 customers. bulk_update resolves a CASE expression per row in
+    # Python, ~1 ms a customer (12 s for 10,000 on SQLite); executemany is one statement a row, which on
+    # PostgreSQL measured three times slower than this.
     meta = Customer._meta
     quote = connection.ops.quote_name
-    # Only the model's own quoted names are formatted in; every value is a bound parameter.
-    sql = "UPDATE {table} SET {score} = %s, {updated} = %s WHERE {pk} = %s".format(  # noqa: S608
-        table=quote(meta.db_table),
-        score=quote(meta.get_field("activity_score").column),
-        updated=quote(meta.get_field("updated_at").column),
-        pk=quote(meta.pk.column),
-    )
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    score, updated = quote(meta.get_field("activity_score").column), quote(meta.get_field("updated_at").column)
     updated_at = meta.get_field("updated_at").get_db_prep_value(now, connection)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(change.new, updated_at, change.customer_id) for change in changes])
+        for start in range(0, len(changes), CHUNK // 2):
+            chunk = changes[start : start + CHUNK // 2]
+            rows = ", ".join(["(%s, %s)"] * len(chunk))
+            # Only the model's own quoted names are formatted in; every value is a bound parameter.
+            sql = (
+                f"WITH new (id, score) AS (VALUES {rows}) "  # noqa: S608
+                f"UPDATE {table} SET {score} = new.score, {updated} = %s FROM new WHERE {table}.{pk} = new.id"
+            )
+            params = []
+            for change in chunk:
+                params += [change.customer_id, change.new]
+            params.append(updated_at)
+            cursor.execute(sql, params)
 
 
 def customer_activity_score_set(*, customer: Customer, score: int) -> Customer:

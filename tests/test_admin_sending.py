@@ -1,5 +1,6 @@
 """The admin's sending screens through the test client: pages, JSON endpoints, validation, roles."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,6 +111,20 @@ def test_send_dialog_fragment_and_page(admin_client, webhook):
     page = admin_client.get(url)
     assert page.status_code == 200
     assert 'id="send-dialog"' in page.content.decode() and "<html" in page.content.decode()
+
+
+def test_the_dialogs_form_renders_its_own_widgets_and_the_words_come_from_the_js_catalog(admin_client, webhook):
+    fragment = admin_client.get(reverse("admin:webhooks_webhook_send", args=[webhook.pk]) + "?fragment=1")
+    html = fragment.content.decode()
+    # GroupSendForm's widgets, as the form renders them: its choices, not a copy of them.
+    assert 'name="when" value="now"' in html and 'name="when" value="scheduled"' in html
+    assert 'type="datetime-local"' in html and 'name="time_zone"' in html
+    assert "hub-i18n" not in html
+    # The scripts' words: Django's JavaScript catalog in the admin's language, loaded before the dialog.
+    catalog = admin_client.get(reverse("admin:webhooks_jsi18n"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert catalog.status_code == 200 and json.dumps("搜索中…") in catalog.content.decode()
+    listing = admin_client.get(reverse("admin:webhooks_webhook_changelist")).content.decode()
+    assert listing.index(reverse("admin:webhooks_jsi18n")) < listing.index("webhooks/send_dialog.js")
 
 
 def test_webhook_page_shows_stats_recent_deliveries_and_preview(admin_client, webhook):
@@ -370,6 +385,19 @@ def test_sends_status_json(admin_client, webhook):
     assert row["progress"]["succeeded"] == 1 and row["progress"]["failed"] == 1 and row["progress"]["total"] == 3
 
 
+def test_sends_status_carries_the_rows_live_cells_as_the_list_renders_them(admin_client, webhook):
+    group = make_group(make_customers(1))
+    S = Delivery.Status
+    send = _send_with_deliveries(webhook, group, [S.SUCCEEDED, S.FAILED, S.PENDING])
+    listing = admin_client.get(reverse("admin:webhooks_groupsend_changelist")).content.decode()
+    row = admin_client.get(reverse("admin:webhooks_groupsend_status"), {"ids": send.pk}).json()["sends"][0]
+    assert set(row["cells"]) == {"status_label", "progress_bar", "run_times", "actions_column"}
+    for name, html in row["cells"].items():
+        assert f'<td class="field-{name}">{html}</td>' in listing, name
+    progress = f'data-send-progress="{send.pk}" data-total="4" data-succeeded="1" data-failed="1" data-pending="2"'
+    assert progress in row["cells"]["progress_bar"]
+
+
 def test_cancel_a_scheduled_send_records_who(marketer_client, marketer, webhook):
     group = make_group(make_customers(2))
     send = GroupSend.objects.create(webhook=webhook, group=group, scheduled_at=timezone.now() + timedelta(hours=1))
@@ -445,6 +473,18 @@ def test_delivery_detail_shows_every_attempt(admin_client, failed_delivery):
     assert "42 ms" in html
     assert 'id="redeliver-button"' in html
     assert 'id="retry-count">0<' in html
+
+
+def test_the_dialogs_result_is_the_delivery_pages_attempt_view_rendered_by_the_server(admin_client, failed_delivery):
+    Attempt.objects.filter(delivery=failed_delivery).update(response_body="<script>alert(1)</script>")
+    result = admin_client.get(reverse("admin:webhooks_delivery_result", args=[failed_delivery.pk])).json()
+    assert result["final"] and len(result["attempts"]) == 1
+    page = admin_client.get(reverse("admin:webhooks_delivery_change", args=[failed_delivery.pk])).content.decode()
+    attempt = result["html"][result["html"].index('<div class="module hub-attempt') :].rstrip()
+    assert attempt.endswith("</div>") and attempt in page
+    assert 'data-status="failed"' in result["html"] and 'data-response-status="500"' in attempt
+    assert "{&quot;name&quot;:&quot;王0&quot;}</pre>" in attempt  # the body as sent
+    assert "<script>" not in result["html"] and "&lt;script&gt;alert(1)&lt;/script&gt;" in attempt
 
 
 def test_redeliver_records_who_did_it_and_needs_the_permission(client, failed_delivery, marketer, django_user_model):

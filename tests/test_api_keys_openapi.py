@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 
 from api.models import ApiKey, key_hash
@@ -31,6 +32,10 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(staff):
     raw = response.context["raw_key"]
     assert raw in response.text and raw.startswith(api_key.prefix)
     assert api_key.hashed_key == key_hash(raw) and api_key.created_by.username == "admin"
+    assert LogEntry.objects.get().object_id == str(api_key.pk)  # the admin went on with the saved key
+    renamed = staff.post(f"/admin/api/apikey/{api_key.pk}/change/", {"name": "CRM 同步 (新)"})
+    assert renamed.status_code == 302
+    assert ApiKey.objects.get().name == "CRM 同步 (新)" and ApiKey.objects.get().hashed_key == key_hash(raw)
     # Never again: not on the list, not on the key's page.
     for url in ("/admin/api/apikey/", f"/admin/api/apikey/{api_key.pk}/change/"):
         page = staff.get(url)

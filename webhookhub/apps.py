@@ -1,5 +1,8 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+from .roles import roles_post_migrate
 
 
 class WebhookhubConfig(AppConfig):
@@ -9,10 +12,6 @@ class WebhookhubConfig(AppConfig):
     verbose_name = _("WebhookHub")
 
     def ready(self):
-        from django.db.models.signals import post_migrate
-
-        from .roles import roles_post_migrate
-
-        # Django sends post_migrate only for apps with models, which this one has not: listen to the
-        # last app's, when every app's permissions exist.
+        # Django sends post_migrate once for each app with models: roles_post_migrate acts on the last
+        # app's, when every app's permissions exist.
         post_migrate.connect(roles_post_migrate, dispatch_uid="webhookhub_roles")

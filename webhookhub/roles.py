@@ -4,6 +4,8 @@ A marketer works with customers and groups, sends messages and reads their resul
 never deletes records and never sees or changes a webhook's secrets (which needs change_webhook).
 """
 
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.utils.translation import gettext_lazy as _
 
 MARKETER = "Marketer"
@@ -77,8 +79,6 @@ def roles_sync(apps, *, create_permissions_first=False) -> None:
     a test run flushes the database.
     """
     if create_permissions_first:
-        from django.contrib.auth.management import create_permissions
-
         # Permissions are normally created after all migrations ran; the migration needs them now.
         for app_config in apps.get_app_configs():
             app_config.models_module = True
@@ -100,8 +100,7 @@ def roles_sync(apps, *, create_permissions_first=False) -> None:
 
 
 def roles_post_migrate(sender, **kwargs) -> None:
-    from django.apps import apps
-
-    if sender.label != [config for config in apps.get_app_configs() if config.models_module][-1].label:
+    last = [config for config in global_apps.get_app_configs() if config.models_module][-1]
+    if sender.label != last.label:
         return
-    roles_sync(kwargs.get("apps") or apps)
+    roles_sync(kwargs.get("apps") or global_apps)

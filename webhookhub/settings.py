@@ -68,7 +68,7 @@ TEMPLATES = [
 ]
 WSGI_APPLICATION = "webhookhub.wsgi.application"
 
-(BASE_DIR / "var").mkdir(exist_ok=True)
+# The default SQLite file lives in var/, which bin/setup creates (the settings create nothing).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web server read while a worker writes; the timeout rides out short write locks.

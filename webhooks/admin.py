@@ -1,14 +1,18 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.views.i18n import JavaScriptCatalog
 
+from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 
 from . import selectors, views
@@ -19,7 +23,7 @@ ADMIN_CSS = {"all": ("webhooks/admin.css",)}
 
 
 def status_badge(value: str, label: str):
-    return format_html('<span class="hub-status hub-status-{0}" data-status="{0}">{1}</span>', value, label)
+    return render_to_string("webhooks/status_badge.html", {"value": value, "label": label})
 
 
 class InputFilter(admin.SimpleListFilter):
@@ -89,15 +93,23 @@ class WebhookAdmin(admin.ModelAdmin):
         (_("Connection"), {"fields": ("verify_ssl", "connect_timeout", "read_timeout"), "classes": ("collapse",)}),
     )
 
-    class Media:
-        js = ("webhooks/webhook_form.js", "webhooks/send_dialog.js")
+    @property
+    def media(self):
+        # Django's JavaScript catalog (djangojs) before the dialog's script, which reads its words from it.
         # The list page loads forms.css for the dialog in its template (change_list.html): loaded here
         # again, on the change page it would come after responsive.css and undo its rules.
-        css = ADMIN_CSS
+        return super().media + forms.Media(
+            js=[reverse("admin:webhooks_jsi18n"), "webhooks/webhook_form.js", "webhooks/send_dialog.js"], css=ADMIN_CSS
+        )
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
+            path(
+                "jsi18n/",
+                wrap(JavaScriptCatalog.as_view(packages=["webhooks"]), cacheable=True),
+                name="webhooks_jsi18n",
+            ),
             path("<int:pk>/send/", wrap(views.send_dialog), {"model_admin": self}, name="webhooks_webhook_send"),
             path("<int:pk>/send/test/", wrap(views.test_send), name="webhooks_webhook_test_send"),
             path("<int:pk>/send/group/", wrap(views.group_send), name="webhooks_webhook_group_send"),
@@ -183,13 +195,14 @@ class SendChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         # One aggregate query for the whole page, not one per row.
-        counts = selectors.group_send_progress(send_ids=[send.pk for send in self.result_list])
-        for send in self.result_list:
-            send.progress = selectors.progress_summary(send, counts[send.pk])
+        selectors.group_sends_with_progress(self.result_list)
 
 
 @admin.register(GroupSend)
-class SendAdmin(admin.ModelAdmin):
+class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # A send is created from a webhook's "Send message" dialog, never from a blank form; cancelling and
+    # stopping are buttons gated by their own permission.
+    deletable = False
     list_display = (
         "id",
         "webhook",
@@ -219,6 +232,9 @@ class SendAdmin(admin.ModelAdmin):
     )
     fields = readonly_fields
     show_full_result_count = False
+    # The cells of a row that change while a send runs: the list's script polls them, rendered by the
+    # methods below (views.group_sends_status), and puts them in place.
+    live_columns = ("status_label", "progress_bar", "run_times", "actions_column")
 
     class Media:
         js = ("webhooks/sends.js",)
@@ -227,24 +243,13 @@ class SendAdmin(admin.ModelAdmin):
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
-            path("status/", wrap(views.group_sends_status), name="webhooks_groupsend_status"),
+            path("status/", wrap(views.group_sends_status), {"model_admin": self}, name="webhooks_groupsend_status"),
             path("<int:pk>/cancel/", wrap(views.group_send_cancel), name="webhooks_groupsend_cancel"),
             *super().get_urls(),
         ]
 
     def get_changelist(self, request, **kwargs):
         return SendChangeList
-
-    def has_add_permission(self, request):
-        # A send is created from a webhook's "Send message" dialog, never from a blank form.
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Read-only page; cancelling and stopping are buttons gated by their own permission.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         extra_context = dict(extra_context or {})
@@ -259,26 +264,9 @@ class SendAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("progress"))
     def progress_bar(self, obj):
-        progress = getattr(obj, "progress", None)
-        if progress is None:
-            counts = selectors.group_send_progress(send_ids=[obj.pk])[obj.pk]
-            progress = selectors.progress_summary(obj, counts)
-        return format_html(
-            '<div class="hub-progress" data-send-progress="{id}" data-total="{total}" data-succeeded="{succeeded}"'
-            ' data-failed="{failed}" data-pending="{pending}" data-cancelled="{cancelled}">'
-            '<div class="hub-bar"><span class="hub-ok" style="width:{succeeded_pct}%"></span>'
-            '<span class="hub-fail" style="width:{failed_pct}%"></span>'
-            '<span class="hub-cancel" style="width:{cancelled_pct}%"></span></div>'
-            '<div class="hub-legend"><span class="hub-n-ok" title="{t_ok}">✓ {succeeded}</span> '
-            '<span class="hub-n-fail" title="{t_fail}">✗ {failed}</span> '
-            '<span class="hub-n-pending" title="{t_pending}">… {pending}</span> '
-            '<span class="hub-n-total">/ {total}</span></div></div>',
-            id=obj.pk,
-            t_ok=gettext("succeeded"),
-            t_fail=gettext("failed"),
-            t_pending=gettext("pending"),
-            **progress,
-        )
+        if getattr(obj, "progress", None) is None:
+            selectors.group_sends_with_progress([obj])
+        return render_to_string("admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress})
 
     @admin.display(description=_("started / finished"), ordering="started_at")
     def run_times(self, obj):
@@ -322,7 +310,9 @@ class SendAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
+    deletable = False
     list_display = (
         "short_id",
         "webhook",
@@ -355,16 +345,6 @@ class DeliveryAdmin(admin.ModelAdmin):
             path("<str:delivery_id>/redeliver/", wrap(views.delivery_redeliver), name="webhooks_delivery_redeliver"),
             *super().get_urls(),
         ]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("delivery ID"), ordering="id")
     def short_id(self, obj):

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Group
+from customers.selectors import groups_with_counts
 
 from .models import Webhook
 from .secrets import MASK
@@ -127,7 +128,12 @@ class GroupSendForm(forms.Form):
         SCHEDULED = "scheduled", _("Send at a set time")
 
     group = GroupChoiceField(label=_("Send to group"), queryset=Group.objects.none(), empty_label=_("Choose a group"))
-    when = forms.ChoiceField(label=_("Send time"), choices=When.choices, initial=When.NOW, widget=forms.RadioSelect)
+    when = forms.ChoiceField(
+        label=_("Send time"),
+        choices=When.choices,
+        initial=When.NOW,
+        widget=forms.RadioSelect(attrs={"class": "hub-when"}),
+    )
     scheduled_at = forms.CharField(
         label=_("Scheduled time"),
         required=False,
@@ -138,8 +144,6 @@ class GroupSendForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        from customers.selectors import groups_with_counts
-
         self.fields["group"].queryset = groups_with_counts()
 
     def _zone(self):

@@ -7,13 +7,15 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from webhookhub.models import TimestampedModel
+
 from .events import Event, FixedEvent
 from .secrets import EncryptedTextField
 
 DEFAULT_BODY_TEMPLATE = '{"flowId":"${flowId}","flowStep":"${flowStep}","customerId":"${customerId}"}'
 
 
-class Webhook(models.Model):
+class Webhook(TimestampedModel):
     class AuthType(models.TextChoices):
         NONE = "none", _("None")
         SECRET = "secret", _("Secret key")
@@ -243,7 +245,7 @@ def new_delivery_id() -> str:
     return uuid.uuid4().hex
 
 
-class Delivery(models.Model):
+class Delivery(TimestampedModel):
     """One message to one webhook for one recipient; its id is the receiver's idempotency key."""
 
     class Status(models.TextChoices):

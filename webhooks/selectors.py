@@ -61,22 +61,32 @@ def progress_summary(send: GroupSend, counts: dict) -> dict:
     return summary
 
 
-def group_send_status_rows(*, send_ids) -> list[dict]:
-    """What the sends list polls: each send's status and progress."""
-    sends = GroupSend.objects.filter(pk__in=list(send_ids)).only("pk", "status", "total", "started_at", "finished_at")
+def group_sends_with_progress(sends):
+    """Set each send's `progress` (progress_summary) from one aggregate query for all of them."""
+    sends = list(sends)
     counts = group_send_progress(send_ids=[send.pk for send in sends])
-    return [
-        {
-            "id": send.pk,
-            "status": send.status,
-            "status_label": send.get_status_display(),
-            "cancellable": send.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING),
-            "started_at": local_time(send.started_at),
-            "finished_at": local_time(send.finished_at),
-            "progress": progress_summary(send, counts[send.pk]),
-        }
-        for send in sends
-    ]
+    for send in sends:
+        send.progress = progress_summary(send, counts[send.pk])
+    return sends
+
+
+def group_sends_polled(*, send_ids) -> list[GroupSend]:
+    """The sends the sends list polls, each with its progress."""
+    sends = GroupSend.objects.filter(pk__in=list(send_ids)).only("pk", "status", "total", "started_at", "finished_at")
+    return group_sends_with_progress(sends)
+
+
+def group_send_status(send: GroupSend) -> dict:
+    """A polled send's state as data: its status, whether it can still be cancelled, its progress."""
+    return {
+        "id": send.pk,
+        "status": send.status,
+        "status_label": send.get_status_display(),
+        "cancellable": send.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING),
+        "started_at": local_time(send.started_at),
+        "finished_at": local_time(send.finished_at),
+        "progress": send.progress,
+    }
 
 
 def local_time(moment):

@@ -1,13 +1,16 @@
 """Admin views for sending and watching results; wired into the admin by webhooks/admin.py.
 
 Each view is thin: it checks the admin permission, validates a form, calls a service or a selector
-and answers with a page, a redirect or a small JSON document the page's script polls.
+and answers with a page, a redirect or a small JSON document the page's script polls. What a page
+shows is rendered here, on the server, once: the JSON a script polls carries the rendered fragment
+and the script only puts it in place. The scripts' own words come from Django's JavaScript catalog.
 """
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -48,32 +51,6 @@ def _back(request, fallback: str):
     return redirect(fallback)
 
 
-def js_strings() -> dict:
-    """The words the dialog's script shows, translated here (the admin's JS catalog lacks them)."""
-    return {
-        "searching": _("Searching…"),
-        "no_match": _("No customer matches."),
-        "choose_customer": _("Choose a customer to send the test to."),
-        "sending": _("Sending…"),
-        "waiting": _("Waiting for the result…"),
-        "still_waiting": _("No result yet; the delivery's page shows it once it is recorded."),
-        "attempt": _("Attempt"),
-        "url": _("Request URL"),
-        "request_headers": _("Request headers"),
-        "request_body": _("Body as sent"),
-        "response_status": _("Response status"),
-        "response_headers": _("Response headers"),
-        "response_body": _("Response body"),
-        "duration": _("Duration"),
-        "error": _("Error"),
-        "not_sent": _("Not sent"),
-        "open_detail": _("Open the delivery's page"),
-        "open_sends": _("Open the sends list"),
-        "network_error": _("The server could not be reached; try again."),
-        "close": _("Close"),
-    }
-
-
 def dialog_urls(webhook: Webhook) -> dict:
     return {
         "test_send": reverse("admin:webhooks_webhook_test_send", args=[webhook.pk]),
@@ -96,7 +73,6 @@ def send_dialog(request, pk, *, model_admin):
         "webhook": webhook,
         "group_form": GroupSendForm(),
         "urls": dialog_urls(webhook),
-        "js_strings": js_strings(),
         "fragment": fragment,
     }
     template = "webhooks/send_dialog.html" if fragment else "admin/webhooks/webhook/send_message.html"
@@ -173,14 +149,21 @@ def delivery_result(request, delivery_id):
     result = selectors.delivery_result(delivery_id=delivery_id)
     if result is None:
         raise Http404
-    return JsonResponse(result)
+    html = render_to_string("webhooks/delivery_result.html", {"result": result}, request=request)
+    return JsonResponse({**result, "html": html})
 
 
 @require_GET
-def group_sends_status(request):
+def group_sends_status(request, *, model_admin):
+    """Each polled send's state, and its live cells rendered by the sends list's own column methods."""
     _require(request, "webhooks.view_groupsend")
     ids = [part for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:MAX_POLLED_SENDS]
-    return JsonResponse({"sends": selectors.group_send_status_rows(send_ids=ids)})
+    columns = [name for name in model_admin.get_list_display(request) if name in model_admin.live_columns]
+    sends = [
+        {**selectors.group_send_status(send), "cells": {name: getattr(model_admin, name)(send) for name in columns}}
+        for send in selectors.group_sends_polled(send_ids=ids)
+    ]
+    return JsonResponse({"sends": sends})
 
 
 @require_POST

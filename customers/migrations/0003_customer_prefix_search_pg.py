@@ -1,28 +1,12 @@
-"""PostgreSQL only: prefix search (LIKE 'x%') on name, nickname and mobile uses a b-tree index only with
-*_pattern_ops under a non-C collation. SQLite's plain indexes already serve the range lookups the picker uses."""
+"""Formerly raw SQL that built varchar_pattern_ops indexes on PostgreSQL for prefix search (LIKE 'x%').
+
+Django builds that index itself (…_like) for every CharField with db_index on PostgreSQL, so two of the
+three were duplicates: the model now declares the three columns with db_index (0005), and 0005 drops
+what this migration once built. Kept, empty, because databases have it recorded and 0004 follows it."""
 
 from django.db import migrations
-
-COLUMNS = ("name", "wechat_nickname", "mobile")
-
-
-def create(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for column in COLUMNS:
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS customer_{column}_prefix_idx "
-            f"ON customers_customer ({column} varchar_pattern_ops)"
-        )
-
-
-def drop(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for column in COLUMNS:
-        schema_editor.execute(f"DROP INDEX IF EXISTS customer_{column}_prefix_idx")
 
 
 class Migration(migrations.Migration):
     dependencies = [("customers", "0002_loyalty_coupons")]
-    operations = [migrations.RunPython(create, drop)]
+    operations = []

@@ -131,7 +131,7 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     # A time in the past is refused with a clear message.
     page.click("#send-mode-group")
     page.select_option("#id_group", str(group.pk))
-    page.check("#send-when-scheduled")
+    page.check("#group-send-form input[name=when][value=scheduled]")
     past = (datetime.now(ZoneInfo(ZONE)) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
     page.fill("#id_scheduled_at", past)
     page.click("#group-send-submit")

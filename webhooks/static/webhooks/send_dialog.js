@@ -1,12 +1,10 @@
 // The "Send message" dialog (test send and group send), the customer picker, and the template
-// preview on the webhook's page. Words come translated from the server (#hub-i18n).
+// preview on the webhook's page. The server renders what they show (the dialog, a delivery's result);
+// the few words of the script's own come from Django's JavaScript catalog (webhooks_jsi18n).
 (function () {
   "use strict";
 
-  function strings(root) {
-    var node = (root || document).querySelector("#hub-i18n") || document.querySelector("#hub-i18n");
-    try { return node ? JSON.parse(node.textContent) : {}; } catch (e) { return {}; }
-  }
+  var gettext = window.gettext || function (text) { return text; };
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -39,7 +37,6 @@
     var value = picker.querySelector(".hub-picker-value");
     var list = picker.querySelector(".hub-picker-results");
     var timer = null, seq = 0;
-    var t = strings(picker.closest(".hub-dialog") || document);
 
     function choose(item) {
       value.value = item.id;
@@ -54,14 +51,14 @@
       var mine = ++seq;
       if (!q) { list.hidden = true; return; }
       list.innerHTML = "";
-      list.appendChild(el("li", {"class": "hub-picker-info"}, t.searching || "…"));
+      list.appendChild(el("li", {"class": "hub-picker-info"}, gettext("Searching…")));
       list.hidden = false;
       fetch(picker.dataset.searchUrl + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
         .then(function (r) { return r.json(); })
         .then(function (data) {
           if (mine !== seq) return;  // an older answer arriving late
           list.innerHTML = "";
-          if (!data.results.length) list.appendChild(el("li", {"class": "hub-picker-info"}, t.no_match || "—"));
+          if (!data.results.length) list.appendChild(el("li", {"class": "hub-picker-info"}, gettext("No customer matches.")));
           data.results.forEach(function (item) {
             var li = el("li", {"role": "option", "class": "hub-picker-option", "data-customer-id": item.id});
             li.appendChild(el("strong", {}, item.name));
@@ -88,55 +85,20 @@
     input.addEventListener("blur", function () { setTimeout(function () { list.hidden = true; }, 150); });
   }
 
-  // --- Showing a delivery's result ------------------------------------------------------------
-  function headerText(headers) {
-    return Object.keys(headers || {}).map(function (k) { return k + ": " + headers[k]; }).join("\n") || "—";
-  }
-
-  function renderResult(box, data, t, detailUrl) {
-    box.innerHTML = "";
-    box.hidden = false;
-    box.dataset.status = data.status;
-    var head = el("p", {"class": "hub-result-head"});
-    head.appendChild(el("span", {"class": "hub-status hub-status-" + data.status, "data-status": data.status}, data.status_label));
-    head.appendChild(document.createTextNode(" "));
-    head.appendChild(el("a", {"href": detailUrl, "class": "hub-detail-link", "target": "_blank"}, t.open_detail));
-    box.appendChild(head);
-    if (!data.attempts.length && data.final && data.last_error) {
-      box.appendChild(el("p", {"class": "errornote hub-error-text"}, (t.not_sent || "") + ": " + data.last_error));
-    }
-    data.attempts.forEach(function (a) {
-      var table = el("table", {"class": "hub-kv", "data-attempt": a.number});
-      function row(label, value, pre, attrs) {
-        var tr = el("tr", attrs || {});
-        tr.appendChild(el("th", {}, label));
-        var td = el("td");
-        td.appendChild(el(pre ? "pre" : "span", pre ? {"class": "hub-pre"} : {}, value));
-        tr.appendChild(td);
-        table.appendChild(tr);
-      }
-      row(t.url, "POST " + a.url);
-      row(t.request_headers, headerText(a.request_headers), true);
-      row(t.request_body, a.request_body, true);
-      row(t.response_status, a.response_status === null ? "—" : a.response_status, false,
-          {"data-response-status": a.response_status === null ? "" : a.response_status});
-      row(t.response_headers, headerText(a.response_headers), true);
-      row(t.response_body, a.response_body || "—", true, {"class": "hub-response-body"});
-      row(t.duration, a.duration_ms + " ms");
-      if (a.error_class || a.error_message) row(t.error, (a.error_class + " " + a.error_message).trim(), false, {"class": "hub-error-text"});
-      box.appendChild(el("h3", {}, (t.attempt || "#") + " #" + a.number + " · " + a.started_at));
-      box.appendChild(table);
-    });
-  }
-
-  function pollDelivery(box, resultUrl, detailUrl, t) {
+  // --- Showing a delivery's result, rendered by the server ---------------------------------------
+  function pollDelivery(box, resultUrl) {
     var started = Date.now();
     function tick() {
       fetch(resultUrl, {credentials: "same-origin"}).then(function (r) { return r.json(); }).then(function (data) {
         var settled = data.final || (data.attempts.length && data.status !== "sending" && data.status !== "pending");
-        if (settled) { renderResult(box, data, t, detailUrl); return; }
+        if (settled) {
+          box.innerHTML = data.html;
+          box.dataset.status = data.status;
+          return;
+        }
         if (Date.now() - started > 60000) {
-          box.appendChild(el("p", {"class": "hub-muted"}, t.still_waiting));
+          box.appendChild(el("p", {"class": "hub-muted"},
+            gettext("No result yet; the delivery's page shows it once it is recorded.")));
           return;
         }
         setTimeout(tick, 400);
@@ -158,7 +120,6 @@
     var dialog = root.querySelector(".hub-dialog");
     if (!dialog || dialog.dataset.ready) return;
     dialog.dataset.ready = "1";
-    var t = strings(dialog);
 
     dialog.querySelectorAll(".hub-tab").forEach(function (tab) {
       tab.addEventListener("click", function () {
@@ -178,20 +139,20 @@
         ev.preventDefault();
         var errors = testForm.querySelector(".hub-errors");
         var box = testForm.querySelector(".hub-result");
-        if (!testForm.querySelector(".hub-picker-value").value) {
-          showErrors(errors, {customer: [t.choose_customer]});
-          return;
-        }
         showErrors(errors, {});
         box.hidden = false;
         box.innerHTML = "";
         box.dataset.status = "";
-        box.appendChild(el("p", {"class": "hub-muted hub-waiting"}, t.waiting));
+        box.appendChild(el("p", {"class": "hub-muted hub-waiting"}, gettext("Waiting for the result…")));
+        // The server checks the form (no customer chosen is its error too) and says what is wrong.
         post(testForm, dialog.dataset.testUrl).then(function (res) {
           if (!res.ok) { box.hidden = true; showErrors(errors, res.data.errors); return; }
           box.dataset.delivery = res.data.delivery_id;
-          pollDelivery(box, res.data.result_url, res.data.detail_url, t);
-        }).catch(function () { box.hidden = true; showErrors(errors, {__all__: [t.network_error]}); });
+          pollDelivery(box, res.data.result_url);
+        }).catch(function () {
+          box.hidden = true;
+          showErrors(errors, {__all__: [gettext("The server could not be reached; try again.")]});
+        });
       });
     }
 
@@ -222,9 +183,12 @@
           box.innerHTML = "";
           box.dataset.send = res.data.send_id;
           var p = el("p", {"class": "hub-success"}, res.data.message + " ");
-          p.appendChild(el("a", {"href": res.data.sends_url, "id": "open-sends"}, t.open_sends));
+          p.appendChild(el("a", {"href": res.data.sends_url, "id": "open-sends"}, gettext("Open the sends list")));
           box.appendChild(p);
-        }).catch(function () { button.disabled = false; showErrors(errors, {__all__: [t.network_error]}); });
+        }).catch(function () {
+          button.disabled = false;
+          showErrors(errors, {__all__: [gettext("The server could not be reached; try again.")]});
+        });
       });
     }
   }

@@ -1,39 +1,18 @@
 // The sends list: status and progress follow the running sends without a reload, and cancel or
-// stop asks first. The counts come from one small JSON endpoint for every send on the page.
+// stop asks first. One small JSON endpoint answers for every send on the page with its row's live
+// cells rendered by the server (the same admin methods that rendered the page); they are put in place.
 (function () {
   "use strict";
-
-  function setProgress(node, p) {
-    ["total", "succeeded", "failed", "pending", "cancelled"].forEach(function (k) { node.dataset[k] = p[k]; });
-    node.querySelector(".hub-ok").style.width = p.succeeded_pct + "%";
-    node.querySelector(".hub-fail").style.width = p.failed_pct + "%";
-    node.querySelector(".hub-cancel").style.width = p.cancelled_pct + "%";
-    node.querySelector(".hub-n-ok").textContent = "✓ " + p.succeeded;
-    node.querySelector(".hub-n-fail").textContent = "✗ " + p.failed;
-    node.querySelector(".hub-n-pending").textContent = "… " + p.pending;
-    node.querySelector(".hub-n-total").textContent = "/ " + p.total;
-  }
 
   function update(rows) {
     rows.forEach(function (s) {
       var status = document.querySelector('[data-send-status="' + s.id + '"]');
-      if (!status) return;
-      var badge = status.querySelector(".hub-status");
-      badge.className = "hub-status hub-status-" + s.status;
-      badge.dataset.status = s.status;
-      badge.textContent = s.status_label;
-      var progress = document.querySelector('[data-send-progress="' + s.id + '"]');
-      if (progress) setProgress(progress, s.progress);
-      var row = status.closest("tr");
-      if (row) {
-        var started = row.querySelector(".hub-started"), finished = row.querySelector(".hub-finished");
-        if (started && s.started_at) started.textContent = s.started_at;
-        if (finished && s.finished_at) finished.textContent = s.finished_at;
-        if (!s.cancellable) {
-          var button = row.querySelector("[data-send-cancel]");
-          if (button) button.remove();
-        }
-      }
+      var row = status && status.closest("tr");
+      if (!row) return;
+      Object.keys(s.cells).forEach(function (name) {
+        var cell = row.querySelector("td.field-" + name);
+        if (cell) cell.innerHTML = s.cells[name];
+      });
     });
   }
 
