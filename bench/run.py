@@ -31,6 +31,11 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Run as a script from any directory: the project's packages (and the tests' port helper) come from ROOT.
+sys.path.insert(0, str(ROOT))
+
+from tests.support.ports import free_port  # noqa: E402
+
 PYTHON = sys.executable
 SECRET = "bench-secret"
 TEMPLATE = (
@@ -61,12 +66,6 @@ def parse_args():
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and logs (debugging)")
     return parser.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -267,7 +266,6 @@ class Bench:
 
     def setup_django(self):
         os.environ.update(self.env())
-        sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()

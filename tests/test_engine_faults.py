@@ -12,7 +12,10 @@ from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend, Webhook
 
 from .factories import make_customers, make_group, make_webhook
-from .test_engine_support import ScriptedServer, WorkerHandle, free_port, running_worker, start_worker, wait_until
+from .support.ports import free_port
+from .support.receivers import ScriptedServer
+from .support.waiting import wait_until
+from .support.workers import WorkerHandle, running_worker, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

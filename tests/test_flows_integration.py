@@ -26,7 +26,6 @@ from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
-from .conftest import run_worker
 from .examples import save_example
 from .factories import make_webhook
 
@@ -64,7 +63,7 @@ def join(group: Group, *customers: Customer) -> None:
 # --- The seed's example ----------------------------------------------------------------------------
 
 
-def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receiver, redis_conn):
+def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receiver, redis_conn, run_worker):
     crm = make_webhook(receiver.url("/crm/leads"), name="CRM", body_template=CRM_TEMPLATE, empty_text="")
     flow = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[crm])
     customer = Customer.objects.create(
@@ -123,7 +122,7 @@ def test_score_flow_ignores_unchanged_and_falling_scores_and_writes_outside_the_
     assert list(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == [newcomer.pk]
 
 
-def test_bulk_score_changes_start_each_crossing_once_with_a_job_per_batch(receiver, redis_conn):
+def test_bulk_score_changes_start_each_crossing_once_with_a_job_per_batch(receiver, redis_conn, run_worker):
     hook = make_webhook(receiver.url("/score"), body_template=CRM_TEMPLATE)
     high = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[hook])
     active = make_flow("活跃客户", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=200, steps=[hook])
@@ -168,7 +167,7 @@ def test_inactive_flow_starts_nothing(receiver, redis_conn):
 # --- The other triggers ----------------------------------------------------------------------------
 
 
-def test_joining_a_group_starts_the_flow(receiver, redis_conn):
+def test_joining_a_group_starts_the_flow(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="VIP")
     hook = make_webhook(receiver.url("/group"), body_template=CRM_TEMPLATE)
     flow = make_flow("入群欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[hook])
@@ -183,7 +182,7 @@ def test_joining_a_group_starts_the_flow(receiver, redis_conn):
     ]
 
 
-def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis_conn):
+def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="导入")
     old_member = Customer.objects.create(name="老成员", mobile="13800000007")
     join(group, old_member)  # before the flow existed
@@ -264,7 +263,7 @@ def test_the_admin_screens_start_flows_through_the_services(admin_client, receiv
     }
 
 
-def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
+def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn, run_worker):
     page = MicroPage.objects.create(title="试用申请", slug="trial")
     FormField.objects.create(page=page, label="手机号", key="mobile", field_type=FormField.Type.MOBILE, required=True)
     FormField.objects.create(page=page, label="姓名", key="name", required=True, order=1)
@@ -292,7 +291,7 @@ def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
     ]
 
 
-def test_a_loyalty_event_starts_the_flow_for_its_member(receiver, redis_conn):
+def test_a_loyalty_event_starts_the_flow_for_its_member(receiver, redis_conn, run_worker):
     silver = MembershipLevel.objects.create(name="银卡", rank=1)
     gold = MembershipLevel.objects.create(name="金卡", rank=2)
     member = Customer.objects.create(name="吴九", mobile="13800000009", membership_id="M-9", level=silver, points=120)
@@ -327,7 +326,7 @@ def _wait_until(moment, *, limit=15.0):
         time.sleep(0.1)
 
 
-def test_a_wait_then_a_webhook_node(receiver, redis_conn):
+def test_a_wait_then_a_webhook_node(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="稍后跟进")
     first = make_webhook(receiver.url("/first"), body_template=CRM_TEMPLATE)
     later = make_webhook(receiver.url("/later"), body_template=CRM_TEMPLATE)
@@ -353,7 +352,7 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn):
     assert Message.objects.filter(event="flow/webhook-notification").count() == 2
 
 
-def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
+def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="丢失的等待")
     hook = make_webhook(receiver.url("/after-wait"), body_template=CRM_TEMPLATE)
     flow = make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
@@ -379,7 +378,7 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
     assert [(b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [("2", str(customer.pk))]
 
 
-def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
+def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="worker 自己补上")
     hook = make_webhook(receiver.url("/self-healed"))
     make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
@@ -393,7 +392,7 @@ def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
     assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
 
 
-def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
+def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="暂停")
     flow = make_flow(
         "可暂停", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[make_webhook(receiver.url("/paused"))]
@@ -413,7 +412,7 @@ def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
     assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
 
 
-def test_an_inactive_webhook_node_is_skipped_and_the_run_goes_on(receiver, redis_conn):
+def test_an_inactive_webhook_node_is_skipped_and_the_run_goes_on(receiver, redis_conn, run_worker):
     off = make_webhook(receiver.url("/off"), is_active=False)
     on = make_webhook(receiver.url("/on"))
     make_flow("跳过", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=5, steps=[off, on])

@@ -12,7 +12,6 @@ from customers.models import Customer, Group, GroupEntry
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
-from .conftest import run_worker
 from .examples import save_example
 from .factories import make_webhook
 
@@ -273,7 +272,7 @@ def test_only_the_pages_active_webhooks_are_called(client, redis_conn):
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, redis_conn):
+def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, redis_conn, run_worker):
     webhook = make_webhook(receiver.url("/crm/form"), body_template=FORM_TEMPLATE, empty_text="-")
     page = make_page(webhooks=[webhook])
     response = client.post(page_url(page), valid_post(f_email="", f_name='李 "雷" <3'))

@@ -23,7 +23,6 @@ from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.signing import canonical_json, verify
 
-from .conftest import run_worker
 from .factories import make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -129,7 +128,7 @@ def check_request(request, event: str, expected: dict) -> dict:
     return payload
 
 
-def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn, subscribed):
+def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn, subscribed, run_worker):
     silver = MembershipLevel.objects.create(name="银卡", rank=10)
     gold = MembershipLevel.objects.create(name="金卡", rank=20)
     member = Customer.objects.create(name="张三", mobile="13900000001", membership_id="M0001", level=silver)
@@ -181,7 +180,7 @@ def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn,
     assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 5
 
 
-def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_conn, subscribed):
+def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_conn, subscribed, run_worker):
     _api_key, raw_key = api_services.api_key_create(name="loyalty system")
     events = [
         {

@@ -13,13 +13,12 @@ from django.utils import timezone
 from webhooks import group_sends, record, services, worker
 from webhooks.models import Attempt, Delivery, GroupSend
 
-from .conftest import run_worker
 from .factories import make_customers, make_group, make_webhook
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn):
+def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn, run_worker):
     customers = make_customers(3)
     webhook = make_webhook(receiver.url())
     for customer in customers:
@@ -32,7 +31,7 @@ def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn)
     assert len(receiver.received) == 3
 
 
-def test_a_worker_tick_finds_due_work_without_any_bell(receiver, redis_conn):
+def test_a_worker_tick_finds_due_work_without_any_bell(receiver, redis_conn, run_worker):
     (customer,) = make_customers(1)
     services.message_publish(event="form/submit", webhooks=[make_webhook(receiver.url())], customer=customer)
     redis_conn.flushdb()

@@ -11,9 +11,9 @@ from webhooks import services
 from webhooks.models import Attempt, Delivery
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 
-from .conftest import run_worker
 from .factories import make_customers, make_webhook
-from .test_engine_support import ScriptedServer, free_port
+from .support.ports import free_port
+from .support.receivers import ScriptedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +22,7 @@ BASIC_PASSWORD = "basic-Pw-NeverLogged-2"
 APP_SECRET = "app-Secret-NeverLogged-3"
 
 
-def test_worker_logs_and_records_hold_no_secret(redis_conn):
+def test_worker_logs_and_records_hold_no_secret(redis_conn, run_worker):
     config = ReceiverConfig(
         secret=HMAC_KEY,
         basic_username="hub",

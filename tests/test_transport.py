@@ -13,7 +13,7 @@ from webhooks.secrets import MASK
 from webhooks.ssrf import address_allowed
 
 from .factories import make_customers, make_webhook
-from .test_engine_support import ScriptedServer, self_signed_context
+from .support.receivers import ScriptedServer, self_signed_context
 
 
 def endpoint(url: str, **fields) -> Endpoint:

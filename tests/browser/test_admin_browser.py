@@ -6,9 +6,6 @@ The browser asks for zh-hans. Assertions read status values from data attributes
 the language); the screenshots show the visible labels.
 """
 
-import os
-import signal
-import subprocess
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +16,6 @@ from django.contrib.auth.models import User
 from django.utils import translation
 
 from customers.models import Customer
-from tests.browser import launch
-from tests.conftest import start_worker
 from tests.factories import make_customers, make_group
 from webhooks import services
 from webhooks.models import Delivery, GroupSend, Webhook
@@ -34,36 +29,18 @@ PASSWORD = "browser-pass-1"  # noqa: S105 - a throwaway test user
 
 
 @pytest.fixture
-def worker(redis_conn, live_server):
-    process = start_worker(burst=False, scheduler=True, WEBHOOK_RECONCILE_INTERVAL=5)
-    yield process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-@pytest.fixture
-def page(live_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        context = browser.new_context(
-            locale="zh-CN",
-            timezone_id=ZONE,
-            extra_http_headers={"Accept-Language": "zh-hans"},
-            viewport={"width": 1600, "height": 900},
-        )
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())  # the "cancel this send?" confirmation
-        yield page
-        context.close()
-        browser.close()
+def page(live_server, browser):
+    context = browser.new_context(
+        locale="zh-CN",
+        timezone_id=ZONE,
+        extra_http_headers={"Accept-Language": "zh-hans"},
+        viewport={"width": 1600, "height": 900},
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the "cancel this send?" confirmation
+    yield page
+    context.close()
 
 
 def _wait(condition, timeout=60, what="condition"):
