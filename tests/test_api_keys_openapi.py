@@ -29,12 +29,16 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(staff):
     assert "no-store" in response["Cache-Control"]
     api_key = ApiKey.objects.get()
     raw = response.context["raw_key"]
-    assert raw in response.text and raw.startswith(api_key.prefix)
-    assert api_key.hashed_key == key_hash(raw) and api_key.created_by.username == "admin"
+    assert raw in response.text
+    assert raw.startswith(api_key.prefix)
+    assert api_key.hashed_key == key_hash(raw)
+    assert api_key.created_by.username == "admin"
     # Never again: not on the list, not on the key's page.
     for url in ("/admin/api/apikey/", f"/admin/api/apikey/{api_key.pk}/change/"):
         page = staff.get(url)
-        assert page.status_code == 200 and raw not in page.text and api_key.prefix in page.text
+        assert page.status_code == 200
+        assert raw not in page.text
+        assert api_key.prefix in page.text
 
     api = staff.post(
         "/api/v1/events", redeem_event(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"

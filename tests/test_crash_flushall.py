@@ -81,4 +81,5 @@ def test_flushall_mid_send_loses_nothing(own_redis):
     print(f"FLUSHALL proof: {figures}")
     assert figures["keys_flushed"] > 0
     assert figures["waiting_at_crash"] > 0  # work was lost from Redis, and came back from the database
-    assert figures["duplicates"] == 0 and figures["unrecorded"] == 0
+    assert figures["duplicates"] == 0
+    assert figures["unrecorded"] == 0

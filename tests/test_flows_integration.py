@@ -91,9 +91,12 @@ def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receive
     ]
     got = receiver.received[0]
     assert got.headers["X-Clab-Event"] == "flow/webhook-notification"
-    assert got.signature_ok is True and verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
+    assert got.signature_ok is True
+    assert verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
     run = FlowRun.objects.get(flow=flow, customer=customer)
-    assert run.status == FlowRun.Status.COMPLETED and run.step_index == 1 and run.finished_at
+    assert run.status == FlowRun.Status.COMPLETED
+    assert run.step_index == 1
+    assert run.finished_at
     save_example("flow-step", got, Attempt.objects.get(delivery_id=got.headers["X-Clab-Delivery-Id"]))
 
     # Once per customer: falling back and crossing again pushes nothing more.
@@ -195,7 +198,8 @@ def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis
 
     known = Customer.objects.create(name="已有客户", mobile="13800000110")
     result = group_import_csv(group=group, data="姓名,手机号\n已有客户,13800000110\n新客户,13800000111\n".encode())
-    assert result.ok and result.joined == 2
+    assert result.ok
+    assert result.joined == 2
     imported = Customer.objects.get(mobile="13800000111")
     assert set(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == {
         *(c.pk for c in newcomers),
@@ -338,7 +342,8 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn, run_worker):
     run_worker()
 
     run = FlowRun.objects.get(flow=flow, customer=customer)
-    assert run.status == FlowRun.Status.WAITING and run.step_index == 1
+    assert run.status == FlowRun.Status.WAITING
+    assert run.step_index == 1
     assert timedelta(seconds=2) < run.next_run_at - run.started_at < timedelta(seconds=30)
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
     assert run.job_id in registry.get_job_ids()
@@ -347,7 +352,8 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn, run_worker):
     _wait_until(run.next_run_at)
     run_worker(scheduler=True)
     run.refresh_from_db()
-    assert run.status == FlowRun.Status.COMPLETED and run.step_index == 3
+    assert run.status == FlowRun.Status.COMPLETED
+    assert run.step_index == 3
     assert [(r.path, json.loads(r.body)["flowStep"]) for r in receiver.received] == [("/first", "1"), ("/later", "3")]
     assert Message.objects.filter(event="flow/webhook-notification").count() == 2
 
@@ -369,7 +375,8 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn, ru
     FlowRun.objects.filter(pk=run.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
     assert services.flow_runs_reconcile()["runs"] == 1
     run.refresh_from_db()
-    assert run.job_id and run.job_id != lost_job
+    assert run.job_id
+    assert run.job_id != lost_job
     assert services.flow_runs_reconcile()["runs"] == 0  # its new job is alive: not queued twice
 
     log = run_worker()

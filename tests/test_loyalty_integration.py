@@ -121,10 +121,12 @@ def check_request(request, event: str, expected: dict) -> dict:
     assert list(payload) == SEED_ORDER[event]
     assert payload == expected
     assert request.body == canonical_json(expected)
-    assert isinstance(payload["tenantId"], int) and payload["tenantId"] == TENANT_ID
+    assert isinstance(payload["tenantId"], int)
+    assert payload["tenantId"] == TENANT_ID
     assert DATE_RE.match(payload["date"])
     if "oldLevelId" in payload:
-        assert isinstance(payload["oldLevelId"], int) and isinstance(payload["newLevelId"], int)
+        assert isinstance(payload["oldLevelId"], int)
+        assert isinstance(payload["newLevelId"], int)
     return payload
 
 

@@ -55,16 +55,19 @@ def test_an_expired_claim_is_taken_back_with_an_attempt_that_counts_towards_retr
     assert record.leases_expired_record() == 1
     delivery.refresh_from_db()
     attempt = Attempt.objects.get(delivery=delivery)
-    assert attempt.error_class == "WorkerLost" and attempt.started_at == claimed_at
+    assert attempt.error_class == "WorkerLost"
+    assert attempt.started_at == claimed_at
     assert "may have received it" in attempt.error_message
-    assert delivery.status == Delivery.Status.RETRYING and delivery.attempt_count == 1
+    assert delivery.status == Delivery.Status.RETRYING
+    assert delivery.attempt_count == 1
     # Taken back once more, the retry is spent: failed, never a loop.
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.SENDING, claimed_by="dead-again", claimed_at=claimed_at
     )
     record.leases_expired_record()
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.FAILED and delivery.attempt_count == 2
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.attempt_count == 2
 
 
 def test_an_expired_claim_of_a_stopped_send_is_cancelled_not_sent_again(redis_conn):

@@ -77,7 +77,8 @@ def test_worker_logs_and_records_hold_no_secret(redis_conn, run_worker):
         tokens = set(config.tokens)
 
     statuses = list(Delivery.objects.order_by("webhook_id").values_list("status", flat=True))
-    assert statuses.count(Delivery.Status.SUCCEEDED) == 3 and statuses.count(Delivery.Status.FAILED) == 4
+    assert statuses.count(Delivery.Status.SUCCEEDED) == 3
+    assert statuses.count(Delivery.Status.FAILED) == 4
     # The token requests that failed (refused, HTTP 500) were recorded, with a reason.
     token_failures = Attempt.objects.filter(delivery__webhook__in=webhooks[3:5])
     assert [a.error_class for a in token_failures] == ["OAuthError", "OAuthError"]

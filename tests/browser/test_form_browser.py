@@ -66,7 +66,8 @@ def test_visitor_submits_the_form_and_the_message_arrives(live_server, receiver,
     assert len(receiver.received) == 1, "the worker did not deliver the form/submit message in 30 s"
     got = receiver.received[0]
     customer = Customer.objects.get(mobile="13912345678")
-    assert got.headers["X-Clab-Event"] == "form/submit" and got.signature_ok is True
+    assert got.headers["X-Clab-Event"] == "form/submit"
+    assert got.signature_ok is True
     assert json.loads(got.body) == {
         "name": "林小雨",
         "mobile": "13912345678",
