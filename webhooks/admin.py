@@ -5,6 +5,7 @@ from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -18,7 +19,7 @@ from .models import Delivery, GroupSend, Message, Webhook
 ADMIN_CSS = {"all": ("webhooks/admin.css",)}
 
 
-def status_badge(value: str, label: str):
+def status_badge(value: str, label: str | Promise):
     return format_html('<span class="hub-status hub-status-{0}" data-status="{0}">{1}</span>', value, label)
 
 
@@ -385,6 +386,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, delivery):
             raise PermissionDenied
         result = selectors.delivery_result(delivery_id=delivery.pk)
+        if result is None:  # deleted since the line above
+            raise Http404
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
