@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.cache import add_never_cache_headers
 
 from . import services
 from .models import ApiKey

@@ -31,7 +31,7 @@ DESCRIPTIONS = {
     "endDate": "Last valid day, in the same forms as startDate and not before it; sent on exactly as given.",
 }
 
-EVENT_SCHEMA_NAMES = {
+EVENT_SCHEMA_NAMES: dict[str, str] = {
     FixedEvent.MEMBERSHIP_LEVEL_UP: "MembershipLevelUp",
     FixedEvent.MEMBERSHIP_LEVEL_DOWN: "MembershipLevelDown",
     FixedEvent.DISPATCH_COUPON: "LoyaltyDispatchCoupon",
@@ -39,7 +39,7 @@ EVENT_SCHEMA_NAMES = {
     FixedEvent.REDEEM_COUPON: "MembershipRedeemCoupon",
 }
 
-EXAMPLES = {
+EXAMPLES: dict[str, dict] = {
     FixedEvent.MEMBERSHIP_LEVEL_UP: {
         "event": FixedEvent.MEMBERSHIP_LEVEL_UP.value,
         "membershipId": "M0001",

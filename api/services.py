@@ -2,6 +2,7 @@
 
 import secrets
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -12,12 +13,15 @@ from .models import ApiKey, IdempotencyRecord, key_hash
 from .selectors import idempotency_record_get
 from .validation import ValidEvent
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 KEY_PREFIX = "whk_"
 # Writing last_used_at on every request would make each call a write; a minute is precise enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-def api_key_create(*, name: str, user=None) -> tuple[ApiKey, str]:
+def api_key_create(*, name: str, user: "User | None" = None) -> tuple[ApiKey, str]:
     """A new key; the clear key is returned this once and never stored."""
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
@@ -26,7 +30,7 @@ def api_key_create(*, name: str, user=None) -> tuple[ApiKey, str]:
     return api_key, raw_key
 
 
-def api_key_revoke(*, api_key: ApiKey, user=None) -> ApiKey:
+def api_key_revoke(*, api_key: ApiKey, user: "User | None" = None) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])

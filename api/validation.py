@@ -244,10 +244,11 @@ def validate_events(body) -> tuple[list[ValidEvent], list[EventErrors]]:
             )
     else:
         raise BodyError("invalid_body", _("The body must be one event object or a list of event objects."))
-    valid, invalid = [], []
+    valid: list[ValidEvent] = []
+    invalid: list[EventErrors] = []
     for index, item in enumerate(items):
         event, errors = validate_event(index, item)
-        if errors:
+        if event is None:  # None exactly when there are errors
             invalid.append(errors)
         else:
             valid.append(event)

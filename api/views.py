@@ -19,7 +19,7 @@ from .validation import BodyError, parse_body, validate_events
 MAX_IDEMPOTENCY_KEY = 255
 
 
-def error_response(status: int, code: str, message: str, **extra) -> JsonResponse:
+def error_response(status: int, code: str, message: str, **extra) -> HttpResponse:
     text = json.dumps({"error": {"code": code, "message": message, **extra}}, ensure_ascii=False)
     # A member name the caller sent may hold a lone surrogate; backslashreplace writes it as a JSON escape.
     response = HttpResponse(text.encode("utf-8", "backslashreplace"), status=status, content_type="application/json")
@@ -140,7 +140,7 @@ def events(request):
         json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
     ).hexdigest()
     try:
-        status, response = services.events_accept(
+        status, payload = services.events_accept(
             api_key=api_key, events=valid, idempotency_key=idempotency_key, request_hash=request_hash
         )
     except services.IdempotencyConflict:
@@ -149,7 +149,7 @@ def events(request):
             "idempotency_key_reused",
             _("This Idempotency-Key was already used with a different body; use a new key for a new request."),
         )
-    return JsonResponse(response, status=status)
+    return JsonResponse(payload, status=status)
 
 
 @_language

@@ -181,23 +181,25 @@ class Flow(models.Model):
         return self.name
 
     def clean(self):
-        needed = {
+        requirements: dict[str, tuple[str, bool]] = {
             self.Trigger.SCORE_REACHED: ("score_threshold", self.score_threshold is not None),
             self.Trigger.GROUP_JOINED: ("group", self.group_id is not None),
             self.Trigger.FORM_SUBMITTED: ("page", self.page_id is not None),
             self.Trigger.LOYALTY_EVENT: ("event", bool(self.event)),
-        }.get(self.trigger)
+        }
+        needed = requirements.get(self.trigger)
         if needed and not needed[1]:
             raise ValidationError({needed[0]: _("Required for this trigger.")})
 
     @property
     def trigger_label(self) -> str:
-        detail = {
+        details: dict[str, object] = {
             self.Trigger.SCORE_REACHED: self.score_threshold,
             self.Trigger.GROUP_JOINED: self.group,
             self.Trigger.FORM_SUBMITTED: self.page,
             self.Trigger.LOYALTY_EVENT: self.get_event_display(),
-        }.get(self.trigger)
+        }
+        detail = details.get(self.trigger)
         return f"{self.get_trigger_display()}: {detail}"
 
 
@@ -242,9 +244,10 @@ class FlowStep(models.Model):
             if self.wait > timedelta(days=366):
                 raise ValidationError({"wait": _("Wait at most a year.")})
         elif self.kind == self.Kind.WEBHOOK:
-            if self.webhook_id is None:
+            webhook = self.webhook
+            if webhook is None:
                 raise ValidationError({"webhook": _("Choose the webhook to call.")})
-            if self.webhook.is_fixed:
+            if webhook.is_fixed:
                 raise ValidationError({"webhook": _("Only a non-fixed webhook can be a flow's webhook node.")})
 
 

@@ -10,7 +10,7 @@ due run whose job Redis no longer holds, so neither a restart nor an empty Redis
 
 import logging
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
@@ -101,7 +101,7 @@ def submission_create(*, page: MicroPage, data: dict, ip: str | None = None) -> 
 # --- Flow runs ------------------------------------------------------------------------------------
 
 
-def _schedule(run: FlowRun, *, at=None) -> None:
+def _schedule(run: FlowRun, *, at: datetime | None = None) -> None:
     run.job_id = queueing.new_job_id()
     queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUN_ADVANCE, run.pk, job_id=run.job_id, at=at)
 

@@ -40,6 +40,11 @@ from rq import Worker
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"  # its SQLite file and logs (gitignored; the settings create no directory)
+# Run as a script from any directory: the project's packages (and the tests' port helper) come from ROOT.
+sys.path.insert(0, str(ROOT))
+
+from tests.support.ports import free_port  # noqa: E402
+
 PYTHON = sys.executable
 SECRET = "bench-secret"
 TEMPLATE = (
@@ -70,12 +75,6 @@ def parse_args():
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and logs (debugging)")
     return parser.parse_args()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_port(port: int, timeout: float, process: subprocess.Popen | None = None) -> None:
@@ -270,7 +269,6 @@ class Bench:
 
     def setup_django(self):
         os.environ.update(self.env())
-        sys.path.insert(0, str(ROOT))
         import django
 
         django.setup()
@@ -293,7 +291,7 @@ def percentile(values: list[float], fraction: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def create_data(n: int, receiver_url: str):

@@ -2,7 +2,9 @@
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -35,7 +37,7 @@ COLUMNS = {
 
 
 @transaction.atomic
-def group_customers_add(*, group: Group, customers) -> int:
+def group_customers_add(*, group: Group, customers: Iterable[Customer]) -> int:
     """Add customers to a group; those already in it stay as they are. Returns how many joined.
 
     The customers who joined are announced (`signals.group_joined`) once the transaction commits.
@@ -59,7 +61,7 @@ def group_customers_add(*, group: Group, customers) -> int:
 
 
 @transaction.atomic
-def group_customers_remove(*, group: Group, customers) -> int:
+def group_customers_remove(*, group: Group, customers: Iterable[Customer]) -> int:
     ids = [c.pk for c in customers]
     deleted = 0
     for start in range(0, len(ids), 900):
@@ -185,7 +187,7 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
 
 
 @transaction.atomic
-def _import_rows(group: Group, rows, result: ImportResult) -> None:
+def _import_rows(group: Group, rows: list[tuple[dict[str, str], dict[str, Any]]], result: ImportResult) -> None:
     mobiles = [values["mobile"] for values, _attrs in rows if values["mobile"]]
     existing = {}
     for start in range(0, len(mobiles), 900):

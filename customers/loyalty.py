@@ -5,7 +5,9 @@ or code changes and every subscribed webhook has its delivery written, or nothin
 """
 
 import secrets
+from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,9 +15,13 @@ from django.utils.translation import gettext as _
 
 from webhookhub.errors import HubError
 from webhooks.events import FixedEvent
+from webhooks.models import Message
 from webhooks.services import event_publish
 
 from .models import Coupon, CouponCode, Customer, MembershipLevel
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # No 0/O or 1/I: codes are read out at a till and typed in by hand.
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -49,7 +55,7 @@ def _check_validity(start_date: date, end_date: date) -> None:
 
 
 @transaction.atomic
-def member_level_change(*, customer: Customer, level: MembershipLevel, user=None):
+def member_level_change(*, customer: Customer, level: MembershipLevel, user: "User | None" = None) -> Message | None:
     """Move a member to `level`: a level up or down by the levels' rank, with its event.
 
     A member without a level is given its first level without an event: the seed's payload needs the
@@ -80,7 +86,7 @@ def member_level_change(*, customer: Customer, level: MembershipLevel, user=None
     )
 
 
-def _coupon_data(code: CouponCode, *, with_validity=True) -> dict:
+def _coupon_data(code: CouponCode, *, with_validity: bool = True) -> dict:
     data = {
         "membershipId": code.customer.membership_id,
         "date": timezone.now(),
@@ -97,11 +103,11 @@ def _coupon_data(code: CouponCode, *, with_validity=True) -> dict:
 def coupon_dispatch(
     *,
     coupon: Coupon,
-    customers,
+    customers: Iterable[Customer],
     batch_id: str,
     start_date: date | None = None,
     end_date: date | None = None,
-    user=None,
+    user: "User | None" = None,
 ) -> list[CouponCode]:
     """The system gives each member one new unique code of `coupon`; each raises a dispatch event.
 
@@ -115,10 +121,10 @@ def coupon_dispatch(
     _check_validity(start_date, end_date)
     if end_date < timezone.localdate():
         raise HubError(_("The validity ends on %(date)s, which is past.") % {"date": end_date.isoformat()})
-    customers = list(customers)
-    if not customers:
+    chosen = list(customers)
+    if not chosen:
         raise HubError(_("Choose at least one member."))
-    not_members = [customer for customer in customers if not customer.membership_id]
+    not_members = [customer for customer in chosen if not customer.membership_id]
     if not_members:
         names = ", ".join(str(customer) for customer in not_members[:5])
         raise HubError(
@@ -135,7 +141,7 @@ def coupon_dispatch(
             start_date=start_date,
             end_date=end_date,
         )
-        for customer, code in zip(customers, _new_codes(len(customers)), strict=True)
+        for customer, code in zip(chosen, _new_codes(len(chosen)), strict=True)
     ]
     CouponCode.objects.bulk_create(codes, batch_size=1000)
     for code in codes:
@@ -144,7 +150,7 @@ def coupon_dispatch(
 
 
 @transaction.atomic
-def coupon_draw(*, coupon: Coupon, customer: Customer, user=None) -> CouponCode:
+def coupon_draw(*, coupon: Coupon, customer: Customer, user: "User | None" = None) -> CouponCode:
     """A member draws (claims) a coupon: a new unique code, valid for the coupon's dates."""
     _require_member(customer)
     if coupon.end_date < timezone.localdate():
@@ -162,7 +168,7 @@ def coupon_draw(*, coupon: Coupon, customer: Customer, user=None) -> CouponCode:
 
 
 @transaction.atomic
-def coupon_redeem(*, code: str, user=None) -> CouponCode:
+def coupon_redeem(*, code: str, user: "User | None" = None) -> CouponCode:
     """Redeem a member's code once, within its validity; anything else is refused and raises nothing."""
     value = (code or "").strip().upper()
     coupon_code = (

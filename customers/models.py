@@ -77,7 +77,7 @@ class Customer(TimestampedModel):
 class Group(models.Model):
     name = models.CharField(_("name"), max_length=128, unique=True)
     description = models.TextField(_("description"), blank=True)
-    customers = models.ManyToManyField(
+    customers: "models.ManyToManyField[Customer, GroupEntry]" = models.ManyToManyField(
         Customer, through="GroupEntry", related_name="customer_groups", verbose_name=_("customers")
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)

@@ -1,18 +1,12 @@
-"""Shared fixtures: a receiver on 127.0.0.1, real rq workers in burst mode, a clean Redis."""
-
-import os
-import subprocess
-import sys
-from pathlib import Path
+"""Shared fixtures: a receiver on 127.0.0.1, real rq workers, a clean Redis; and the end-of-run list of
+proofs skipped for a missing prerequisite (tests/support/prerequisites.py)."""
 
 import django_rq
 import pytest
-from django.db import connection
 
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 
-ROOT = Path(__file__).resolve().parent.parent
-QUEUES = ["realtime", "default", "bulk"]  # settings.WORKER_QUEUES
+from .support import prerequisites, workers
 
 
 @pytest.fixture(autouse=True)
@@ -36,50 +30,31 @@ def receiver():
         yield r
 
 
-def worker_env(**extra) -> dict:
-    """Environment for a worker process that shares this test run's database and Redis."""
-    settings_dict = connection.settings_dict
-    if settings_dict["ENGINE"].endswith("sqlite3"):
-        database_url = f"sqlite:///{settings_dict['NAME']}"
-    else:
-        database_url = "postgres://{USER}@{HOST}:{PORT}/{NAME}".format(
-            **{k: settings_dict[k] or "" for k in ("USER", "HOST", "PORT", "NAME")}
-        )
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.update({key: str(value) for key, value in extra.items()})
-    return env
+@pytest.fixture
+def run_worker():
+    """`run_worker(timeout=120, **kwargs) -> log`: a burst worker until the queues are empty."""
+    return workers.run_worker
 
 
-def start_worker(*, burst=True, queues=QUEUES, scheduler=False, **extra_env) -> subprocess.Popen:
-    args = [sys.executable, str(ROOT / "manage.py"), "rqworker", *queues]
-    if burst:
-        args.append("--burst")
-    if scheduler:
-        args.append("--with-scheduler")
-    return subprocess.Popen(
-        args,
-        env=worker_env(**extra_env),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        text=True,
-    )
+@pytest.fixture
+def start_worker():
+    """`start_worker(**kwargs) -> WorkerHandle`: a worker process, its output drained; any still running
+    at the end of the test is stopped, work horse included."""
+    handles = []
+
+    def start(**kwargs) -> workers.WorkerHandle:
+        handle = workers.WorkerHandle(workers.start_worker(**kwargs))
+        handles.append(handle)
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
 
 
-def run_worker(timeout=120, **kwargs) -> str:
-    """Run a burst worker until the queues are empty; return its log."""
-    process = start_worker(burst=True, **kwargs)
-    try:
-        output, _ = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        raise AssertionError(f"worker did not finish in {timeout}s:\n{output[-3000:]}") from None
-    assert process.returncode == 0, output[-3000:]
-    return output
+def pytest_terminal_summary(terminalreporter):
+    lines = prerequisites.summary_lines(terminalreporter.stats.get("skipped", []))
+    if lines:
+        terminalreporter.section("proofs skipped for a missing prerequisite (a failure in CI)", yellow=True)
+        for line in lines:
+            terminalreporter.line(line)

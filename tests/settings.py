@@ -8,4 +8,4 @@ os.environ.setdefault("SECRETS_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS10ZXN0LW9ubH
 os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhookhub.settings")
 
-from webhookhub.settings import *  # noqa: E402,F403
+from webhookhub.settings import *  # noqa: F403

@@ -105,24 +105,29 @@ def test_send_dialog_fragment_and_page(admin_client, webhook):
     group = make_group(make_customers(3), name="VIP")
     url = reverse("admin:webhooks_webhook_send", args=[webhook.pk])
     fragment = admin_client.get(url + "?fragment=1").content.decode()
-    assert 'id="test-send-form"' in fragment and 'id="group-send-form"' in fragment
+    assert 'id="test-send-form"' in fragment
+    assert 'id="group-send-form"' in fragment
     assert "<html" not in fragment
     assert f'<option value="{group.pk}">VIP (3 members)</option>' in fragment
     page = admin_client.get(url)
     assert page.status_code == 200
-    assert 'id="send-dialog"' in page.content.decode() and "<html" in page.content.decode()
+    assert 'id="send-dialog"' in page.content.decode()
+    assert "<html" in page.content.decode()
 
 
 def test_the_dialogs_form_renders_its_own_widgets_and_the_words_come_from_the_js_catalog(admin_client, webhook):
     fragment = admin_client.get(reverse("admin:webhooks_webhook_send", args=[webhook.pk]) + "?fragment=1")
     html = fragment.content.decode()
     # GroupSendForm's widgets, as the form renders them: its choices, not a copy of them.
-    assert 'name="when" value="now"' in html and 'name="when" value="scheduled"' in html
-    assert 'type="datetime-local"' in html and 'name="time_zone"' in html
+    assert 'name="when" value="now"' in html
+    assert 'name="when" value="scheduled"' in html
+    assert 'type="datetime-local"' in html
+    assert 'name="time_zone"' in html
     assert "hub-i18n" not in html
     # The scripts' words: Django's JavaScript catalog in the admin's language, loaded before the dialog.
     catalog = admin_client.get(reverse("admin:webhooks_jsi18n"), HTTP_ACCEPT_LANGUAGE="zh-hans")
-    assert catalog.status_code == 200 and json.dumps("搜索中…") in catalog.content.decode()
+    assert catalog.status_code == 200
+    assert json.dumps("搜索中…") in catalog.content.decode()
     listing = admin_client.get(reverse("admin:webhooks_webhook_changelist")).content.decode()
     assert listing.index(reverse("admin:webhooks_jsi18n")) < listing.index("webhooks/send_dialog.js")
 
@@ -179,15 +184,19 @@ def test_secrets_write_only_for_administrator_and_absent_for_marketer(client, we
 
     client.force_login(administrator)
     html = client.get(url).content.decode()
-    assert 'name="secret_key"' in html and MASK in html
+    assert 'name="secret_key"' in html
+    assert MASK in html
     assert "s3cr3t" not in html
 
     client.force_login(marketer)
     response = client.get(url)
     html = response.content.decode()
     assert response.status_code == 200
-    assert "secret_key" not in html and "basic_password" not in html and "oauth_app_secret" not in html
-    assert MASK not in html and "s3cr3t" not in html
+    assert "secret_key" not in html
+    assert "basic_password" not in html
+    assert "oauth_app_secret" not in html
+    assert MASK not in html
+    assert "s3cr3t" not in html
     assert 'name="name"' not in html  # view only: no inputs at all
     # Posting a change is refused, the secret stays.
     response = client.post(url, {"name": "x", "url": HOOK_URL, "auth_type": "secret", "secret_key": "stolen"})
@@ -263,10 +272,13 @@ def test_test_send_creates_a_delivery_recorded_as_the_user(admin_client, admin_u
     )
     assert response.status_code == 201
     delivery = Delivery.objects.get(pk=response.json()["delivery_id"])
-    assert delivery.event == "manual/test-send" and delivery.customer == customer
+    assert delivery.event == "manual/test-send"
+    assert delivery.customer == customer
     assert delivery.message.created_by == admin_user
     result = admin_client.get(response.json()["result_url"]).json()
-    assert result["status"] == "pending" and result["attempts"] == [] and not result["final"]
+    assert result["status"] == "pending"
+    assert result["attempts"] == []
+    assert not result["final"]
 
 
 def test_test_send_errors(admin_client, webhook, fixed_webhook):
@@ -290,7 +302,9 @@ def test_group_send_now(admin_client, admin_user, webhook):
     )
     assert response.status_code == 201, response.content
     send = GroupSend.objects.get(pk=response.json()["send_id"])
-    assert send.created_by == admin_user and send.total == 4 and send.group == group
+    assert send.created_by == admin_user
+    assert send.total == 4
+    assert send.group == group
     assert abs((send.scheduled_at - timezone.now()).total_seconds()) < 5
 
 
@@ -346,7 +360,8 @@ def test_group_send_refused_for_an_inactive_webhook(admin_client, webhook):
     response = admin_client.post(
         reverse("admin:webhooks_webhook_group_send", args=[webhook.pk]), {"group": group.pk, "when": "now"}
     )
-    assert response.status_code == 400 and "not active" in response.json()["errors"]["__all__"][0]
+    assert response.status_code == 400
+    assert "not active" in response.json()["errors"]["__all__"][0]
 
 
 # --- Sends list -----------------------------------------------------------------------------------
@@ -381,8 +396,11 @@ def test_sends_status_json(admin_client, webhook):
     data = admin_client.get(reverse("admin:webhooks_groupsend_status"), {"ids": f"{send.pk},x,999"}).json()
     assert len(data["sends"]) == 1
     row = data["sends"][0]
-    assert row["status"] == "completed" and row["cancellable"] is False
-    assert row["progress"]["succeeded"] == 1 and row["progress"]["failed"] == 1 and row["progress"]["total"] == 3
+    assert row["status"] == "completed"
+    assert row["cancellable"] is False
+    assert row["progress"]["succeeded"] == 1
+    assert row["progress"]["failed"] == 1
+    assert row["progress"]["total"] == 3
 
 
 def test_sends_status_carries_the_rows_live_cells_as_the_list_renders_them(admin_client, webhook):
@@ -404,7 +422,8 @@ def test_cancel_a_scheduled_send_records_who(marketer_client, marketer, webhook)
     response = marketer_client.post(reverse("admin:webhooks_groupsend_cancel", args=[send.pk]))
     assert response.status_code == 302
     send.refresh_from_db()
-    assert send.status == GroupSend.Status.CANCELLED and send.cancelled_by == marketer
+    assert send.status == GroupSend.Status.CANCELLED
+    assert send.cancelled_by == marketer
     # A second cancel is refused with a message, not an error page.
     response = marketer_client.post(reverse("admin:webhooks_groupsend_cancel", args=[send.pk]), follow=True)
     assert "Only a scheduled or running send can be cancelled." in response.content.decode()
@@ -478,13 +497,17 @@ def test_delivery_detail_shows_every_attempt(admin_client, failed_delivery):
 def test_the_dialogs_result_is_the_delivery_pages_attempt_view_rendered_by_the_server(admin_client, failed_delivery):
     Attempt.objects.filter(delivery=failed_delivery).update(response_body="<script>alert(1)</script>")
     result = admin_client.get(reverse("admin:webhooks_delivery_result", args=[failed_delivery.pk])).json()
-    assert result["final"] and len(result["attempts"]) == 1
+    assert result["final"]
+    assert len(result["attempts"]) == 1
     page = admin_client.get(reverse("admin:webhooks_delivery_change", args=[failed_delivery.pk])).content.decode()
     attempt = result["html"][result["html"].index('<div class="module hub-attempt') :].rstrip()
-    assert attempt.endswith("</div>") and attempt in page
-    assert 'data-status="failed"' in result["html"] and 'data-response-status="500"' in attempt
+    assert attempt.endswith("</div>")
+    assert attempt in page
+    assert 'data-status="failed"' in result["html"]
+    assert 'data-response-status="500"' in attempt
     assert "{&quot;name&quot;:&quot;王0&quot;}</pre>" in attempt  # the body as sent
-    assert "<script>" not in result["html"] and "&lt;script&gt;alert(1)&lt;/script&gt;" in attempt
+    assert "<script>" not in result["html"]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in attempt
 
 
 def test_redeliver_records_who_did_it_and_needs_the_permission(client, failed_delivery, marketer, django_user_model):
@@ -493,7 +516,8 @@ def test_redeliver_records_who_did_it_and_needs_the_permission(client, failed_de
     reader.user_permissions.add(Permission.objects.get(codename="view_delivery"))
     client.force_login(reader)
     detail = client.get(reverse("admin:webhooks_delivery_change", args=[failed_delivery.pk]))
-    assert detail.status_code == 200 and 'id="redeliver-button"' not in detail.content.decode()
+    assert detail.status_code == 200
+    assert 'id="redeliver-button"' not in detail.content.decode()
     assert client.post(url).status_code == 403
 
     # A marketer redelivers (staff see every delivery and send it again); the attempt is theirs.
@@ -562,7 +586,8 @@ def test_endpoints_need_a_staff_login(client, webhook):
         reverse("admin:webhooks_webhook_send", args=[webhook.pk]),
     ):
         response = client.get(url)
-        assert response.status_code == 302 and "/login/" in response.url
+        assert response.status_code == 302
+        assert "/login/" in response.url
 
 
 def test_staff_without_send_permission_cannot_send(client, webhook):
@@ -602,10 +627,12 @@ def test_stop_a_running_send_cancels_its_waiting_deliveries(admin_client, admin_
     S = Delivery.Status
     send = _send_with_deliveries(webhook, group, [S.SUCCEEDED, S.PENDING, S.RETRYING])
     html = admin_client.get(reverse("admin:webhooks_groupsend_changelist")).content.decode()
-    assert f'data-send-cancel="{send.pk}"' in html and ">Stop<" in html
+    assert f'data-send-cancel="{send.pk}"' in html
+    assert ">Stop<" in html
     response = admin_client.post(reverse("admin:webhooks_groupsend_cancel", args=[send.pk]), follow=True)
     assert "is stopped" in response.content.decode()
     send.refresh_from_db()
-    assert send.status == GroupSend.Status.CANCELLED and send.cancelled_by == admin_user
+    assert send.status == GroupSend.Status.CANCELLED
+    assert send.cancelled_by == admin_user
     statuses = sorted(Delivery.objects.filter(message__group_send=send).values_list("status", flat=True))
     assert statuses == ["cancelled", "cancelled", "succeeded"]

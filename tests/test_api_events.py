@@ -142,7 +142,8 @@ def test_revoked_key_is_403(post, raw_key):
 
 def test_key_is_stored_hashed_and_use_is_recorded(post, raw_key):
     api_key = ApiKey.objects.get()
-    assert raw_key not in (api_key.hashed_key, api_key.prefix) and raw_key.startswith(api_key.prefix)
+    assert raw_key not in (api_key.hashed_key, api_key.prefix)
+    assert raw_key.startswith(api_key.prefix)
     assert api_key.last_used_at is None
     post(GOOD[FixedEvent.REDEEM_COUPON])
     api_key.refresh_from_db()
@@ -179,7 +180,9 @@ def test_date_left_out_is_the_time_of_acceptance(post, hooks):
     before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
     assert post(event).status_code == 202
     date = Message.objects.get().context["date"]
-    assert date >= before and date.endswith("Z") and len(date) == 20
+    assert date >= before
+    assert date.endswith("Z")
+    assert len(date) == 20
 
 
 def test_start_and_end_dates_go_on_as_given(post, hooks):
@@ -212,7 +215,8 @@ def test_list_with_one_bad_event_is_refused_whole(post, hooks):
     error = response.json()["error"]
     assert error["code"] == "invalid_events"
     assert len(error["events"]) == 1
-    assert error["events"][0]["index"] == 500 and list(error["events"][0]["members"]) == ["startDate"]
+    assert error["events"][0]["index"] == 500
+    assert list(error["events"][0]["members"]) == ["startDate"]
     assert nothing_written()
 
 
@@ -367,7 +371,8 @@ def test_bad_bodies_get_a_clear_4xx(post, hooks, data, content_type, status, cod
     assert response.status_code == status, response.content[:300]
     assert response["Content-Type"] == "application/json"
     error = response.json()["error"]
-    assert error["code"] == code and error["message"]
+    assert error["code"] == code
+    assert error["message"]
     assert nothing_written()
 
 
@@ -456,7 +461,8 @@ def test_idempotency_key_repeats_the_first_answer(post, hooks):
     again = post([dict(reversed(list(e.items()))) for e in body], **{"Idempotency-Key": "order-1"})
     assert again.status_code == 202
     assert again.json() == first.json()
-    assert Message.objects.count() == 2 and Delivery.objects.count() == 2
+    assert Message.objects.count() == 2
+    assert Delivery.objects.count() == 2
     assert IdempotencyRecord.objects.count() == 1
 
 
@@ -523,6 +529,8 @@ def test_concurrent_repeat_gets_the_first_answer(post, hooks, monkeypatch, redis
 
     monkeypatch.setattr(api_services, "idempotency_record_get", racing_get)
     again = post(GOOD[FixedEvent.REDEEM_COUPON], **{"Idempotency-Key": "race"})
-    assert again.status_code == 202 and again.json() == first.json()
+    assert again.status_code == 202
+    assert again.json() == first.json()
     assert len(calls) == 2
-    assert Message.objects.count() == 1 and Delivery.objects.count() == 1
+    assert Message.objects.count() == 1
+    assert Delivery.objects.count() == 1

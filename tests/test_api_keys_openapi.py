@@ -30,16 +30,21 @@ def test_key_is_shown_once_and_only_its_hash_is_stored(staff):
     assert "no-store" in response["Cache-Control"]
     api_key = ApiKey.objects.get()
     raw = response.context["raw_key"]
-    assert raw in response.text and raw.startswith(api_key.prefix)
-    assert api_key.hashed_key == key_hash(raw) and api_key.created_by.username == "admin"
+    assert raw in response.text
+    assert raw.startswith(api_key.prefix)
+    assert api_key.hashed_key == key_hash(raw)
+    assert api_key.created_by.username == "admin"
     assert LogEntry.objects.get().object_id == str(api_key.pk)  # the admin went on with the saved key
     renamed = staff.post(f"/admin/api/apikey/{api_key.pk}/change/", {"name": "CRM 同步 (新)"})
     assert renamed.status_code == 302
-    assert ApiKey.objects.get().name == "CRM 同步 (新)" and ApiKey.objects.get().hashed_key == key_hash(raw)
+    assert ApiKey.objects.get().name == "CRM 同步 (新)"
+    assert ApiKey.objects.get().hashed_key == key_hash(raw)
     # Never again: not on the list, not on the key's page.
     for url in ("/admin/api/apikey/", f"/admin/api/apikey/{api_key.pk}/change/"):
         page = staff.get(url)
-        assert page.status_code == 200 and raw not in page.text and api_key.prefix in page.text
+        assert page.status_code == 200
+        assert raw not in page.text
+        assert api_key.prefix in page.text
 
     api = staff.post(
         "/api/v1/events", redeem_event(), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"

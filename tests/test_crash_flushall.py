@@ -4,28 +4,30 @@ Runs against a redis-server of its own (never the shared one): the workers get i
 their environment, this process through settings.RQ_QUEUES.
 """
 
-import shutil
 import subprocess
 import time
 
 import pytest
 import redis
 
-from .test_engine_support import crash_during_group_send, free_port, wait_until
+from .support.crash import crash_during_group_send
+from .support.ports import free_port
+from .support.prerequisites import APT, require_executable
+from .support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed"),
 ]
 
 
 @pytest.fixture
 def own_redis(settings, tmp_path):
+    redis_server = require_executable("redis-server", install=f"{APT} redis-server")
     port = free_port()
     process = subprocess.Popen(
         [
-            "redis-server",
+            redis_server,
             "--port",
             str(port),
             "--bind",
@@ -79,4 +81,5 @@ def test_flushall_mid_send_loses_nothing(own_redis):
     print(f"FLUSHALL proof: {figures}")
     assert figures["keys_flushed"] > 0
     assert figures["waiting_at_crash"] > 0  # work was lost from Redis, and came back from the database
-    assert figures["duplicates"] == 0 and figures["unrecorded"] == 0
+    assert figures["duplicates"] == 0
+    assert figures["unrecorded"] == 0

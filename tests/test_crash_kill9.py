@@ -2,7 +2,8 @@
 
 import pytest
 
-from .test_engine_support import crash_during_group_send, descendants
+from .support.crash import crash_during_group_send
+from .support.workers import descendants
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,9 @@ from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend
 
 from .factories import make_customers, make_group, make_webhook
-from .test_engine_support import ScriptedServer, running_worker, wait_until
+from .support.receivers import ScriptedServer
+from .support.waiting import wait_until
+from .support.workers import running_worker
 
 pytestmark = [
     pytest.mark.integration,

@@ -12,7 +12,10 @@ from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend, Webhook
 
 from .factories import make_customers, make_group, make_webhook
-from .test_engine_support import ScriptedServer, WorkerHandle, free_port, running_worker, start_worker, wait_until
+from .support.ports import free_port
+from .support.receivers import ScriptedServer
+from .support.waiting import wait_until
+from .support.workers import WorkerHandle, running_worker, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +48,8 @@ def test_stop_mid_send_starts_no_request_after_it_returned(redis_conn):
     assert len(in_flight_at_stop) <= 20  # at most the webhook's concurrency was still on its way
     assert send_status(send) == GroupSend.Status.CANCELLED
     cancelled = Delivery.objects.filter(status=Delivery.Status.CANCELLED).count()
-    assert cancelled > 0 and Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == len(hits)
+    assert cancelled > 0
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == len(hits)
     assert not Delivery.objects.filter(status=Delivery.Status.RETRYING).exists()
 
 
@@ -62,7 +66,8 @@ def test_a_receiver_slower_than_a_drain_is_allowed_still_ends_final_and_seen_onc
             log = worker.log
         hits = server.posts()
     assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 12, log[-2000:]
-    assert len(hits) == 12 and len({hit.delivery_id for hit in hits}) == 12
+    assert len(hits) == 12
+    assert len({hit.delivery_id for hit in hits}) == 12
     assert server.max_in_flight["/hook"] <= 4
     assert Attempt.objects.count() == 12
 
@@ -88,13 +93,18 @@ def test_410_fails_at_once_and_pauses_the_webhook_302_names_its_location(redis_c
             services.message_publish(event="form/submit", webhooks=[gone], customer=customers[1])
             time.sleep(3)  # three retry delays: nothing is retried, nothing more is sent
         hits = server.posts()
-    assert [hit.path for hit in hits].count("/gone") == 1 and [hit.path for hit in hits].count("/moved") == 1
+    assert [hit.path for hit in hits].count("/gone") == 1
+    assert [hit.path for hit in hits].count("/moved") == 1
     gone.refresh_from_db()
-    assert gone.is_paused and gone.gone_at and "410" in gone.pause_reason
+    assert gone.is_paused
+    assert gone.gone_at
+    assert "410" in gone.pause_reason
     failed_gone = Delivery.objects.get(webhook=gone, status=Delivery.Status.FAILED)
-    assert failed_gone.attempt_count == 1 and "410" in failed_gone.last_error
+    assert failed_gone.attempt_count == 1
+    assert "410" in failed_gone.last_error
     failed_moved = Delivery.objects.get(webhook=moved)
-    assert failed_moved.attempt_count == 1 and "https://new.example.test/hook" in failed_moved.last_error
+    assert failed_moved.attempt_count == 1
+    assert "https://new.example.test/hook" in failed_moved.last_error
     assert Delivery.objects.filter(webhook=gone, status=Delivery.Status.PENDING).count() == 1
     services.webhook_resume(webhook=Webhook.objects.get(pk=gone.pk))
     assert not Webhook.objects.get(pk=gone.pk).is_paused

@@ -4,13 +4,12 @@ from webhooks import services
 from webhooks.models import Delivery, GroupSend
 from webhooks.signing import verify
 
-from .conftest import run_worker
 from .factories import make_customers, make_group, make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
-def test_group_send_reaches_every_member_signed(receiver, redis_conn):
+def test_group_send_reaches_every_member_signed(receiver, redis_conn, run_worker):
     customers = make_customers(30)
     group = make_group(customers)
     webhook = make_webhook(receiver.url(), body_template='{"name":"${customer.name}","id":${customerId}}')

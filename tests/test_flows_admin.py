@@ -68,7 +68,8 @@ def test_admin_creates_a_flow_with_steps(admin_client, settings):
     url = reverse("admin:automation_flow_add")
     page = admin_client.get(url).content.decode()
     # Only non-fixed webhooks can be chosen for a webhook node.
-    assert f'<option value="{hook.pk}">' in page and f'<option value="{fixed.pk}">' not in page
+    assert f'<option value="{hook.pk}">' in page
+    assert f'<option value="{fixed.pk}">' not in page
     data = {
         "name": "高质量线索",
         "is_active": "on",
@@ -125,13 +126,16 @@ def test_admin_shows_each_flows_runs_per_customer_and_where_they_stand(admin_cli
     FlowRun.objects.create(flow=flow, customer=done, status=FlowRun.Status.COMPLETED, step_index=2)
 
     change = admin_client.get(reverse("admin:automation_flow_change", args=[flow.pk])).content.decode()
-    assert "等待中的客户" in change and "已完成的客户" in change
+    assert "等待中的客户" in change
+    assert "已完成的客户" in change
     assert "1/2" in change  # the waiting run stands at its wait step, the first of two
     listing = admin_client.get(reverse("admin:automation_flowrun_changelist") + f"?flow__id__exact={flow.pk}")
     html = listing.content.decode()
     assert listing.status_code == 200
-    assert "等待中的客户" in html and "已完成的客户" in html
-    assert "waiting" in html and "completed" in html
+    assert "等待中的客户" in html
+    assert "已完成的客户" in html
+    assert "waiting" in html
+    assert "completed" in html
     flows = admin_client.get(reverse("admin:automation_flow_changelist")).content.decode()
     assert f"?flow__id__exact={flow.pk}" in flows
 
@@ -172,6 +176,7 @@ def test_admin_creates_a_micro_page_with_fields_inline(admin_client):
         ("mobile", "mobile", []),
         ("city", "select", ["上海", "北京"]),
     ]
-    assert list(page.webhooks.all()) == [hook] and page.group == group
+    assert list(page.webhooks.all()) == [hook]
+    assert page.group == group
     listing = admin_client.get(reverse("admin:automation_micropage_changelist")).content.decode()
     assert "/p/signup/" in listing

@@ -26,7 +26,6 @@ from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
-from .conftest import run_worker
 from .examples import save_example
 from .factories import make_webhook
 
@@ -64,7 +63,7 @@ def join(group: Group, *customers: Customer) -> None:
 # --- The seed's example ----------------------------------------------------------------------------
 
 
-def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receiver, redis_conn):
+def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receiver, redis_conn, run_worker):
     crm = make_webhook(receiver.url("/crm/leads"), name="CRM", body_template=CRM_TEMPLATE, empty_text="")
     flow = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[crm])
     customer = Customer.objects.create(
@@ -92,9 +91,12 @@ def test_seed_example_score_reaching_500_pushes_the_customer_to_crm_once(receive
     ]
     got = receiver.received[0]
     assert got.headers["X-Clab-Event"] == "flow/webhook-notification"
-    assert got.signature_ok is True and verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
+    assert got.signature_ok is True
+    assert verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
     run = FlowRun.objects.get(flow=flow, customer=customer)
-    assert run.status == FlowRun.Status.COMPLETED and run.step_index == 1 and run.finished_at
+    assert run.status == FlowRun.Status.COMPLETED
+    assert run.step_index == 1
+    assert run.finished_at
     save_example("flow-step", got, Attempt.objects.get(delivery_id=got.headers["X-Clab-Delivery-Id"]))
 
     # Once per customer: falling back and crossing again pushes nothing more.
@@ -123,7 +125,7 @@ def test_score_flow_ignores_unchanged_and_falling_scores_and_writes_outside_the_
     assert list(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == [newcomer.pk]
 
 
-def test_bulk_score_changes_start_each_crossing_once_with_a_job_per_batch(receiver, redis_conn):
+def test_bulk_score_changes_start_each_crossing_once_with_a_job_per_batch(receiver, redis_conn, run_worker):
     hook = make_webhook(receiver.url("/score"), body_template=CRM_TEMPLATE)
     high = make_flow("高质量线索", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=500, steps=[hook])
     active = make_flow("活跃客户", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=200, steps=[hook])
@@ -168,7 +170,7 @@ def test_inactive_flow_starts_nothing(receiver, redis_conn):
 # --- The other triggers ----------------------------------------------------------------------------
 
 
-def test_joining_a_group_starts_the_flow(receiver, redis_conn):
+def test_joining_a_group_starts_the_flow(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="VIP")
     hook = make_webhook(receiver.url("/group"), body_template=CRM_TEMPLATE)
     flow = make_flow("入群欢迎", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[hook])
@@ -183,7 +185,7 @@ def test_joining_a_group_starts_the_flow(receiver, redis_conn):
     ]
 
 
-def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis_conn):
+def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="导入")
     old_member = Customer.objects.create(name="老成员", mobile="13800000007")
     join(group, old_member)  # before the flow existed
@@ -196,7 +198,8 @@ def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis
 
     known = Customer.objects.create(name="已有客户", mobile="13800000110")
     result = group_import_csv(group=group, data="姓名,手机号\n已有客户,13800000110\n新客户,13800000111\n".encode())
-    assert result.ok and result.joined == 2
+    assert result.ok
+    assert result.joined == 2
     imported = Customer.objects.get(mobile="13800000111")
     assert set(FlowRun.objects.filter(flow=flow).values_list("customer_id", flat=True)) == {
         *(c.pk for c in newcomers),
@@ -264,7 +267,7 @@ def test_the_admin_screens_start_flows_through_the_services(admin_client, receiv
     }
 
 
-def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
+def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn, run_worker):
     page = MicroPage.objects.create(title="试用申请", slug="trial")
     FormField.objects.create(page=page, label="手机号", key="mobile", field_type=FormField.Type.MOBILE, required=True)
     FormField.objects.create(page=page, label="姓名", key="name", required=True, order=1)
@@ -292,7 +295,7 @@ def test_submitting_a_micro_page_starts_the_flow(receiver, redis_conn):
     ]
 
 
-def test_a_loyalty_event_starts_the_flow_for_its_member(receiver, redis_conn):
+def test_a_loyalty_event_starts_the_flow_for_its_member(receiver, redis_conn, run_worker):
     silver = MembershipLevel.objects.create(name="银卡", rank=1)
     gold = MembershipLevel.objects.create(name="金卡", rank=2)
     member = Customer.objects.create(name="吴九", mobile="13800000009", membership_id="M-9", level=silver, points=120)
@@ -327,7 +330,7 @@ def _wait_until(moment, *, limit=15.0):
         time.sleep(0.1)
 
 
-def test_a_wait_then_a_webhook_node(receiver, redis_conn):
+def test_a_wait_then_a_webhook_node(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="稍后跟进")
     first = make_webhook(receiver.url("/first"), body_template=CRM_TEMPLATE)
     later = make_webhook(receiver.url("/later"), body_template=CRM_TEMPLATE)
@@ -339,7 +342,8 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn):
     run_worker()
 
     run = FlowRun.objects.get(flow=flow, customer=customer)
-    assert run.status == FlowRun.Status.WAITING and run.step_index == 1
+    assert run.status == FlowRun.Status.WAITING
+    assert run.step_index == 1
     assert timedelta(seconds=2) < run.next_run_at - run.started_at < timedelta(seconds=30)
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
     assert run.job_id in registry.get_job_ids()
@@ -348,12 +352,13 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn):
     _wait_until(run.next_run_at)
     run_worker(scheduler=True)
     run.refresh_from_db()
-    assert run.status == FlowRun.Status.COMPLETED and run.step_index == 3
+    assert run.status == FlowRun.Status.COMPLETED
+    assert run.step_index == 3
     assert [(r.path, json.loads(r.body)["flowStep"]) for r in receiver.received] == [("/first", "1"), ("/later", "3")]
     assert Message.objects.filter(event="flow/webhook-notification").count() == 2
 
 
-def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
+def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="丢失的等待")
     hook = make_webhook(receiver.url("/after-wait"), body_template=CRM_TEMPLATE)
     flow = make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
@@ -370,7 +375,8 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
     FlowRun.objects.filter(pk=run.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
     assert services.flow_runs_reconcile()["runs"] == 1
     run.refresh_from_db()
-    assert run.job_id and run.job_id != lost_job
+    assert run.job_id
+    assert run.job_id != lost_job
     assert services.flow_runs_reconcile()["runs"] == 0  # its new job is alive: not queued twice
 
     log = run_worker()
@@ -379,7 +385,7 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn):
     assert [(b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [("2", str(customer.pk))]
 
 
-def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
+def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="worker 自己补上")
     hook = make_webhook(receiver.url("/self-healed"))
     make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
@@ -393,7 +399,7 @@ def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn):
     assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
 
 
-def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
+def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="暂停")
     flow = make_flow(
         "可暂停", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[make_webhook(receiver.url("/paused"))]
@@ -413,7 +419,7 @@ def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn):
     assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
 
 
-def test_an_inactive_webhook_node_is_skipped_and_the_run_goes_on(receiver, redis_conn):
+def test_an_inactive_webhook_node_is_skipped_and_the_run_goes_on(receiver, redis_conn, run_worker):
     off = make_webhook(receiver.url("/off"), is_active=False)
     on = make_webhook(receiver.url("/on"))
     make_flow("跳过", trigger=Flow.Trigger.SCORE_REACHED, score_threshold=5, steps=[off, on])

@@ -12,7 +12,6 @@ from customers.models import Customer, Group, GroupEntry
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
 
-from .conftest import run_worker
 from .examples import save_example
 from .factories import make_webhook
 
@@ -76,12 +75,17 @@ def test_page_is_mobile_friendly_with_csrf_and_no_cdn(client, redis_conn):
     assert response.status_code == 200
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
     assert "csrfmiddlewaretoken" in html
-    assert "春季活动报名" in html and "填写信息领取礼品" in html
-    assert 'type="tel"' in html and 'name="f_mobile"' in html
+    assert "春季活动报名" in html
+    assert "填写信息领取礼品" in html
+    assert 'type="tel"' in html
+    assert 'name="f_mobile"' in html
     assert html.count('type="checkbox"') == 4  # three interests and the single consent box
     assert 'name="website"' in html  # the honeypot, hidden by CSS
     # Nothing fetched from elsewhere: no scripts, no style sheets or fonts from a CDN.
-    assert "<script" not in html and 'src="http' not in html and 'href="http' not in html and "//" not in html
+    assert "<script" not in html
+    assert 'src="http' not in html
+    assert 'href="http' not in html
+    assert "//" not in html
 
 
 @pytest.mark.django_db
@@ -128,12 +132,16 @@ def test_each_bad_field_gets_its_own_message_and_nothing_is_stored(client, redis
     assert errors["f_name"] == ["This field is required."]
     assert "valid mobile number" in errors["f_mobile"][0]
     assert errors["f_email"] == ["Enter a valid email address."]
-    assert "深圳" in errors["f_city"][0] and "赌博" in errors["f_interests"][0]
+    assert "深圳" in errors["f_city"][0]
+    assert "赌博" in errors["f_interests"][0]
     html = response.content.decode()
     # Each message stands beside its own field, and what was typed is kept.
     assert html.count('class="errorlist"') == 6
-    assert 'value="12345"' in html and 'value="not-an-email"' in html
-    assert not Submission.objects.exists() and not Customer.objects.exists() and not Message.objects.exists()
+    assert 'value="12345"' in html
+    assert 'value="not-an-email"' in html
+    assert not Submission.objects.exists()
+    assert not Customer.objects.exists()
+    assert not Message.objects.exists()
 
 
 @pytest.mark.django_db
@@ -151,7 +159,9 @@ def test_honeypot_filled_looks_accepted_but_stores_and_sends_nothing(client, red
     response = client.post(page_url(page), valid_post(website="http://spam.example"))
     assert response.status_code == 302
     assert response["Location"] == reverse("automation:thanks", args=[page.slug])
-    assert not Submission.objects.exists() and not Customer.objects.exists() and not Delivery.objects.exists()
+    assert not Submission.objects.exists()
+    assert not Customer.objects.exists()
+    assert not Delivery.objects.exists()
 
 
 @pytest.mark.django_db
@@ -187,7 +197,8 @@ def test_rate_limit_per_address_answers_a_friendly_429(redis_conn, settings):
     assert Submission.objects.count() == 4
     # The counter lives in Redis with an expiry: nothing outlives its window for long.
     keys = redis_conn.keys("webhookhub:form-rate:*")
-    assert len(keys) == 2 and all(0 < redis_conn.ttl(key) <= 120 for key in keys)
+    assert len(keys) == 2
+    assert all(0 < redis_conn.ttl(key) <= 120 for key in keys)
 
 
 @pytest.mark.django_db
@@ -255,8 +266,10 @@ def test_a_failure_half_way_leaves_nothing_behind(client, redis_conn, monkeypatc
     client.raise_request_exception = False
     response = client.post(page_url(page), valid_post())
     assert response.status_code == 500
-    assert not Customer.objects.exists() and not GroupEntry.objects.exists()
-    assert not Submission.objects.exists() and not Message.objects.exists()
+    assert not Customer.objects.exists()
+    assert not GroupEntry.objects.exists()
+    assert not Submission.objects.exists()
+    assert not Message.objects.exists()
 
 
 @pytest.mark.django_db
@@ -273,7 +286,7 @@ def test_only_the_pages_active_webhooks_are_called(client, redis_conn):
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, redis_conn):
+def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, redis_conn, run_worker):
     webhook = make_webhook(receiver.url("/crm/form"), body_template=FORM_TEMPLATE, empty_text="-")
     page = make_page(webhooks=[webhook])
     response = client.post(page_url(page), valid_post(f_email="", f_name='李 "雷" <3'))
@@ -284,7 +297,8 @@ def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, red
     got = receiver.received[0]
     customer = Customer.objects.get(mobile="13800138000")
     assert got.headers["X-Clab-Event"] == "form/submit"
-    assert got.signature_ok is True and verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
+    assert got.signature_ok is True
+    assert verify(got.body, got.headers["X-Clab-Hmac-Signature"], "s3cr3t")
     assert json.loads(got.body) == {
         "event": "form",
         "name": '李 "雷" <3',
@@ -296,5 +310,6 @@ def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, red
         "customerId": customer.pk,
     }
     delivery = Delivery.objects.get()
-    assert delivery.status == Delivery.Status.SUCCEEDED and delivery.id == got.headers["X-Clab-Delivery-Id"]
+    assert delivery.status == Delivery.Status.SUCCEEDED
+    assert delivery.id == got.headers["X-Clab-Delivery-Id"]
     save_example("form-submit", got, Attempt.objects.get(delivery=delivery))

@@ -7,8 +7,6 @@ one line per request, which this test reads back.
 """
 
 import re
-import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -22,8 +20,9 @@ from webhooks import services
 from webhooks.events import Event
 from webhooks.models import Delivery, Webhook
 
-from .conftest import run_worker
 from .factories import make_customers, make_group, make_webhook
+from .support.ports import free_port
+from .support.prerequisites import APT, require_executable, require_files
 
 pytestmark = [pytest.mark.java, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -66,26 +65,15 @@ TEMPLATE = """{
 NAMES = ["张 三", "O'Brien <b>&=", "李\u3000四", 'quote " back\\ slash', "tab\tnew\nline", "emoji 😀 \u2028 end"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def java_classes(tmp_path_factory):
-    if not shutil.which("javac") or not shutil.which("java"):
-        pytest.skip("javac/java not installed (Debian: default-jdk-headless)")
-    missing = [str(jar) for jar in JARS if not jar.exists()]
-    if missing:
-        pytest.skip(
-            f"missing jars: {', '.join(missing)} (Debian: libgoogle-gson-java, libcommons-codec-java, "
-            "libjackson2-databind-java)"
-        )
+    javac = require_executable("javac", install=f"{APT} default-jdk-headless")
+    require_executable("java", install=f"{APT} default-jdk-headless")
+    require_files(JARS, install=f"{APT} libgoogle-gson-java libcommons-codec-java libjackson2-databind-java")
     out = tmp_path_factory.mktemp("java")
     classpath = ":".join(map(str, JARS))
     compiled = subprocess.run(
-        ["javac", "-nowarn", "-cp", classpath, "-d", str(out), str(JAVA_SOURCE)],
+        [javac, "-nowarn", "-cp", classpath, "-d", str(out), str(JAVA_SOURCE)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -96,7 +84,7 @@ def java_classes(tmp_path_factory):
 
 class JavaReceiver:
     def __init__(self, classpath: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.process = subprocess.Popen(
             ["java", "-cp", classpath, "SeedReceiver", str(self.port), SECRET],
             stdout=subprocess.PIPE,
@@ -169,7 +157,7 @@ def _customers():
     return customers
 
 
-def test_every_delivery_verifies_in_the_seeds_java_receiver(java_receiver, redis_conn):
+def test_every_delivery_verifies_in_the_seeds_java_receiver(java_receiver, redis_conn, run_worker):
     customers = _customers()
     group = make_group(customers)
     webhook = make_webhook(java_receiver.url(), body_template=TEMPLATE, empty_text="空 值")
@@ -234,7 +222,8 @@ def test_every_delivery_verifies_in_the_seeds_java_receiver(java_receiver, redis
         "[1,null,",
     ):
         assert needle in bodies, needle
-    assert '"batchId"' not in bodies and '"nothing"' not in bodies  # null members left out
+    assert '"batchId"' not in bodies
+    assert '"nothing"' not in bodies
 
     results = java_receiver.results()
     log = "\n".join(java_receiver.lines)
@@ -243,7 +232,7 @@ def test_every_delivery_verifies_in_the_seeds_java_receiver(java_receiver, redis
     assert all(d.status == Delivery.Status.SUCCEEDED for d in deliveries), [(d.id, d.last_error) for d in deliveries]
 
 
-def test_the_java_receiver_refuses_a_wrong_signature(java_receiver, redis_conn):
+def test_the_java_receiver_refuses_a_wrong_signature(java_receiver, redis_conn, run_worker):
     """The receiver can say no: a webhook signing with another secret fails both checks."""
     customers = make_customers(2)
     webhook = make_webhook(

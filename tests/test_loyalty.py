@@ -61,11 +61,14 @@ def test_level_up_and_down_follow_rank(member, levels, hooks, settings):
     settings.TENANT_ID = 77
     loyalty.member_level_change(customer=member, level=levels["钻石"])
     up = only_message(FixedEvent.MEMBERSHIP_LEVEL_UP)
-    assert up["tenantId"] == 77 and up["membershipId"] == "M001"
+    assert up["tenantId"] == 77
+    assert up["membershipId"] == "M001"
     assert (up["oldLevelId"], up["newLevelId"]) == (levels["金卡"].pk, levels["钻石"].pk)
-    assert isinstance(up["oldLevelId"], int) and isinstance(up["newLevelId"], int)
+    assert isinstance(up["oldLevelId"], int)
+    assert isinstance(up["newLevelId"], int)
     assert (up["oldLevel"], up["newLevel"]) == ("金卡", "钻石")
-    assert up["date"].endswith("Z") and len(up["date"]) == 20
+    assert up["date"].endswith("Z")
+    assert len(up["date"]) == 20
     assert Delivery.objects.get().webhook == hooks[FixedEvent.MEMBERSHIP_LEVEL_UP]
 
     Message.objects.all().delete()
@@ -132,8 +135,10 @@ def test_dispatch_gives_each_member_one_unique_code(levels, coupon, hooks):
     code = CouponCode.objects.get(customer=members[3])
     context = by_member["M003"]
     assert set(context) == set(FIXED_EVENT_MEMBERS[FixedEvent.DISPATCH_COUPON])
-    assert context["couponId"] == str(coupon.pk) and context["couponName"] == "满100减20"
-    assert context["batchId"] == "B2026" and context["couponCode"] == code.code
+    assert context["couponId"] == str(coupon.pk)
+    assert context["couponName"] == "满100减20"
+    assert context["batchId"] == "B2026"
+    assert context["couponCode"] == code.code
     assert (context["startDate"], context["endDate"]) == (start.isoformat(), end.isoformat())
     assert Delivery.objects.filter(webhook=hooks[FixedEvent.DISPATCH_COUPON]).count() == 25
 
@@ -142,7 +147,8 @@ def test_dispatch_with_a_non_member_is_refused_whole(member, coupon, hooks):
     stranger = Customer.objects.create(name="路人")
     with pytest.raises(HubError, match="not members"):
         loyalty.coupon_dispatch(coupon=coupon, customers=[member, stranger], batch_id="B1")
-    assert not CouponCode.objects.exists() and not Message.objects.exists()
+    assert not CouponCode.objects.exists()
+    assert not Message.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -166,12 +172,14 @@ def test_dispatch_with_a_non_member_is_refused_whole(member, coupon, hooks):
 def test_dispatch_refuses_bad_input(member, coupon, hooks, kwargs, match):
     with pytest.raises(HubError, match=match):
         loyalty.coupon_dispatch(coupon=coupon, customers=[member], **kwargs)
-    assert not CouponCode.objects.exists() and not Message.objects.exists()
+    assert not CouponCode.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_draw_creates_a_code_and_raises_draw(member, coupon, hooks):
     code = loyalty.coupon_draw(coupon=coupon, customer=member)
-    assert code.status == CouponCode.Status.DRAWN and code.customer == member
+    assert code.status == CouponCode.Status.DRAWN
+    assert code.customer == member
     context = only_message(FixedEvent.DRAW_COUPON)
     assert context["couponCode"] == code.code
     assert (context["startDate"], context["endDate"]) == (coupon.start_date.isoformat(), coupon.end_date.isoformat())
@@ -185,7 +193,8 @@ def test_draw_refuses_non_members_and_expired_coupons(member, hooks):
     valid = Coupon.objects.create(name="新券", start_date=today, end_date=today)
     with pytest.raises(HubError, match="not a member"):
         loyalty.coupon_draw(coupon=valid, customer=Customer.objects.create(name="路人"))
-    assert not CouponCode.objects.exists() and not Message.objects.exists()
+    assert not CouponCode.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_redeem_once(member, coupon, hooks):
@@ -193,9 +202,11 @@ def test_redeem_once(member, coupon, hooks):
     Message.objects.all().delete()
     user = get_user_model().objects.create(username="till")
     redeemed = loyalty.coupon_redeem(code=f"  {code.code.lower()} ", user=user)
-    assert redeemed.status == CouponCode.Status.REDEEMED and redeemed.redeemed_by == user
+    assert redeemed.status == CouponCode.Status.REDEEMED
+    assert redeemed.redeemed_by == user
     context = only_message(FixedEvent.REDEEM_COUPON)
-    assert context["couponCode"] == code.code and context["membershipId"] == "M001"
+    assert context["couponCode"] == code.code
+    assert context["membershipId"] == "M001"
     assert "startDate" not in context
     with pytest.raises(HubError, match="already redeemed"):
         loyalty.coupon_redeem(code=code.code)
@@ -252,13 +263,15 @@ def test_member_list_shows_members_only(staff, member):
     Customer.objects.create(name="路人甲")
     response = staff.get("/admin/customers/member/")
     assert response.status_code == 200
-    assert "张三" in response.text and "路人甲" not in response.text
+    assert "张三" in response.text
+    assert "路人甲" not in response.text
 
 
 def test_admin_changes_level_through_the_action(staff, member, levels, hooks):
     url = "/admin/customers/member/"
     form = staff.post(url, {"action": "change_level", "_selected_action": [member.pk]})
-    assert form.status_code == 200 and 'name="level"' in form.text
+    assert form.status_code == 200
+    assert 'name="level"' in form.text
     response = staff.post(
         url,
         {"action": "change_level", "_selected_action": [member.pk], "apply": "1", "level": levels["钻石"].pk},
@@ -318,7 +331,8 @@ def test_admin_dispatch_shows_service_errors(staff, member, hooks):
     )
     assert response.status_code == 200
     assert "which is past" in response.text
-    assert not CouponCode.objects.exists() and not Message.objects.exists()
+    assert not CouponCode.objects.exists()
+    assert not Message.objects.exists()
 
 
 def test_admin_redeem_page(staff, member, coupon, hooks):
@@ -327,7 +341,8 @@ def test_admin_redeem_page(staff, member, coupon, hooks):
     url = "/admin/customers/couponcode/redeem/"
     assert staff.get(url).status_code == 200
     unknown = staff.post(url, {"code": "NOPE"})
-    assert unknown.status_code == 200 and "There is no coupon code “NOPE”." in unknown.text
+    assert unknown.status_code == 200
+    assert "There is no coupon code “NOPE”." in unknown.text
     assert not Message.objects.exists()
     done = staff.post(url, {"code": code.code}, follow=True)
     assert done.status_code == 200

@@ -23,7 +23,6 @@ from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.signing import canonical_json, verify
 
-from .conftest import run_worker
 from .factories import make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -122,14 +121,16 @@ def check_request(request, event: str, expected: dict) -> dict:
     assert list(payload) == SEED_ORDER[event]
     assert payload == expected
     assert request.body == canonical_json(expected)
-    assert isinstance(payload["tenantId"], int) and payload["tenantId"] == TENANT_ID
+    assert isinstance(payload["tenantId"], int)
+    assert payload["tenantId"] == TENANT_ID
     assert DATE_RE.match(payload["date"])
     if "oldLevelId" in payload:
-        assert isinstance(payload["oldLevelId"], int) and isinstance(payload["newLevelId"], int)
+        assert isinstance(payload["oldLevelId"], int)
+        assert isinstance(payload["newLevelId"], int)
     return payload
 
 
-def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn, subscribed):
+def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn, subscribed, run_worker):
     silver = MembershipLevel.objects.create(name="银卡", rank=10)
     gold = MembershipLevel.objects.create(name="金卡", rank=20)
     member = Customer.objects.create(name="张三", mobile="13900000001", membership_id="M0001", level=silver)
@@ -181,7 +182,7 @@ def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn,
     assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 5
 
 
-def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_conn, subscribed):
+def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_conn, subscribed, run_worker):
     _api_key, raw_key = api_services.api_key_create(name="loyalty system")
     events = [
         {

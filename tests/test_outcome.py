@@ -80,7 +80,8 @@ def test_a_lost_attempt_is_sent_again_at_once_even_without_automatic_retry_but_n
     lost = AttemptFacts(succeeded=False, worker_lost=True)
     common = {"retry_delays": DELAYS, "retryable_message": True, "cancelled": False, "now": NOW}
     again = outcome_decide(facts=lost, auto_retry=False, retries_done=0, **common)
-    assert again.status == S.RETRYING and again.next_attempt_at == NOW
+    assert again.status == S.RETRYING
+    assert again.next_attempt_at == NOW
     assert outcome_decide(facts=lost, auto_retry=True, retries_done=3, **common).status == S.FAILED
     assert (
         outcome_decide(

@@ -13,13 +13,12 @@ from django.utils import timezone
 from webhooks import group_sends, record, services, worker
 from webhooks.models import Attempt, Delivery, GroupSend
 
-from .conftest import run_worker
 from .factories import make_customers, make_group, make_webhook
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
 
-def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn):
+def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn, run_worker):
     customers = make_customers(3)
     webhook = make_webhook(receiver.url())
     for customer in customers:
@@ -32,7 +31,7 @@ def test_due_deliveries_go_out_after_redis_lost_every_bell(receiver, redis_conn)
     assert len(receiver.received) == 3
 
 
-def test_a_worker_tick_finds_due_work_without_any_bell(receiver, redis_conn):
+def test_a_worker_tick_finds_due_work_without_any_bell(receiver, redis_conn, run_worker):
     (customer,) = make_customers(1)
     services.message_publish(event="form/submit", webhooks=[make_webhook(receiver.url())], customer=customer)
     redis_conn.flushdb()
@@ -56,16 +55,19 @@ def test_an_expired_claim_is_taken_back_with_an_attempt_that_counts_towards_retr
     assert record.leases_expired_record() == 1
     delivery.refresh_from_db()
     attempt = Attempt.objects.get(delivery=delivery)
-    assert attempt.error_class == "WorkerLost" and attempt.started_at == claimed_at
+    assert attempt.error_class == "WorkerLost"
+    assert attempt.started_at == claimed_at
     assert "may have received it" in attempt.error_message
-    assert delivery.status == Delivery.Status.RETRYING and delivery.attempt_count == 1
+    assert delivery.status == Delivery.Status.RETRYING
+    assert delivery.attempt_count == 1
     # Taken back once more, the retry is spent: failed, never a loop.
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.SENDING, claimed_by="dead-again", claimed_at=claimed_at
     )
     record.leases_expired_record()
     delivery.refresh_from_db()
-    assert delivery.status == Delivery.Status.FAILED and delivery.attempt_count == 2
+    assert delivery.status == Delivery.Status.FAILED
+    assert delivery.attempt_count == 2
 
 
 def test_an_expired_claim_of_a_stopped_send_is_cancelled_not_sent_again(redis_conn):

@@ -11,9 +11,9 @@ from webhooks import services
 from webhooks.models import Attempt, Delivery
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 
-from .conftest import run_worker
 from .factories import make_customers, make_webhook
-from .test_engine_support import ScriptedServer, free_port
+from .support.ports import free_port
+from .support.receivers import ScriptedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -22,7 +22,7 @@ BASIC_PASSWORD = "basic-Pw-NeverLogged-2"
 APP_SECRET = "app-Secret-NeverLogged-3"
 
 
-def test_worker_logs_and_records_hold_no_secret(redis_conn):
+def test_worker_logs_and_records_hold_no_secret(redis_conn, run_worker):
     config = ReceiverConfig(
         secret=HMAC_KEY,
         basic_username="hub",
@@ -77,7 +77,8 @@ def test_worker_logs_and_records_hold_no_secret(redis_conn):
         tokens = set(config.tokens)
 
     statuses = list(Delivery.objects.order_by("webhook_id").values_list("status", flat=True))
-    assert statuses.count(Delivery.Status.SUCCEEDED) == 3 and statuses.count(Delivery.Status.FAILED) == 4
+    assert statuses.count(Delivery.Status.SUCCEEDED) == 3
+    assert statuses.count(Delivery.Status.FAILED) == 4
     # The token requests that failed (refused, HTTP 500) were recorded, with a reason.
     token_failures = Attempt.objects.filter(delivery__webhook__in=webhooks[3:5])
     assert [a.error_class for a in token_failures] == ["OAuthError", "OAuthError"]

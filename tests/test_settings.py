@@ -37,9 +37,11 @@ def settings_with(tmp_path, **env) -> dict:
 
 def test_defaults(tmp_path, monkeypatch):
     values = settings_with(tmp_path, DEBUG="1")
-    assert values["TIME_ZONE"] == "Asia/Shanghai" and values["USE_TZ"] is True
+    assert values["TIME_ZONE"] == "Asia/Shanghai"
+    assert values["USE_TZ"] is True
     assert values["LANGUAGE_CODE"] == "zh-hans"
-    assert values["DB_ENGINE"].endswith("sqlite3") and values["DB_NAME"].endswith("var/db.sqlite3")
+    assert values["DB_ENGINE"].endswith("sqlite3")
+    assert values["DB_NAME"].endswith("var/db.sqlite3")
     assert values["REDIS"] == "redis://127.0.0.1:6379/0"
     assert values["RETRY"] == [1800, 3600, 5400]
 
@@ -60,11 +62,17 @@ def test_values_from_the_environment(tmp_path):
         WEBHOOK_RETRY_DELAYS="1,2,3",
         WEBHOOK_ALLOWED_HOSTS="10.0.0.0/8,crm.internal",
     )
-    assert values["DEBUG"] is False and values["ALLOWED_HOSTS"] == ["hub.example.com"]
-    assert values["TENANT_ID"] == 42 and values["TIME_ZONE"] == "UTC" and values["LANGUAGE_CODE"] == "en"
-    assert values["DB_ENGINE"] == "django.db.backends.postgresql" and values["DB_NAME"] == "hub"
-    assert values["REDIS"] == "redis://cache:6380/3" and values["KEYS"] == 2
-    assert values["RETRY"] == [1, 2, 3] and values["ALLOWED"] == ["10.0.0.0/8", "crm.internal"]
+    assert values["DEBUG"] is False
+    assert values["ALLOWED_HOSTS"] == ["hub.example.com"]
+    assert values["TENANT_ID"] == 42
+    assert values["TIME_ZONE"] == "UTC"
+    assert values["LANGUAGE_CODE"] == "en"
+    assert values["DB_ENGINE"] == "django.db.backends.postgresql"
+    assert values["DB_NAME"] == "hub"
+    assert values["REDIS"] == "redis://cache:6380/3"
+    assert values["KEYS"] == 2
+    assert values["RETRY"] == [1, 2, 3]
+    assert values["ALLOWED"] == ["10.0.0.0/8", "crm.internal"]
 
 
 def test_production_refuses_to_start_without_keys(tmp_path):

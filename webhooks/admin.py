@@ -1,3 +1,5 @@
+from collections.abc import Sequence
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.views.main import ChangeList
@@ -7,6 +9,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -19,10 +22,10 @@ from . import selectors, views
 from .forms import SECRET_FIELDS, WebhookForm
 from .models import Delivery, GroupSend, Message, Webhook
 
-ADMIN_CSS = {"all": ("webhooks/admin.css",)}
+ADMIN_CSS: dict[str, Sequence[str]] = {"all": ("webhooks/admin.css",)}
 
 
-def status_badge(value: str, label: str):
+def status_badge(value: str, label: str | Promise):
     return render_to_string("webhooks/status_badge.html", {"value": value, "label": label})
 
 
@@ -365,6 +368,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not self.has_view_permission(request, delivery):
             raise PermissionDenied
         result = selectors.delivery_result(delivery_id=delivery.pk)
+        if result is None:  # deleted since the line above
+            raise Http404
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,

@@ -95,7 +95,21 @@ def deliveries_claim(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-    return [Claimed(*row, claimed_at=now) for row in rows]
+    return [
+        Claimed(
+            id=row[0],
+            webhook_id=row[1],
+            message_id=row[2],
+            event=row[3],
+            body=row[4],
+            attempt_count=row[5],
+            retry_count=row[6],
+            redeliver_requested_by_id=row[7],
+            priority=row[8],
+            claimed_at=now,
+        )
+        for row in rows
+    ]
 
 
 def realtime_webhooks_due(*, priority: int) -> list[int]:
@@ -157,5 +171,5 @@ def next_due_at() -> datetime | None:
         .values_list("scheduled_at", flat=True)
         .first(),
     ]
-    times = [t for t in times if t is not None]
-    return min(times) if times else None
+    known: list[datetime] = [t for t in times if t is not None]
+    return min(known) if known else None

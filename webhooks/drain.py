@@ -134,7 +134,7 @@ class Drain:
             room = settings.WEBHOOK_WORKER_CONCURRENCY - self.in_flight
             if room <= 0 or self.over_budget:
                 break
-            send_id, message_id, webhook_id = self.sends[self.turn % len(self.sends)]
+            _send_id, message_id, webhook_id = self.sends[self.turn % len(self.sends)]
             self.turn += 1
             claimed |= await self._claim(
                 webhook_id=webhook_id,

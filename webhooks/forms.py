@@ -1,5 +1,6 @@
 import zoneinfo
 from datetime import datetime
+from typing import cast
 
 from django import forms
 from django.db import models
@@ -99,12 +100,14 @@ class WebhookForm(forms.ModelForm):
             field.widget.is_set = bool(self.instance.pk and getattr(self.instance, name, None))
             field.initial = None
 
-    def _post_clean(self):
-        # A secret left as it is keeps the stored (encrypted) value; the model then validates it.
+    def clean(self):
+        # A secret left as it is keeps the stored (encrypted) value; the model then validates it
+        # (clean() runs before the instance is built and validated).
+        cleaned = super().clean()
         for name in SECRET_FIELDS:
             if name in self.cleaned_data and self.cleaned_data[name] is KEEP:
                 self.cleaned_data[name] = getattr(self.instance, name)
-        super()._post_clean()
+        return cleaned
 
 
 # --- Sending from the admin --------------------------------------------------------------------
@@ -144,7 +147,7 @@ class GroupSendForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["group"].queryset = groups_with_counts()
+        cast(GroupChoiceField, self.fields["group"]).queryset = groups_with_counts()
 
     def _zone(self):
         name = self.cleaned_data.get("time_zone")
@@ -156,7 +159,8 @@ class GroupSendForm(forms.Form):
         return timezone.get_current_timezone()
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if cleaned.get("when") != self.When.SCHEDULED:
             cleaned["scheduled_at"] = None
             return cleaned

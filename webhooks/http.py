@@ -139,7 +139,7 @@ def _retry_after(response) -> int | None:
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """An error's class and a reason a person can act on; secrets never enter these strings."""
-    cause = exc
+    cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, BlockedAddressError):
             return "BlockedAddress", str(cause)

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
@@ -114,13 +115,13 @@ class Webhook(TimestampedModel):
     def clean(self):
         from .templating import TemplateError, template_check
 
-        errors = {}
-        required = {
+        errors: dict[str, str | Promise] = {}
+        required: dict[str, tuple[str, ...]] = {
             self.AuthType.SECRET: ("secret_key",),
             self.AuthType.BASIC: ("basic_username", "basic_password"),
             self.AuthType.OAUTH2: ("oauth_token_url", "oauth_app_id", "oauth_app_secret"),
-        }.get(self.auth_type, ())
-        for name in required:
+        }
+        for name in required.get(self.auth_type, ()):
             if not getattr(self, name):
                 errors[name] = _("Required for this authentication.")
         if self.is_fixed and not self.event:
@@ -200,6 +201,9 @@ class GroupSend(models.Model):
     # Fan-out progress: the last customer id written, so a killed fan-out resumes, never repeats.
     fanout_cursor = models.BigIntegerField(default=0, editable=False)
     fanout_done = models.BooleanField(default=False, editable=False)
+    # Set by selectors.group_sends_with_progress for the lists' progress bars; not a column.
+    progress: dict
+
     # Renewed by the worker writing the fan-out; one older than the lease is taken over by another.
     fanout_heartbeat = models.DateTimeField(null=True, blank=True, editable=False)
 

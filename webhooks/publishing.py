@@ -107,12 +107,12 @@ def events_publish(*, events: list[tuple[str, dict]], user=None) -> list[Message
         for message, payload in zip(messages, payloads, strict=True)
         for webhook in subscribers.get(payload["event"], ())
     ]
-    bodies = {}
+    bodies: dict[int, str] = {}
     deliveries = [
         Delivery(
             message=message,
             webhook=webhook,
-            customer=customers.get(payload.get("membershipId")),
+            customer=customers.get(payload.get("membershipId") or ""),
             event=payload["event"],
             body=bodies.setdefault(message.pk, canonical_json(payload)),
             next_attempt_at=now,
@@ -129,7 +129,7 @@ def events_publish(*, events: list[tuple[str, dict]], user=None) -> list[Message
                 message=message,
                 event=payload["event"],
                 payload=payload,
-                customer=customers.get(payload.get("membershipId")),
+                customer=customers.get(payload.get("membershipId") or ""),
             )
 
     transaction.on_commit(announce)

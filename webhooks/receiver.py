@@ -150,7 +150,7 @@ class ThreadedReceiver:
         self._loop.run_until_complete(runner.setup())
         site = web.TCPSite(runner, self.host, self.port)
         self._loop.run_until_complete(site.start())
-        self.port = site._server.sockets[0].getsockname()[1]
+        self.port = runner.addresses[0][1]
         self._runner = runner
         self._started.set()
         self._loop.run_forever()

@@ -79,7 +79,7 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
     attempts, succeeded, changed = [], defaultdict(list), []
     throttle: dict[int, datetime] = {}
     gone: dict[int, str] = {}
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for result in results:
         delivery = by_id[result.delivery_id]
         trigger = _trigger(delivery)
@@ -246,10 +246,11 @@ def leases_expired_record() -> int:
             "claimed_by",
         )[:1000]
     )
-    by_token = defaultdict(list)
+    by_token: dict[str, list[Claimed]] = defaultdict(list)
     for pk, webhook_id, message_id, event, attempts, retries, by_user, priority, claimed_at, token in rows:
+        # claimed_at is set on every `sending` row (the claim writes it); the filter above required it.
         by_token[token].append(
-            Claimed(pk, webhook_id, message_id, event, "", attempts, retries, by_user, priority, claimed_at)
+            Claimed(pk, webhook_id, message_id, event, "", attempts, retries, by_user, priority, claimed_at or now)
         )
     for token, claimed in by_token.items():
         results = [

@@ -33,20 +33,21 @@ class Secret:
     __slots__ = ("_ciphertext", "_plaintext")
 
     def __init__(self, plaintext: str | None = None, *, ciphertext: str | None = None):
-        self._plaintext = plaintext
+        # One of the two is always known; Secret() is the empty secret.
+        self._plaintext = "" if plaintext is None and ciphertext is None else plaintext
         self._ciphertext = ciphertext
 
     def reveal(self) -> str:
         if self._plaintext is None:
             try:
-                self._plaintext = fernet().decrypt(self._ciphertext.encode()).decode()
+                self._plaintext = fernet().decrypt((self._ciphertext or "").encode()).decode()
             except InvalidToken as exc:
                 raise ImproperlyConfigured("A stored secret cannot be decrypted with SECRETS_ENCRYPTION_KEYS.") from exc
         return self._plaintext
 
     def encrypted(self) -> str:
         if self._ciphertext is None:
-            self._ciphertext = fernet().encrypt(self._plaintext.encode()).decode()
+            self._ciphertext = fernet().encrypt((self._plaintext or "").encode()).decode()
         return self._ciphertext
 
     def rotated(self) -> "Secret":
@@ -60,7 +61,7 @@ class Secret:
             return self.reveal() == other.reveal()
         return NotImplemented
 
-    __hash__ = None
+    # __eq__ without __hash__ leaves Secret unhashable: a hash could only come from the clear text.
 
     def __str__(self):
         return MASK if self else ""

@@ -52,6 +52,8 @@ def _double(value: float) -> str:
     if value == 0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
     sign, raw_digits, exponent = Decimal(repr(value)).as_tuple()
+    # Finite here, so the exponent is a number (the letters 'n', 'N', 'F' mark NaN and infinities).
+    exponent = int(exponent)
     # Decimal exponent of the first significant digit.
     point = len(raw_digits) + exponent - 1
     digits = "".join(map(str, raw_digits)).rstrip("0") or "0"

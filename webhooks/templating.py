@@ -104,7 +104,7 @@ class BodyTemplate:
             return json.dumps(value)
         return json.dumps(_text(value), ensure_ascii=False)
 
-    def _compile_skeleton(self):
+    def _compile_skeleton(self) -> list[str | _Slot] | None:
         """The canonical document with holes where the placeholders go, or None.
 
         Parsing and re-serializing the body per recipient is most of a fan-out's cost. A placeholder
@@ -125,9 +125,12 @@ class BodyTemplate:
             canonical = canonical_json(json.loads("".join(marked)))
         except ValueError:
             return None
-        skeleton, position = [], 0
+        skeleton: list[str | _Slot] = []
+        position = 0
         for match in _MARK_RE.finditer(canonical):
             slot = self._parts[int(match.group(2))]
+            if not isinstance(slot, _Slot):  # only slots were marked; anything else: no skeleton
+                return None
             quoted = match.group(1) == '"' and match.group(3) == '"'
             if slot.in_string:
                 skeleton.append(canonical[position : match.start()] + match.group(1))
@@ -140,7 +143,7 @@ class BodyTemplate:
             else:
                 return None
         skeleton.append(canonical[position:])
-        samples = (
+        samples: tuple[dict[str, object], ...] = (
             {},
             {name: "a\"b\\c <>&=' 中文\n" for name in self.names},
             {name: 12.5 for name in self.names},
@@ -154,7 +157,7 @@ class BodyTemplate:
             return None
         return skeleton
 
-    def _fill(self, skeleton, context: dict) -> str | None:
+    def _fill(self, skeleton: list[str | _Slot], context: dict) -> str | None:
         out = []
         for piece in skeleton:
             if isinstance(piece, str):

@@ -6,9 +6,6 @@ The browser asks for zh-hans. Assertions read status values from data attributes
 the language); the screenshots show the visible labels.
 """
 
-import os
-import signal
-import subprocess
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,8 +16,6 @@ from django.contrib.auth.models import User
 from django.utils import translation
 
 from customers.models import Customer
-from tests.browser import launch
-from tests.conftest import start_worker
 from tests.factories import make_customers, make_group
 from webhooks import services
 from webhooks.models import Delivery, GroupSend, Webhook
@@ -30,40 +25,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_d
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "docs" / "screenshots"
 ZONE = "Asia/Shanghai"
-PASSWORD = "browser-pass-1"  # noqa: S105 - a throwaway test user
+PASSWORD = "browser-pass-1"
 
 
 @pytest.fixture
-def worker(redis_conn, live_server):
-    process = start_worker(burst=False, scheduler=True, WEBHOOK_RECONCILE_INTERVAL=5)
-    yield process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
-
-
-@pytest.fixture
-def page(live_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright)
-        context = browser.new_context(
-            locale="zh-CN",
-            timezone_id=ZONE,
-            extra_http_headers={"Accept-Language": "zh-hans"},
-            viewport={"width": 1600, "height": 900},
-        )
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())  # the "cancel this send?" confirmation
-        yield page
-        context.close()
-        browser.close()
+def page(live_server, browser):
+    context = browser.new_context(
+        locale="zh-CN",
+        timezone_id=ZONE,
+        extra_http_headers={"Accept-Language": "zh-hans"},
+        viewport={"width": 1600, "height": 900},
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # the "cancel this send?" confirmation
+    yield page
+    context.close()
 
 
 def _wait(condition, timeout=60, what="condition"):
@@ -124,7 +101,8 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     assert '{"received": true}' in result.inner_text() or '{"received":true}' in result.inner_text()
     assert "X-Clab-Hmac-Signature" in result.inner_text()
     assert "s3cr3t" not in page.content()
-    assert len(receiver.received) == 1 and receiver.received[0].signature_ok
+    assert len(receiver.received) == 1
+    assert receiver.received[0].signature_ok
     assert '"nick":"小明同学"' in receiver.received[0].body
     page.screenshot(path=str(SHOTS / "send-dialog.png"))
 
@@ -147,7 +125,8 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     page.wait_for_selector("#group-send-result #open-sends")
     page.screenshot(path=str(SHOTS / "send-dialog-group.png"))
     send = GroupSend.objects.get()
-    assert send.status == GroupSend.Status.SCHEDULED and send.total == 4
+    assert send.status == GroupSend.Status.SCHEDULED
+    assert send.total == 4
     assert send.scheduled_at.astimezone(ZoneInfo(ZONE)).strftime("%Y-%m-%dT%H:%M:%S") == soon
 
     # Another send, scheduled later, to cancel from the list.
@@ -168,7 +147,8 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     progress = page.locator(f'[data-send-progress="{send.pk}"]')
     _wait(lambda: progress.get_attribute("data-succeeded") == "4", timeout=10, what="progress to show 4")
     assert progress.get_attribute("data-total") == "4"
-    assert progress.get_attribute("data-failed") == "0" and progress.get_attribute("data-pending") == "0"
+    assert progress.get_attribute("data-failed") == "0"
+    assert progress.get_attribute("data-pending") == "0"
     assert page.locator(f'[data-send-cancel="{send.pk}"]').count() == 0
     assert len([r for r in receiver.received if r.headers.get("X-Clab-Event") == "manual/group-send"]) == 4
     page.screenshot(path=str(SHOTS / "sends-list.png"), full_page=True)
@@ -176,7 +156,8 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     # The webhook's page: its statistics, recent deliveries and the template preview for a customer.
     page.goto(f"{base}/admin/webhooks/webhook/{webhook.pk}/change/")
     day = page.locator(".hub-chart-day").last
-    assert day.get_attribute("data-succeeded") == "5" and day.get_attribute("data-failed") == "0"
+    assert day.get_attribute("data-succeeded") == "5"
+    assert day.get_attribute("data-failed") == "0"
     assert page.inner_text("#success-rate") == "100.0%"
     page.fill("#preview-customer", "李")
     page.click("#template-preview .hub-picker-option >> text=李雷")
@@ -190,7 +171,8 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     page.click(f'[data-send-cancel="{later.pk}"]')
     page.wait_for_selector(f'[data-send-status="{later.pk}"] [data-status="cancelled"]')
     later.refresh_from_db()
-    assert later.status == GroupSend.Status.CANCELLED and later.cancelled_by.username == "staff"
+    assert later.status == GroupSend.Status.CANCELLED
+    assert later.cancelled_by.username == "staff"
 
     # Redeliver a failed delivery: it gets a second attempt, recorded as the user's.
     failing = Webhook.objects.create(name="坏的接收端", url=receiver.url("/status/500"))
@@ -212,7 +194,8 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     page.reload()
     assert page.locator("[data-attempt]").count() == 2
     second = delivery.attempts.get(number=2)
-    assert second.trigger == "redeliver" and second.requested_by.username == "staff"
+    assert second.trigger == "redeliver"
+    assert second.requested_by.username == "staff"
     page.screenshot(path=str(SHOTS / "delivery-detail.png"), full_page=True)
 
     # The deliveries list shows test sends and group sends alike.

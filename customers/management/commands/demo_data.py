@@ -32,7 +32,7 @@ class Command(BaseCommand):
         if Customer.objects.exists():
             self.stdout.write("demo data: customers exist, nothing loaded")
             return
-        rng = random.Random(2026)  # noqa: S311 - demo data, reproducible
+        rng = random.Random(2026)  # demo data: the same on every load
         levels = [
             MembershipLevel.objects.create(name=name, rank=rank)
             for rank, name in enumerate(["普通会员", "银卡会员", "金卡会员", "钻石会员"], start=1)
