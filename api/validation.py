@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from webhookhub.text import validate_text
 from webhooks.events import FIXED_EVENT_MEMBERS, FixedEvent
 
 MAX_EVENTS = 1000
@@ -143,13 +145,10 @@ def _check_member(name: str, value, errors: EventErrors):
     if len(value) > MAX_STRING:
         errors.add(name, _("At most %(max)s characters.") % {"max": MAX_STRING})
         return None
-    if "\x00" in value:  # PostgreSQL text and jsonb refuse NUL
-        errors.add(name, _("Must not contain the NUL character."))
-        return None
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate escaped in the JSON (\ud800)
-        errors.add(name, _("Must be valid Unicode text."))
+        validate_text(value)  # NUL (PostgreSQL refuses it) or a lone surrogate escaped in the JSON (\ud800)
+    except ValidationError as exc:
+        errors.add(name, exc.messages[0])
         return None
     if kind == DATETIME:
         moment = _datetime_value(value)

@@ -9,6 +9,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from webhookhub.text import validate_text
+
 from .models import Customer, Group, GroupEntry
 from .signals import group_joined
 from .validators import ATTRIBUTE_KEY_RE, normalize_mobile, validate_mobile
@@ -111,6 +113,11 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
         return result
     columns = []
     for heading in header:
+        try:
+            validate_text(heading, label=_("Header"))
+        except ValidationError as exc:
+            result.errors.append((1, exc.messages[0]))
+            continue
         key = heading.strip()
         builtin = COLUMNS.get(key.lower()) or COLUMNS.get(key)
         if builtin:
@@ -152,8 +159,11 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
         for field_name, limit in (("name", 128), ("wechat_nickname", 128), ("email", 254)):
             if len(values.get(field_name, "")) > limit:
                 problems.append(_("%(field)s is longer than %(max)s characters") % {"field": field_name, "max": limit})
-        if any("\x00" in cell for cell in cells):
-            problems.append(_("the row holds a NUL character"))
+        for heading, cell in zip(header, cells, strict=False):
+            try:
+                validate_text(cell, label=heading.strip())
+            except ValidationError as exc:
+                problems.append(exc.messages[0])
         if not values.get("name"):
             problems.append(_("name is empty"))
         try:

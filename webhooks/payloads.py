@@ -45,7 +45,10 @@ def customer_context(customer, *, levels: dict | None = None) -> dict:
     """
     if customer is None:
         return {}
-    context = {f"customer.{key}": value for key, value in (customer.attributes or {}).items()}
+    attributes = customer.attributes if isinstance(customer.attributes, dict) else {}
+    # A row written around the validators (raw SQL, an old import) may hold anything: a context is still
+    # built, and whatever cannot render fails that one delivery in the template, not the whole send.
+    context = {f"customer.{key}": value for key, value in attributes.items()}
     level = levels.get(customer.level_id) if levels is not None else customer.level
     context.update(
         {

@@ -14,7 +14,7 @@ from ..groups import group_customers_add, group_customers_remove, group_import_c
 from ..models import Customer, Group, GroupEntry, MembershipLevel
 from ..services import customer_save
 from ..validators import normalize_mobile
-from ..widgets import KeyValueWidget
+from ..widgets import AttributesField, KeyValueWidget
 
 
 @admin.register(MembershipLevel)
@@ -28,6 +28,12 @@ class MembershipLevelAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("member count"), ordering="member_count")
     def member_count(self, obj):
         return obj.member_count
+
+
+class CustomerAdminForm(forms.ModelForm):
+    def clean_mobile(self):
+        # Full-width digits typed on a Chinese keyboard become ASCII before the model validates them.
+        return normalize_mobile(self.cleaned_data.get("mobile", ""))
 
 
 class GroupChoiceForm(forms.Form):
@@ -67,6 +73,7 @@ class MemberFilter(admin.SimpleListFilter):
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    form = CustomerAdminForm
     list_display = ("name", "wechat_nickname", "mobile", "email", "activity_score", "level", "points", "created_at")
     list_filter = (MemberFilter, "level", ActivityScoreFilter, "customer_groups", "created_at")
     search_fields = ("name", "wechat_nickname", "mobile")
@@ -75,7 +82,7 @@ class CustomerAdmin(admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     actions = ["add_to_group", "remove_from_group"]
-    formfield_overrides = {models.JSONField: {"widget": KeyValueWidget}}
+    formfield_overrides = {models.JSONField: {"widget": KeyValueWidget, "form_class": AttributesField}}
     fieldsets = (
         (None, {"fields": ("name", "wechat_nickname", "mobile", "email", "activity_score")}),
         (gettext_lazy("Member"), {"fields": ("membership_id", "level", "points")}),
