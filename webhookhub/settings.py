@@ -24,7 +24,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the hub's site (webhookhub/admin_site.py): its name, the rq dashboard's place.
+    "webhookhub.admin_site.HubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -109,6 +110,9 @@ _queue = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}
 WORKER_QUEUES = ["realtime", "default", "bulk"]
 RQ_QUEUES = {name: dict(_queue) for name in WORKER_QUEUES}
 RQ = {"WORKER_CLASS": "webhooks.worker.HubWorker"}
+# django-rq's own admin entry checks only staff status: the dashboard is served at /admin/rq/ instead,
+# to Administrators only (webhookhub/rq_dashboard.py), and listed last in the admin's menu.
+RQ_SHOW_ADMIN_LINK = False
 
 # --- The installation ---------------------------------------------------------------------------
 TENANT_ID = env.int("TENANT_ID", default=1)
