@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -155,7 +156,16 @@ WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # --- Micro-page forms ---------------------------------------------------------------------------
 # Submissions a minute from one address (0: no limit), so one client cannot flood the webhooks.
+# Counted per IPv4 address or IPv6 /64.
 FORM_RATE_LIMIT_PER_MINUTE = env.int("FORM_RATE_LIMIT_PER_MINUTE", default=10)
+# Reverse proxies in front of the web server (addresses or CIDR ranges): from these, and only these, the
+# client's address is read from X-Forwarded-For. Empty: the socket's address is the client's.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range.") from exc
 
 # --- Logging: plain, to stderr; secrets are never passed to a logger --------------------------
 LOGGING = {

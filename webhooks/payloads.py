@@ -69,10 +69,20 @@ def customer_context(customer, *, levels: dict | None = None) -> dict:
 
 
 def message_context(
-    *, customer=None, send_id=None, flow_id=None, flow_step=None, form: dict | None = None, levels: dict | None = None
+    *,
+    customer=None,
+    send_id=None,
+    flow_id=None,
+    flow_step=None,
+    form: dict | None = None,
+    submission: dict | None = None,
+    levels: dict | None = None,
 ) -> dict:
     context = customer_context(customer, levels=levels)
     context.update({"sendId": send_id, "flowId": flow_id, "flowStep": flow_step})
+    # A micro-page submit: its id, whether the mobile matched a customer, whether that match is trusted.
+    for key, value in (submission or {}).items():
+        context[f"submission.{key}"] = value
     for key, value in (form or {}).items():
         context[f"form.{key}"] = ", ".join(map(str, value)) if isinstance(value, list) else value
     return context

@@ -22,6 +22,7 @@ PLACEHOLDER = re.compile(r'\$\{\s*([A-Za-z_][\w.]*)\s*(?:!\s*(?:"((?:[^"\\]|\\.)
 BUILTIN_NAMES = ("customerId", "flowId", "flowStep", "sendId")
 CUSTOMER_BUILTINS = ("name", "mobile", "email", "wechatNickname", "activityScore")
 MEMBER_NAMES = ("membershipId", "level", "levelId", "points")
+SUBMISSION_NAMES = ("id", "matched", "verified")
 PREFIXES = ("customer.", "member.", "form.")
 
 
@@ -45,6 +46,8 @@ def _check_name(name: str) -> None:
     if name in BUILTIN_NAMES:
         return
     if name.startswith("member.") and name[len("member.") :] in MEMBER_NAMES:
+        return
+    if name.startswith("submission.") and name[len("submission.") :] in SUBMISSION_NAMES:
         return
     if name.startswith(("customer.", "form.")) and name.split(".", 1)[1]:
         return
