@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from customers.validators import normalize_mobile, validate_mobile
+from webhookhub.text import text_validated
 
 from .models import FormField, MicroPage
 
@@ -34,6 +35,10 @@ class MobileField(forms.CharField):
 
 
 def _form_field(field: FormField) -> forms.Field:
+    return text_validated(_plain_form_field(field))
+
+
+def _plain_form_field(field: FormField) -> forms.Field:
     common = {"label": field.label, "required": field.required}
     kind = field.field_type
     if kind == FormField.Type.MOBILE:

@@ -234,12 +234,17 @@ def test_open_api_refuses_bad_text_with_the_shared_message(client, redis_conn):
 
 
 @pytest.mark.django_db
-def test_micro_page_refuses_nul_and_stores_nothing(client, redis_conn):
+def test_micro_page_refuses_nul_with_the_shared_message_and_stores_nothing(client, redis_conn, settings):
     page = MicroPage.objects.create(title="报名", slug="signup")
     FormField.objects.create(page=page, label="姓名", key="name", field_type=FormField.Type.TEXT, required=True)
-    response = client.post(reverse("automation:page", args=[page.slug]), {"f_name": "a\x00b", "website": ""})
+    url = reverse("automation:page", args=[page.slug])
+    response = client.post(url, {"f_name": "a\x00b", "website": ""})
     assert response.status_code == 400
-    assert response.context["form"].errors["f_name"]
+    assert response.context["form"].errors["f_name"] == [
+        "It holds the NUL character (\\u0000), which cannot be stored; remove it."
+    ]
+    settings.LANGUAGE_CODE = "zh-hans"  # the page speaks the installation's language
+    assert "NUL 字符" in client.post(url, {"f_name": "a\x00b", "website": ""}).content.decode()
     assert not Customer.objects.exists()
 
 

@@ -77,6 +77,15 @@ def validate_json(value, label=None) -> None:
         raise _error(problem, label)
 
 
+def text_validated(field):
+    """A form field whose text is checked here (Django's own NUL check left out, so one message says why)."""
+    from django.core.validators import ProhibitNullCharactersValidator
+
+    field.validators = [v for v in field.validators if not isinstance(v, ProhibitNullCharactersValidator)]
+    field.validators.append(validate_text)
+    return field
+
+
 def displayable(text: str) -> str:
     """A text safe to put in a page: lone surrogates shown as their escapes, NUL as \\u0000."""
     return _BAD_TEXT.sub(lambda match: f"\\u{ord(match.group()):04x}", text)

@@ -2,6 +2,7 @@
 
 from django.core.checks import Warning, register
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 from .secrets import undecryptable_secrets
 
@@ -16,10 +17,12 @@ def undecryptable_secrets_check(app_configs=None, **kwargs):
         return []  # no tables yet (before the first migrate)
     return [
         Warning(
-            f"{row._meta.label} #{row.pk} ({row}): {', '.join(names)} cannot be decrypted with "
-            "SECRETS_ENCRYPTION_KEYS.",
-            hint="Replace the secret on the webhook's page, or put the key it was encrypted with back into "
-            "SECRETS_ENCRYPTION_KEYS and run `manage.py secrets_rotate`.",
+            _("%(model)s #%(pk)s (%(name)s): %(fields)s cannot be decrypted with SECRETS_ENCRYPTION_KEYS.")
+            % {"model": row._meta.label, "pk": row.pk, "name": row, "fields": ", ".join(names)},
+            hint=_(
+                "Replace the secret on the webhook's page, or put the key it was encrypted with back into "
+                "SECRETS_ENCRYPTION_KEYS and run `manage.py secrets_rotate`."
+            ),
             obj=row,
             id="webhooks.W001",
         )
