@@ -2,31 +2,26 @@
 
 from webhooks.events import FixedEvent
 
-from .validation import (
-    DATE,
-    DATETIME,
-    EVENT_MEMBERS,
-    INT64_MAX,
-    INTEGER,
-    MAX_EVENTS,
-    MAX_STRING,
-    MEMBER_TYPES,
-    OPTIONAL_MEMBERS,
-)
+from .validation import EVENT_MEMBERS, MAX_EVENTS, OPTIONAL_MEMBERS, member_schema
+
+# Text members are Unicode text: besides the pattern (not only spaces, no NUL), a lone surrogate escape
+# (\\ud800 without its pair) is refused, which a JSON Schema pattern cannot say.
+TEXT = " Text: not only spaces, no NUL, no lone surrogate escape."
 
 DESCRIPTIONS = {
-    "membershipId": "The member's ID.",
-    "date": "When the event happened: ISO 8601 with a time zone; sent on as UTC to the second "
-    "(2026-11-27T17:30:00+08:00 becomes 2026-11-27T09:30:00Z). Left out: the time the hub accepted it.",
+    "membershipId": "The member's ID." + TEXT,
+    "date": "When the event happened: RFC 3339 (ISO 8601) with seconds and a time zone; sent on as UTC to the "
+    "second (2026-11-27T17:30:00+08:00 becomes 2026-11-27T09:30:00Z). Left out or null: the time the hub "
+    "accepted it.",
     "oldLevelId": "The old level's ID.",
     "newLevelId": "The new level's ID (must differ from oldLevelId).",
-    "oldLevel": "The old level's name.",
-    "newLevel": "The new level's name.",
-    "couponId": "The coupon's ID.",
-    "couponName": "The coupon's name.",
-    "batchId": "The dispatch batch number.",
-    "couponCode": "The member's unique code of the coupon.",
-    "startDate": "First valid day: an ISO 8601 date (2026-11-27) or date and time with a time zone "
+    "oldLevel": "The old level's name." + TEXT,
+    "newLevel": "The new level's name." + TEXT,
+    "couponId": "The coupon's ID." + TEXT,
+    "couponName": "The coupon's name." + TEXT,
+    "batchId": "The dispatch batch number." + TEXT,
+    "couponCode": "The member's unique code of the coupon." + TEXT,
+    "startDate": "First valid day: an ISO 8601 date (2026-11-27) or date and time with seconds and a time zone "
     "(2026-11-27T00:00:00Z); sent on exactly as given.",
     "endDate": "Last valid day, in the same forms as startDate and not before it; sent on exactly as given.",
 }
@@ -91,20 +86,8 @@ EXAMPLES: dict[str, dict] = {
 
 
 def _member_schema(name: str) -> dict:
-    kind = MEMBER_TYPES[name]
-    if kind == INTEGER:
-        schema = {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX}
-    elif kind == DATETIME:
-        schema = {"type": "string", "format": "date-time", "maxLength": MAX_STRING}
-    elif kind == DATE:
-        schema = {
-            "type": "string",
-            "maxLength": MAX_STRING,
-            "pattern": r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2}))?$",
-        }
-    else:
-        schema = {"type": "string", "minLength": 1, "maxLength": MAX_STRING}
-    return {**schema, "description": DESCRIPTIONS[name]}
+    # The rules come from api/validation.py, which applies the very same ones.
+    return {**member_schema(name), "description": DESCRIPTIONS[name]}
 
 
 def _event_schema(event: str) -> dict:

@@ -8,10 +8,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from webhookhub.text import validate_text
 from webhooks.events import FIXED_EVENT_MEMBERS, FixedEvent
 
 MAX_EVENTS = 1000
@@ -33,7 +36,7 @@ MEMBER_TYPES = {
     "startDate": DATE,
     "endDate": DATE,
 }
-# When the caller leaves `date` out, the event happened when the hub accepted it.
+# When the caller leaves `date` out (or sends null), the event happened when the hub accepted it.
 OPTIONAL_MEMBERS = {"date"}
 # What a caller sends per event: the seed's members, less those the hub fills in.
 EVENT_MEMBERS: dict[str, tuple[str, ...]] = {
@@ -41,8 +44,50 @@ EVENT_MEMBERS: dict[str, tuple[str, ...]] = {
     for event, members in FIXED_EVENT_MEMBERS.items()
 }
 
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# --- The rules, once: api/openapi.py publishes them as the schema, _check_member applies them ------------
+
+
+def _anchored(body: str) -> str:
+    # Not "$": in Python it also matches before a final line break, in ECMA-262 (JSON Schema) it does not.
+    # "Not followed by any character" means the end in both, so one pattern reads the same to both.
+    return f"^(?:{body})(?![\\s\\S])"
+
+
+# Text with something besides spaces (ASCII or ideographic), and no NUL.
+TEXT_PATTERN = _anchored(r"(?=[\s\S]*[^\t\n\r \u3000])[^\u0000]*")
+DATE_PATTERN = _anchored(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339 (format date-time) as the hub reads it: seconds required, at most microseconds, a zone.
+DATETIME_PATTERN = _anchored(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+KIND_SCHEMAS: dict[str, dict[str, Any]] = {
+    INTEGER: {"type": "integer", "format": "int64", "minimum": 0, "maximum": INT64_MAX},
+    STRING: {"type": "string", "minLength": 1, "maxLength": MAX_STRING, "pattern": TEXT_PATTERN},
+    DATETIME: {"type": "string", "format": "date-time", "maxLength": MAX_STRING, "pattern": DATETIME_PATTERN},
+    DATE: {
+        "type": "string",
+        "maxLength": MAX_STRING,
+        "anyOf": [
+            {"format": "date", "pattern": DATE_PATTERN},
+            {"format": "date-time", "pattern": DATETIME_PATTERN},
+        ],
+    },
+}
+_PATTERNS = {pattern: re.compile(pattern) for pattern in (TEXT_PATTERN, DATE_PATTERN, DATETIME_PATTERN)}
+
+
+def member_schema(name: str) -> dict:
+    """The JSON Schema (OpenAPI 3.0) of one member: what _check_member accepts."""
+    schema = dict(KIND_SCHEMAS[MEMBER_TYPES[name]])
+    if name in OPTIONAL_MEMBERS:
+        schema["nullable"] = True  # null is the same as leaving it out
+    return schema
+
+
+def _matches(pattern: str, value: str) -> bool:
+    return _PATTERNS[pattern].search(value) is not None
 
 
 class BodyError(Exception):
@@ -115,7 +160,7 @@ def parse_body(raw: bytes):
 
 def _datetime_value(value: str):
     """A date-time with its zone, or None when the text is not one."""
-    if not _DATETIME_RE.match(value):
+    if not _matches(DATETIME_PATTERN, value):
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -126,35 +171,43 @@ def _datetime_value(value: str):
 def _check_member(name: str, value, errors: EventErrors):
     """The value to publish for one member, or None after recording why it is refused."""
     kind = MEMBER_TYPES[name]
+    rules = KIND_SCHEMAS[kind]
     if kind == INTEGER:
         if isinstance(value, bool) or not isinstance(value, int):
             errors.add(name, _("Must be an integer."))
             return None
-        if not 0 <= value <= INT64_MAX:
-            errors.add(name, _("Must be between 0 and %(max)s.") % {"max": INT64_MAX})
+        if not rules["minimum"] <= value <= rules["maximum"]:
+            errors.add(
+                name, _("Must be between %(min)s and %(max)s.") % {"min": rules["minimum"], "max": rules["maximum"]}
+            )
             return None
         return value
     if not isinstance(value, str):
         errors.add(name, _("Must be a string."))
         return None
-    if not value.strip():
-        errors.add(name, _("Must not be empty."))
-        return None
-    if len(value) > MAX_STRING:
-        errors.add(name, _("At most %(max)s characters.") % {"max": MAX_STRING})
-        return None
-    if "\x00" in value:  # PostgreSQL text and jsonb refuse NUL
-        errors.add(name, _("Must not contain the NUL character."))
+    if len(value) > rules["maxLength"]:
+        errors.add(name, _("At most %(max)s characters.") % {"max": rules["maxLength"]})
         return None
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate escaped in the JSON (\ud800)
-        errors.add(name, _("Must be valid Unicode text."))
+        validate_text(value)  # NUL (PostgreSQL refuses it) or a lone surrogate escaped in the JSON (\ud800)
+    except ValidationError as exc:
+        errors.add(name, exc.messages[0])
         return None
+    if kind == STRING:
+        if not _matches(rules["pattern"], value):
+            errors.add(name, _("Must not be empty."))
+            return None
+        return value
     if kind == DATETIME:
         moment = _datetime_value(value)
         if moment is None:
-            errors.add(name, _("Must be a date and time in ISO 8601 with a time zone, e.g. 2026-11-27T09:30:00Z."))
+            errors.add(
+                name,
+                _(
+                    "Must be a date and time in RFC 3339 (ISO 8601) with seconds and a time zone, "
+                    "e.g. 2026-11-27T09:30:00Z."
+                ),
+            )
             return None
         try:
             # The seed's form: UTC, to the second.
@@ -162,21 +215,23 @@ def _check_member(name: str, value, errors: EventErrors):
         except (OverflowError, ValueError):
             errors.add(name, _("This date is out of range."))
             return None
-    if kind == DATE:
-        if _DATE_RE.match(value):
-            try:
-                date.fromisoformat(value)
-                return value
-            except ValueError:
-                pass
-        elif _datetime_value(value):
+    # DATE: a date, or a date and time with its zone, sent on as given.
+    if _matches(DATE_PATTERN, value):
+        try:
+            date.fromisoformat(value)
             return value
-        errors.add(
-            name,
-            _("Must be a date (2026-11-27) or a date and time with a time zone (2026-11-27T09:30:00Z), in ISO 8601."),
-        )
-        return None
-    return value
+        except ValueError:
+            pass
+    elif _datetime_value(value):
+        return value
+    errors.add(
+        name,
+        _(
+            "Must be a date (2026-11-27) or a date and time with seconds and a time zone (2026-11-27T09:30:00Z), "
+            "in ISO 8601."
+        ),
+    )
+    return None
 
 
 def _day(value: str) -> date:

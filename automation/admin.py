@@ -25,7 +25,16 @@ class MicroPageAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("title",)}
     filter_horizontal = ("webhooks",)
     inlines = [FormFieldInline]
-    fields = ("title", "slug", "is_active", "description", "success_text", "webhooks", "group")
+    fields = (
+        "title",
+        "slug",
+        "is_active",
+        "description",
+        "success_text",
+        "webhooks",
+        "group",
+        "trust_submitted_mobile",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("group").annotate(_submissions=Count("submissions"))
@@ -43,10 +52,10 @@ class MicroPageAdmin(admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "page", "customer", "created_at", "ip")
-    list_filter = ("page",)
+    list_display = ("id", "page", "customer", "matched", "verified", "created_at", "ip")
+    list_filter = ("page", "matched", "verified")
     list_select_related = ("page", "customer")
-    readonly_fields = ("page", "customer", "data", "ip", "message", "created_at")
+    readonly_fields = ("page", "customer", "matched", "verified", "data", "ip", "message", "created_at")
     date_hierarchy = "created_at"
 
 

@@ -1,15 +1,21 @@
 """The public form of a micro-page, built from its fields; validation happens here, on the server."""
 
+import re
+import uuid
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from customers.validators import normalize_mobile, validate_mobile
+from webhookhub.text import text_validated
 
 from .models import FormField, MicroPage
 
 # A field a person never sees (hidden by CSS, skipped by the keyboard) but a naive bot fills in.
 HONEYPOT = "website"
+FORM_TOKEN = "form_token"  # noqa: S105 - a field name, not a secret
+FORM_TOKEN_RE = re.compile(r"^[0-9a-f]{32}$")
 FIELD_PREFIX = "f_"
 MAX_TEXT = 500
 
@@ -29,6 +35,10 @@ class MobileField(forms.CharField):
 
 
 def _form_field(field: FormField) -> forms.Field:
+    return text_validated(_plain_form_field(field))
+
+
+def _plain_form_field(field: FormField) -> forms.Field:
     common = {"label": field.label, "required": field.required}
     kind = field.field_type
     if kind == FormField.Type.MOBILE:
@@ -51,9 +61,13 @@ class MicroPageForm(forms.Form):
         label=_("Leave this empty"),
         widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}),
     )
+    # A new token each time the form is shown; submits carrying the same one are one submission.
+    form_token = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args, page: MicroPage, **kwargs):
         super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial[FORM_TOKEN] = uuid.uuid4().hex
         self.page = page
         self.page_fields = list(page.fields.all())
         # The honeypot goes last, so its position says nothing to a bot reading the form top-down.
@@ -68,7 +82,13 @@ class MicroPageForm(forms.Form):
 
     @property
     def visible_fields_list(self):
-        return [self[name] for name in self.fields if name != HONEYPOT]
+        return [self[name] for name in self.fields if name not in (HONEYPOT, FORM_TOKEN)]
+
+    @property
+    def token(self) -> str:
+        """The form's token when it is well formed, else '' (then the submit is simply not deduplicated)."""
+        token = (self.cleaned_data.get(FORM_TOKEN) or "").strip()
+        return token if FORM_TOKEN_RE.match(token) else ""
 
     def clean(self):
         cleaned = super().clean()

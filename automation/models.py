@@ -5,6 +5,7 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -35,6 +36,16 @@ class MicroPage(TimestampedModel):
         help_text=_("Empty: a standard thank-you."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    trust_submitted_mobile = models.BooleanField(
+        _("trust submitted mobile numbers"),
+        default=False,
+        help_text=_(
+            "Off (recommended): anyone can type anyone's mobile, so a submit that matches an existing customer "
+            "is recorded and pushed as an unverified match, and never changes that customer's groups, attributes "
+            "or flows. On: such a submit counts as that customer's (joins the group, starts flows, is pushed "
+            "under the customer's ID)."
+        ),
+    )
     webhooks = models.ManyToManyField(
         "webhooks.Webhook",
         blank=True,
@@ -115,6 +126,13 @@ class Submission(models.Model):
         verbose_name=_("customer"),
     )
     data = models.JSONField(_("data"), default=dict)
+    # Whether the submitted mobile matched an existing customer, and whether the submit counts as that
+    # customer's: only when the page trusts submitted mobile numbers (no verification code is sent).
+    matched = models.BooleanField(_("matched an existing customer"), default=False)
+    verified = models.BooleanField(_("verified"), default=False)
+    # The token of the form as it was shown: a second submit of the same form (a double click) is the same
+    # submission, not another one with another push.
+    form_token = models.CharField(max_length=32, blank=True, default="", editable=False)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     message = models.ForeignKey(
         "webhooks.Message",
@@ -130,6 +148,11 @@ class Submission(models.Model):
         ordering = ["-id"]
         verbose_name = _("form submission")
         verbose_name_plural = _("form submissions")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["page", "form_token"], condition=~Q(form_token=""), name="submission_once_per_form_token"
+            )
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.page}"

@@ -8,13 +8,14 @@ job that wakes it is queued only after the run commits, and `flow_runs_reconcile
 due run whose job Redis no longer holds, so neither a restart nor an empty Redis loses a wait.
 """
 
+import ipaddress
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -41,16 +42,29 @@ RATE_KEY = "webhookhub:form-rate:{address}:{minute}"
 # --- Micro-page forms -----------------------------------------------------------------------------
 
 
+def form_rate_key(address: str) -> str:
+    """What one client is, for the limit: the IPv4 address, or the IPv6 /64 (one home or phone has a /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
 def form_rate_limit_hit(*, address: str) -> bool:
     """Count one submission from `address` in this minute; True once it is over the limit.
 
-    A fixed one-minute window in Redis, shared by every web process. If Redis cannot be reached the
-    form stays open: losing a lead costs more than a burst of submissions.
+    A fixed one-minute window in Redis, shared by every web process, per IPv4 address or IPv6 /64. If
+    Redis cannot be reached the form stays open: losing a lead costs more than a burst of submissions.
     """
     limit = settings.FORM_RATE_LIMIT_PER_MINUTE
     if limit <= 0:
         return False
-    key = RATE_KEY.format(address=address or "unknown", minute=int(timezone.now().timestamp() // 60))
+    key = RATE_KEY.format(address=form_rate_key(address), minute=int(timezone.now().timestamp() // 60))
     try:
         connection = django_rq.get_connection(queueing.DEFAULT_QUEUE)
         pipe = connection.pipeline()
@@ -63,38 +77,83 @@ def form_rate_limit_hit(*, address: str) -> bool:
     return count > limit
 
 
-def _customer_for_submission(*, page: MicroPage, data: dict) -> Customer:
-    """The customer with the form's mobile, or a new one named from the form when there is none."""
+def _submitted_contact(page: MicroPage, data: dict) -> tuple[str, str, str]:
     fields = list(page.fields.all())
     mobile = next((data.get(f.key) for f in fields if f.field_type == FormField.Type.MOBILE and data.get(f.key)), "")
     email = next((data.get(f.key) for f in fields if f.field_type == FormField.Type.EMAIL and data.get(f.key)), "")
     name = str(data.get("name") or "").strip()[:128] or mobile or email or _("Form visitor")
-    if mobile:
-        customer, _created = Customer.objects.get_or_create(mobile=mobile, defaults={"name": name, "email": email})
-        return customer
-    return Customer.objects.create(name=name, email=email)
+    return mobile, email, name
+
+
+def submission_create(*, page: MicroPage, data: dict, ip: str | None = None, form_token: str = "") -> Submission:
+    """Store a valid submission and push it; a repeat of the same form (same token) is the first one.
+
+    A submit whose mobile matches an existing customer is only that customer's when the page trusts
+    submitted mobile numbers; otherwise anyone could type a customer's mobile and join them to a group,
+    start their flows and push answers under their ID. It is then recorded and pushed as an unverified
+    match (submission.matched, not submission.verified), with no customer in the message.
+    """
+    if form_token:
+        repeat = Submission.objects.filter(page=page, form_token=form_token).first()
+        if repeat is not None:
+            return repeat
+    try:
+        return _submission_create(page=page, data=data, ip=ip, form_token=form_token)
+    except IntegrityError:
+        # The same form submitted twice at once: the other request stored it first.
+        repeat = Submission.objects.filter(page=page, form_token=form_token).first() if form_token else None
+        if repeat is None:
+            raise
+        return repeat
 
 
 @transaction.atomic
-def submission_create(*, page: MicroPage, data: dict, ip: str | None = None) -> Submission:
-    """Store a valid submission, match or create its customer, join the page's group, send form/submit.
-
-    One transaction: the submission, the customer, the group entry, the message, its deliveries
-    and the runs of the page's flows are written together or not at all; jobs are queued, and the
-    group join announced to its flows, after commit.
-    """
-    customer = _customer_for_submission(page=page, data=data)
-    if page.group_id:
+def _submission_create(*, page: MicroPage, data: dict, ip: str | None, form_token: str) -> Submission:
+    # One transaction: the submission, the customer, the group entry, the message, its deliveries and any
+    # flow run it starts are written together or not at all; jobs are queued after commit.
+    mobile, email, name = _submitted_contact(page, data)
+    existing = Customer.objects.filter(mobile=mobile).first() if mobile else None
+    matched = existing is not None
+    verified = page.trust_submitted_mobile
+    if existing is None:
+        try:
+            with transaction.atomic():
+                customer = Customer.objects.create(name=name, mobile=mobile, email=email)
+        except IntegrityError:
+            # Created a moment ago by another submit with this mobile: it is a match now.
+            customer = Customer.objects.filter(mobile=mobile).first() if mobile else None
+            if customer is None:
+                raise
+            matched = True
+    else:
+        customer = existing
+    counts_as_customer = verified or not matched
+    submission = Submission.objects.create(
+        page=page,
+        customer=customer,
+        data=data,
+        matched=matched,
+        verified=verified,
+        ip=ip or None,
+        form_token=form_token,
+    )
+    if counts_as_customer and page.group_id:
         group_customers_add(group=page.group, customers=[customer])
-    submission = Submission.objects.create(page=page, customer=customer, data=data, ip=ip or None)
     webhooks = list(page.webhooks.filter(is_active=True))
     if webhooks:
         submission.message = message_publish(
-            event=Event.FORM_SUBMIT, webhooks=webhooks, customer=customer, context={"form": data}
+            event=Event.FORM_SUBMIT,
+            webhooks=webhooks,
+            customer=customer if counts_as_customer else None,
+            context={
+                "form": data,
+                "submission": {"id": submission.pk, "matched": matched, "verified": verified},
+            },
         )
         submission.save(update_fields=["message"])
-    for flow in selectors.flows_active(trigger=Flow.Trigger.FORM_SUBMITTED, page=page):
-        flow_runs_start(flow=flow, customer_ids=[customer.pk])
+    if counts_as_customer:
+        for flow in selectors.flows_active(trigger=Flow.Trigger.FORM_SUBMITTED, page=page):
+            flow_runs_start(flow=flow, customer_ids=[customer.pk])
     return submission
 
 

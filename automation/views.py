@@ -1,5 +1,9 @@
 """The public micro-page: the form, its validation and its thank-you. The work is in services."""
 
+import ipaddress
+import secrets
+from functools import lru_cache, wraps
+
 from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -11,10 +15,54 @@ from . import selectors, services
 from .forms import MicroPageForm
 
 
-def _client_address(request) -> str:
-    # The socket's address: a forwarded header is the client's to write. Behind a reverse proxy,
-    # the proxy must set REMOTE_ADDR (e.g. gunicorn's --forwarded-allow-ips with a proxy-fix).
-    return request.META.get("REMOTE_ADDR", "")
+@lru_cache(maxsize=4)
+def _proxies(entries: tuple[str, ...]):
+    return [ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip()]
+
+
+def _is_proxy(address: str, proxies) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_address(request) -> str:
+    """The visitor's address: the socket's, or behind TRUSTED_PROXIES, the one the proxies saw.
+
+    X-Forwarded-For is read only when the socket's address is a trusted proxy (anyone else could write
+    it), from the right: the first address that is not itself a trusted proxy is the client.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = _proxies(tuple(settings.TRUSTED_PROXIES))
+    if not proxies or not _is_proxy(remote, proxies):
+        return remote
+    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
+        hop = hop.strip()
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return remote  # a forged or broken header: the proxy's own address, not a guess
+        if not _is_proxy(hop, proxies):
+            return hop
+    return remote
+
+
+def content_security_policy(view):
+    """A strict Content-Security-Policy on the public pages: no script at all, only the page's own style."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        request.csp_nonce = secrets.token_urlsafe(16)
+        response = view(request, *args, **kwargs)
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'none'; style-src 'nonce-{request.csp_nonce}'; img-src data:; "
+            "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+        return response
+
+    return wrapper
 
 
 def _page_or_404(slug: str):
@@ -24,6 +72,7 @@ def _page_or_404(slug: str):
     return page
 
 
+@content_security_policy
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def page_view(request, slug):
@@ -31,7 +80,7 @@ def page_view(request, slug):
     with translation.override(settings.LANGUAGE_CODE):
         page = _page_or_404(slug)
         if request.method == "POST":
-            address = _client_address(request)
+            address = client_address(request)
             if services.form_rate_limit_hit(address=address):
                 return render(request, "automation/rate_limited.html", {"page": page}, status=429)
             form = MicroPageForm(request.POST, page=page)
@@ -39,7 +88,9 @@ def page_view(request, slug):
                 # A bot is shown what a person is shown, and nothing is stored or sent.
                 return redirect("automation:thanks", slug=page.slug)
             if form.is_valid():
-                services.submission_create(page=page, data=form.submitted_data(), ip=address or None)
+                services.submission_create(
+                    page=page, data=form.submitted_data(), ip=address or None, form_token=form.token
+                )
                 return redirect("automation:thanks", slug=page.slug)
             status = 400
         else:
@@ -47,6 +98,7 @@ def page_view(request, slug):
         return render(request, "automation/page.html", {"page": page, "form": form}, status=status)
 
 
+@content_security_policy
 @require_http_methods(["GET"])
 def page_thanks_view(request, slug):
     with translation.override(settings.LANGUAGE_CODE):

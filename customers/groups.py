@@ -11,12 +11,15 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from webhookhub.text import validate_text
+
 from .models import Customer, Group, GroupEntry
 from .signals import group_joined
 from .validators import ATTRIBUTE_KEY_RE, normalize_mobile, validate_mobile
 
 MAX_IMPORT_ROWS = 100_000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+READ_CHUNK = 64 * 1024
 
 # Column headings a marketer may use, in English or Chinese, for the built-in fields.
 COLUMNS = {
@@ -90,7 +93,27 @@ def _decode(data: bytes) -> str:
     raise ValidationError(_("The file is not UTF-8 or GB18030 text; save it as CSV UTF-8."))
 
 
-def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
+def read_limited(source, limit: int) -> bytes | None:
+    """The bytes of `source` (bytes, an upload or a file), or None as soon as there are more than `limit`.
+
+    An upload's size is known before reading it; a file is read in chunks and never past the limit.
+    """
+    if isinstance(source, bytes | bytearray):
+        return bytes(source) if len(source) <= limit else None
+    size = getattr(source, "size", None)
+    if size is not None and size > limit:
+        return None
+    chunks = source.chunks(READ_CHUNK) if hasattr(source, "chunks") else iter(lambda: source.read(READ_CHUNK), b"")
+    kept, total = [], 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            return None
+        kept.append(chunk)
+    return b"".join(kept)
+
+
+def group_import_csv(*, group: Group, data) -> ImportResult:
     """Import customers from CSV into a group: all rows or none.
 
     Every row is checked first; one bad row refuses the whole file with a report per row, so a
@@ -98,7 +121,8 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
     mobile already exists is updated (non-empty cells win; custom attributes merged) and joins.
     """
     result = ImportResult()
-    if len(data) > MAX_IMPORT_BYTES:
+    data = read_limited(data, MAX_IMPORT_BYTES)
+    if data is None:
         result.errors.append((0, _("The file is larger than 20 MB.")))
         return result
     try:
@@ -113,6 +137,11 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
         return result
     columns = []
     for heading in header:
+        try:
+            validate_text(heading, label=_("Header"))
+        except ValidationError as exc:
+            result.errors.append((1, exc.messages[0]))
+            continue
         key = heading.strip()
         builtin = COLUMNS.get(key.lower()) or COLUMNS.get(key)
         if builtin:
@@ -154,8 +183,11 @@ def group_import_csv(*, group: Group, data: bytes) -> ImportResult:
         for field_name, limit in (("name", 128), ("wechat_nickname", 128), ("email", 254)):
             if len(values.get(field_name, "")) > limit:
                 problems.append(_("%(field)s is longer than %(max)s characters") % {"field": field_name, "max": limit})
-        if any("\x00" in cell for cell in cells):
-            problems.append(_("the row holds a NUL character"))
+        for heading, cell in zip(header, cells, strict=False):
+            try:
+                validate_text(cell, label=heading.strip())
+            except ValidationError as exc:
+                problems.append(exc.messages[0])
         if not values.get("name"):
             problems.append(_("name is empty"))
         try:

@@ -1,14 +1,20 @@
 import re
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-# Mainland China mobile numbers: 11 digits starting with 1[3-9]; an optional +86 is dropped.
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
+from webhookhub.text import validate_json, validate_text
+
+# Mainland China mobile numbers: 11 ASCII digits starting with 1[3-9]; an optional +86 is dropped.
+# [0-9], not \d: \d also matches full-width and other scripts' digits, which would be stored as typed.
+MOBILE_RE = re.compile(r"^1[3-9][0-9]{9}$")
 
 
 def normalize_mobile(value: str) -> str:
-    value = re.sub(r"[\s-]", "", value or "")
+    # NFKC turns full-width digits, plus and hyphen (１３８, ＋, －), as a Chinese keyboard types them,
+    # into ASCII, so a person who typed them still gets through.
+    value = re.sub(r"[\s-]", "", unicodedata.normalize("NFKC", value or ""))
     if value.startswith("+86"):
         value = value[3:]
     return value
@@ -29,6 +35,7 @@ def validate_attributes(value) -> None:
         raise ValidationError(_("Custom attributes must be an object of key and value."), code="invalid")
     for key, item in value.items():
         if not ATTRIBUTE_KEY_RE.match(str(key)):
+            validate_text(str(key))
             raise ValidationError(
                 _("“%(key)s” is not a valid attribute key: use letters, digits and _, starting with a letter."),
                 code="invalid_key",
@@ -40,3 +47,4 @@ def validate_attributes(value) -> None:
                 code="invalid_value",
                 params={"key": key},
             )
+        validate_json(item, label=key)

@@ -71,6 +71,13 @@ def can_manage_secrets(user) -> bool:
     return user.has_perm(SECRETS_PERMISSION)
 
 
+def is_administrator(user) -> bool:
+    """A superuser, or an active member of the Administrator group (not merely staff)."""
+    if not (user.is_authenticated and user.is_active):
+        return False
+    return user.is_superuser or user.groups.filter(name=ADMINISTRATOR).exists()
+
+
 def roles_sync(apps, *, create_permissions_first=False) -> None:
     """Create or update both groups with their permissions; safe to repeat.
 

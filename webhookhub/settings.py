@@ -2,6 +2,7 @@
 
 import base64
 import hashlib
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -23,8 +24,27 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
+# --- HTTPS: off by default (bin/run serves plain http on 127.0.0.1); HTTPS_ONLY=1 in production ----------
+HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS_ONLY)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=HTTPS_ONLY)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=HTTPS_ONLY)
+# HSTS is a promise browsers keep for this long: opt in with a number once HTTPS works (a year: 31536000).
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a proxy that ends TLS and sets a header saying so, e.g. "HTTP_X_FORWARDED_PROTO,https"; only
+# for a proxy that always sets or strips that header (a client could send it too).
+_proxy_ssl_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
+    raise ImproperlyConfigured(
+        "SECURE_PROXY_SSL_HEADER must be a header and its value, e.g. HTTP_X_FORWARDED_PROTO,https"
+    )
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin with the hub's site (webhookhub/admin_site.py): its name, the rq dashboard's place.
+    "webhookhub.admin_site.HubAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -109,6 +129,9 @@ _queue = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}
 WORKER_QUEUES = ["realtime", "default", "bulk"]
 RQ_QUEUES = {name: dict(_queue) for name in WORKER_QUEUES}
 RQ = {"WORKER_CLASS": "webhooks.worker.HubWorker"}
+# django-rq's own admin entry checks only staff status: the dashboard is served at /admin/rq/ instead,
+# to Administrators only (webhookhub/rq_dashboard.py), and listed last in the admin's menu.
+RQ_SHOW_ADMIN_LINK = False
 
 # --- The installation ---------------------------------------------------------------------------
 TENANT_ID = env.int("TENANT_ID", default=1)
@@ -151,7 +174,16 @@ WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 
 # --- Micro-page forms ---------------------------------------------------------------------------
 # Submissions a minute from one address (0: no limit), so one client cannot flood the webhooks.
+# Counted per IPv4 address or IPv6 /64.
 FORM_RATE_LIMIT_PER_MINUTE = env.int("FORM_RATE_LIMIT_PER_MINUTE", default=10)
+# Reverse proxies in front of the web server (addresses or CIDR ranges): from these, and only these, the
+# client's address is read from X-Forwarded-For. Empty: the socket's address is the client's.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy.strip(), strict=False)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range.") from exc
 
 # --- Logging: plain, to stderr; secrets are never passed to a logger --------------------------
 LOGGING = {

@@ -1,7 +1,7 @@
 from collections.abc import Sequence
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
@@ -164,8 +164,15 @@ class WebhookAdmin(admin.ModelAdmin):
                 recent_deliveries=selectors.webhook_recent_deliveries(webhook=webhook),
                 can_preview=request.user.has_perm("customers.view_customer"),
                 preview_search_url=reverse("admin:webhooks_customer_search"),
+                security_warnings=selectors.webhook_security_warnings(webhook=webhook),
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        # Allowed, but not silently: the person saving it reads why it is risky.
+        for warning in selectors.webhook_security_warnings(webhook=obj):
+            self.message_user(request, warning, messages.WARNING)
 
     def add_view(self, request, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})

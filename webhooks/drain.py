@@ -23,15 +23,17 @@ import logging
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import partial
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections
 
 from . import claim, doorbell, group_sends, record
-from .http import Endpoint, Outgoing, attempt, new_session
+from .http import AttemptResult, Endpoint, Outgoing, attempt, new_session
 from .models import Webhook
 from .oauth import TokenSource
+from .secrets import SecretUndecryptable
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +92,14 @@ class Drain:
         )
         if not claimed:
             return False
-        endpoint = await self.db(self._endpoint, webhook_id=webhook_id)
+        try:
+            endpoint = await self.db(self._endpoint, webhook_id=webhook_id)
+        except SecretUndecryptable as exc:
+            # Nothing can be signed or authenticated: each delivery fails with the reason, no request
+            # is made, and the other webhooks go on.
+            results = [_unsent(d, error_class="SecretUndecryptable", reason=str(exc)) for d in claimed]
+            await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
+            return True
         self.in_flight += len(claimed)
         self.held.update(d.id for d in claimed)
         task = asyncio.create_task(self._wave(endpoint, claimed))
@@ -204,6 +213,18 @@ class Drain:
             if self.fanout is not None:
                 await self.fanout
         return self.counts
+
+
+def _unsent(delivery, *, error_class: str, reason: str) -> AttemptResult:
+    return AttemptResult(
+        delivery_id=delivery.id,
+        started_at=datetime.now(UTC),
+        duration_ms=0,
+        url="",
+        request_headers={},
+        error_class=error_class,
+        error_message=reason,
+    )
 
 
 def _db_call(func, kwargs):

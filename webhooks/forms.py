@@ -23,17 +23,26 @@ class SecretInput(forms.PasswordInput):
     def __init__(self, attrs=None):
         super().__init__(attrs, render_value=False)
         self.is_set = False
+        self.undecryptable = False
 
     def render(self, name, value, attrs=None, renderer=None):
         box = super().render(name, None, attrs, renderer)
         if not self.is_set:
             return box
+        if self.undecryptable:
+            # The page still opens (a wrong or rotated-away key): it says so and offers the replacement.
+            state = format_html(
+                '<span class="secret-set secret-undecryptable errornote" data-secret-undecryptable="{}">{}</span>',
+                name,
+                _("Set, but it cannot be decrypted with SECRETS_ENCRYPTION_KEYS: replace it."),
+            )
+        else:
+            state = format_html('<span class="secret-set">{} {}</span>', MASK, _("(set)"))
         return format_html(
-            '<span class="secret-set">{} {}</span> <label class="secret-replace">'
+            '{} <label class="secret-replace">'
             '<input type="checkbox" name="{}__replace" data-secret-replace="{}"> {}</label>'
             '<span class="secret-input" hidden>{}</span>',
-            MASK,
-            _("(set)"),
+            state,
             name,
             name,
             _("Replace"),
@@ -59,6 +68,13 @@ class SecretField(forms.CharField):
 
     def clean(self, value):
         return KEEP if value is KEEP else super().clean(value)
+
+    def has_changed(self, initial, data):
+        # Changed only when a value was entered, or a stored one was cleared: not on every save (the
+        # stored secret is never sent to the browser, so comparing it with the empty box would say so).
+        if data is KEEP:
+            return False
+        return bool(data) or self.widget.is_set
 
 
 class WebhookForm(forms.ModelForm):
@@ -97,7 +113,9 @@ class WebhookForm(forms.ModelForm):
             field = self.fields.get(name)
             if field is None:  # left out for a user who may not see secrets
                 continue
-            field.widget.is_set = bool(self.instance.pk and getattr(self.instance, name, None))
+            stored = getattr(self.instance, name, None) if self.instance.pk else None
+            field.widget.is_set = bool(stored)
+            field.widget.undecryptable = bool(stored) and getattr(stored, "is_undecryptable", False)
             field.initial = None
 
     def clean(self):

@@ -45,7 +45,10 @@ def customer_context(customer, *, levels: dict | None = None) -> dict:
     """
     if customer is None:
         return {}
-    context = {f"customer.{key}": value for key, value in (customer.attributes or {}).items()}
+    attributes = customer.attributes if isinstance(customer.attributes, dict) else {}
+    # A row written around the validators (raw SQL, an old import) may hold anything: a context is still
+    # built, and whatever cannot render fails that one delivery in the template, not the whole send.
+    context = {f"customer.{key}": value for key, value in attributes.items()}
     level = levels.get(customer.level_id) if levels is not None else customer.level
     context.update(
         {
@@ -66,10 +69,20 @@ def customer_context(customer, *, levels: dict | None = None) -> dict:
 
 
 def message_context(
-    *, customer=None, send_id=None, flow_id=None, flow_step=None, form: dict | None = None, levels: dict | None = None
+    *,
+    customer=None,
+    send_id=None,
+    flow_id=None,
+    flow_step=None,
+    form: dict | None = None,
+    submission: dict | None = None,
+    levels: dict | None = None,
 ) -> dict:
     context = customer_context(customer, levels=levels)
     context.update({"sendId": send_id, "flowId": flow_id, "flowStep": flow_step})
+    # A micro-page submit: its id, whether the mobile matched a customer, whether that match is trusted.
+    for key, value in (submission or {}).items():
+        context[f"submission.{key}"] = value
     for key, value in (form or {}).items():
         context[f"form.{key}"] = ", ".join(map(str, value)) if isinstance(value, list) else value
     return context

@@ -10,9 +10,29 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 MASK = "••••••"
 _PREFIX = "enc:"
+
+
+class SecretUndecryptable(ImproperlyConfigured):
+    """A stored secret that no key of SECRETS_ENCRYPTION_KEYS decrypts: a wrong key, or one rotated away.
+
+    Its message is for people (translated) and never holds the ciphertext.
+    """
+
+    default_message = _(
+        "A stored secret cannot be decrypted with SECRETS_ENCRYPTION_KEYS: replace the secret on the "
+        "webhook's page, or put the key it was encrypted with back into SECRETS_ENCRYPTION_KEYS."
+    )
+
+    def __init__(self, message=None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+    def __str__(self):
+        return str(self.message)
 
 
 @lru_cache(maxsize=4)
@@ -38,12 +58,21 @@ class Secret:
         self._ciphertext = ciphertext
 
     def reveal(self) -> str:
+        """The clear text; SecretUndecryptable when no configured key decrypts it."""
         if self._plaintext is None:
             try:
                 self._plaintext = fernet().decrypt((self._ciphertext or "").encode()).decode()
-            except InvalidToken as exc:
-                raise ImproperlyConfigured("A stored secret cannot be decrypted with SECRETS_ENCRYPTION_KEYS.") from exc
+            except InvalidToken:
+                raise SecretUndecryptable from None
         return self._plaintext
+
+    @property
+    def is_undecryptable(self) -> bool:
+        try:
+            self.reveal()
+        except SecretUndecryptable:
+            return True
+        return False
 
     def encrypted(self) -> str:
         if self._ciphertext is None:
@@ -51,13 +80,22 @@ class Secret:
         return self._ciphertext
 
     def rotated(self) -> "Secret":
-        return Secret(ciphertext=fernet().rotate(self.encrypted().encode()).decode())
+        try:
+            return Secret(ciphertext=fernet().rotate(self.encrypted().encode()).decode())
+        except InvalidToken:
+            raise SecretUndecryptable from None
 
     def __bool__(self):
-        return bool(self.reveal())
+        # Whether a secret is set; one that cannot be decrypted is still set (and must be replaced).
+        try:
+            return bool(self.reveal())
+        except SecretUndecryptable:
+            return True
 
     def __eq__(self, other):
         if isinstance(other, Secret):
+            if self.is_undecryptable or other.is_undecryptable:
+                return self._ciphertext is not None and self._ciphertext == other._ciphertext
             return self.reveal() == other.reveal()
         return NotImplemented
 
@@ -95,3 +133,24 @@ class EncryptedTextField(models.TextField):
     def value_to_string(self, obj):
         # Serialization (dumpdata) keeps the ciphertext, never the clear text.
         return self.get_prep_value(self.value_from_object(obj))
+
+
+def encrypted_fields():
+    """(model, [field names]) for every model with an encrypted column, whichever app defines it."""
+    from django.apps import apps
+
+    for model in apps.get_models():
+        names = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        if names:
+            yield model, names
+
+
+def undecryptable_secrets() -> list[tuple[models.Model, list[str]]]:
+    """(row, [field names]) for every stored secret no configured key decrypts."""
+    found = []
+    for model, names in encrypted_fields():
+        for row in model._base_manager.only("pk", *names).order_by("pk").iterator(chunk_size=500):
+            broken = [name for name in names if getattr(row, name) is not None and getattr(row, name).is_undecryptable]
+            if broken:
+                found.append((row, broken))
+    return found

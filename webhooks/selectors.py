@@ -1,6 +1,7 @@
 """Reads for the admin pages: progress of sends, results of deliveries, a webhook's statistics."""
 
 from datetime import datetime, time, timedelta
+from urllib.parse import urlsplit
 
 import django_rq
 from django.conf import settings
@@ -207,5 +208,27 @@ def engine_warnings() -> list[str]:
         warnings.append(
             _("%(count)s deliveries are overdue by more than %(seconds)s seconds: the workers cannot keep up.")
             % {"count": overdue, "seconds": settings.WEBHOOK_OVERDUE_WARNING}
+        )
+    return warnings
+
+
+def webhook_security_warnings(*, webhook: Webhook) -> list[str]:
+    """What a person should know before trusting this webhook's transport: allowed, but said out loud."""
+    warnings = []
+    if urlsplit(webhook.url or "").scheme == "http":
+        warnings.append(
+            _(
+                "The receiving URL is plain http://: messages, customer data and signatures travel unencrypted "
+                "and can be read or changed on the way. Use https:// unless the receiver is on a network you trust."
+            )
+        )
+    if webhook.auth_type == Webhook.AuthType.OAUTH2 and urlsplit(webhook.oauth_token_url or "").scheme == "http":
+        warnings.append(_("The OAuth2 token URL is plain http://: the app secret is sent unencrypted."))
+    if not webhook.verify_ssl and urlsplit(webhook.url or "").scheme != "http":
+        warnings.append(
+            _(
+                "SSL certificate verification is off: anyone between the hub and the receiver can pose as the "
+                "receiver and read or change messages. Turn it on unless the receiver's certificate is one you trust."
+            )
         )
     return warnings

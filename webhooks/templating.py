@@ -7,10 +7,13 @@ A template is compiled once and rendered per recipient, which keeps a 100,000-cu
 """
 
 import json
+import math
 import re
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+
+from webhookhub.text import text_problem
 
 from .signing import canonical_json
 
@@ -19,6 +22,7 @@ PLACEHOLDER = re.compile(r'\$\{\s*([A-Za-z_][\w.]*)\s*(?:!\s*(?:"((?:[^"\\]|\\.)
 BUILTIN_NAMES = ("customerId", "flowId", "flowStep", "sendId")
 CUSTOMER_BUILTINS = ("name", "mobile", "email", "wechatNickname", "activityScore")
 MEMBER_NAMES = ("membershipId", "level", "levelId", "points")
+SUBMISSION_NAMES = ("id", "matched", "verified")
 PREFIXES = ("customer.", "member.", "form.")
 
 
@@ -42,6 +46,8 @@ def _check_name(name: str) -> None:
     if name in BUILTIN_NAMES:
         return
     if name.startswith("member.") and name[len("member.") :] in MEMBER_NAMES:
+        return
+    if name.startswith("submission.") and name[len("submission.") :] in SUBMISSION_NAMES:
         return
     if name.startswith(("customer.", "form.")) and name.split(".", 1)[1]:
         return
@@ -173,7 +179,31 @@ class BodyTemplate:
         return "".join(out)
 
     def render(self, context: dict) -> str:
-        """The body to send: canonical JSON for JSON messages, the substituted text for TEXT."""
+        """The body to send: canonical JSON for JSON messages, the substituted text for TEXT.
+
+        Raises TemplateError, and nothing else, for any value that cannot make a body: a number that is
+        not finite, a lone surrogate or NUL (which neither UTF-8 nor PostgreSQL can hold). A fan-out
+        turns it into that one recipient's failed delivery, and the rest of the send goes on.
+        """
+        try:
+            text = self._render(context)
+        except TemplateError:
+            raise
+        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+            # ValueError includes UnicodeError and canonical JSON's refusal of NaN and infinity.
+            raise TemplateError(
+                _("The message cannot be rendered for this recipient: %(reason)s") % {"reason": _reason(exc)}
+            ) from exc
+        problem = text_problem(text)
+        if problem == "surrogate":
+            raise TemplateError(
+                _("The message holds text that is not valid Unicode (a lone surrogate, e.g. in a customer attribute).")
+            )
+        if problem == "nul":
+            raise TemplateError(_("The message holds the NUL character, which cannot be sent or stored."))
+        return text
+
+    def _render(self, context: dict) -> str:
         if self._skeleton is not None:
             try:
                 text = self._fill(self._skeleton, context)
@@ -203,7 +233,14 @@ class BodyTemplate:
 def _text(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise TemplateError(_("The message body holds a number that is not finite (NaN or infinity)."))
     return str(value)
+
+
+def _reason(exc: BaseException) -> str:
+    # The exception's own text may quote the bad value (a lone surrogate), which no page can show.
+    return type(exc).__name__ if text_problem(str(exc)) else str(exc) or type(exc).__name__
 
 
 def compile_template(source: str, *, message_type: str = "json", empty_text: str = "") -> BodyTemplate:

@@ -39,8 +39,14 @@ def test_visitor_submits_the_form_and_the_message_arrives(live_server, receiver,
     context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, locale="zh-CN")
     page = context.new_page()
     page.set_default_timeout(15000)
-    page.goto(f"{live_server.url}/p/trial/")
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "Content Security" in message.text else None)
+    response = page.goto(f"{live_server.url}/p/trial/")
     assert page.title() == "新品试用申请"
+    # Under its Content-Security-Policy the page keeps its own style (the green button) and refuses nothing.
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    button_colour = "getComputedStyle(document.querySelector('button[type=submit]')).backgroundColor"
+    assert page.evaluate(button_colour) == "rgb(31, 136, 61)"
     # The honeypot is in the form but not where a person can see it.
     box = page.locator("input[name=website]").bounding_box()
     assert box is None or box["x"] + box["width"] <= 0
@@ -59,6 +65,7 @@ def test_visitor_submits_the_form_and_the_message_arrives(live_server, receiver,
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/p/trial/thanks/")
     assert "新品试用申请" in page.content()
+    assert refused == []
 
     deadline = time.monotonic() + 30
     while not receiver.received and time.monotonic() < deadline:

@@ -1,17 +1,8 @@
-from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from webhooks.secrets import EncryptedTextField
-
-
-def encrypted_fields():
-    """(model, [field names]) for every model with an encrypted column, whichever app defines it."""
-    for model in apps.get_models():
-        names = [f.name for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
-        if names:
-            yield model, names
+from webhooks.secrets import SecretUndecryptable, encrypted_fields
 
 
 class Command(BaseCommand):
@@ -23,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         total = 0
         for model, names in encrypted_fields():
-            count = 0
+            count, undecryptable = 0, []
             manager = model._base_manager
             # One transaction per model: a failure (a key missing) leaves that model as it was.
             with transaction.atomic():
@@ -32,7 +23,11 @@ class Command(BaseCommand):
                     for name in names:
                         secret = getattr(row, name)
                         if secret is not None and (secret._ciphertext or secret._plaintext):
-                            values[name] = secret.rotated()
+                            try:
+                                values[name] = secret.rotated()
+                            except SecretUndecryptable:
+                                # Left as it is (no key can read it): listed below, to be replaced by hand.
+                                undecryptable.append(f"#{row.pk} {name}")
                     if values:
                         manager.filter(pk=row.pk).update(**values)
                         count += 1
@@ -42,4 +37,9 @@ class Command(BaseCommand):
                 _("%(model)s: %(count)d rows re-encrypted (%(fields)s)")
                 % {"model": model._meta.label, "count": count, "fields": ", ".join(names)}
             )
+            if undecryptable:
+                self.stderr.write(
+                    _("%(model)s: cannot be decrypted with any key, left as they are: %(rows)s")
+                    % {"model": model._meta.label, "rows": ", ".join(undecryptable)}
+                )
         self.stdout.write(_("Done: %(total)d rows re-encrypted with the first key.") % {"total": total})
