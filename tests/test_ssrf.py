@@ -8,7 +8,7 @@ from webhooks import ssrf
 from webhooks.http import Endpoint, Outgoing, attempt, new_session
 from webhooks.ssrf import BlockedAddressError, GuardedResolver, address_allowed, embedded_ipv4
 
-from .test_engine_support import ScriptedServer
+from .support.receivers import ScriptedServer
 
 # IPv6 addresses that carry a loopback, private or metadata IPv4 address.
 EMBEDDING_PRIVATE = [

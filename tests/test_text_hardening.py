@@ -18,7 +18,6 @@ from webhooks import services
 from webhooks.models import Delivery, GroupSend, Webhook
 from webhooks.templating import TemplateError, compile_template
 
-from .conftest import run_worker
 from .factories import make_customers, make_group, make_webhook
 
 SURROGATE_MESSAGE = "not valid Unicode text"
@@ -196,7 +195,7 @@ def test_a_template_with_an_escaped_lone_surrogate_is_refused_on_save():
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_a_group_send_delivers_to_everyone_else_and_fails_only_the_bad_recipients(receiver, redis_conn):
+def test_a_group_send_delivers_to_everyone_else_and_fails_only_the_bad_recipients(receiver, redis_conn, run_worker):
     good = make_customers(3)
     bad = _bad_customers()
     group = make_group(good + bad)
