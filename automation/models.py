@@ -293,7 +293,6 @@ class FlowRun(models.Model):
     # 0-based index of the step the run is at; a waiting run is at its wait step until next_run_at.
     step_index = models.PositiveIntegerField(_("current step"), default=0)
     next_run_at = models.DateTimeField(_("next step at"), null=True, blank=True)
-    job_id = models.CharField(max_length=64, blank=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True)
     started_at = models.DateTimeField(_("started at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)

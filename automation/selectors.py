@@ -1,6 +1,7 @@
 """Reads for micro-pages and flows."""
 
 from django.db.models import Count, Q
+from django.utils import timezone
 
 from .models import Flow, FlowRun, FlowStep, MicroPage
 
@@ -26,3 +27,18 @@ def flow_run_counts(*, flow: Flow) -> dict:
 
 def flow_runs_recent(*, flow: Flow, limit: int = 50):
     return FlowRun.objects.filter(flow=flow).select_related("customer").order_by("-updated_at")[:limit]
+
+
+def flow_runs_due() -> bool:
+    return FlowRun.objects.filter(
+        status__in=FlowRun.OPEN_STATUSES, next_run_at__lte=timezone.now(), flow__is_active=True
+    ).exists()
+
+
+def flow_runs_next_at():
+    return (
+        FlowRun.objects.filter(status__in=FlowRun.OPEN_STATUSES, flow__is_active=True, next_run_at__isnull=False)
+        .order_by("next_run_at")
+        .values_list("next_run_at", flat=True)
+        .first()
+    )

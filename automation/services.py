@@ -3,9 +3,9 @@
 Flows start from the services that change what they watch: `customers.services` announces changed
 activity scores, `customers.groups` group joins and `webhooks.services` loyalty events, each after
 its transaction commits (automation/receivers.py listens); a micro-page submission starts its flows
-itself. A flow run lives in the database: its current step, status and when it is next due. The rq
-job that wakes it is queued only after the run commits, and `flow_runs_reconcile` queues again any
-due run whose job Redis no longer holds, so neither a restart nor an empty Redis loses a wait.
+itself. A flow run lives in the database: its current step, status and when it is next due; the
+engine's drain advances every due run (registered in apps.py), and the doorbell only wakes a worker
+for it, so neither a restart nor an empty Redis loses a wait.
 """
 
 import ipaddress
@@ -13,9 +13,8 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-import django_rq
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -23,7 +22,7 @@ from redis.exceptions import RedisError
 from customers.groups import group_customers_add
 from customers.models import Customer
 from customers.signals import ScoreChange
-from webhooks import queueing
+from webhooks import doorbell
 from webhooks.events import Event
 from webhooks.services import message_publish
 
@@ -32,8 +31,6 @@ from .models import Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
 
 logger = logging.getLogger(__name__)
 
-FLOW_RUN_ADVANCE = "automation.jobs.flow_run_advance"
-FLOW_RUNS_ADVANCE = "automation.jobs.flow_runs_advance"
 # Runs a single rq job wakes when they start: a bulk join of 100,000 queues 200 jobs, not 100,000.
 START_BATCH = 500
 RATE_KEY = "webhookhub:form-rate:{address}:{minute}"
@@ -66,7 +63,7 @@ def form_rate_limit_hit(*, address: str) -> bool:
         return False
     key = RATE_KEY.format(address=form_rate_key(address), minute=int(timezone.now().timestamp() // 60))
     try:
-        connection = django_rq.get_connection(queueing.DEFAULT_QUEUE)
+        connection = doorbell.redis()
         pipe = connection.pipeline()
         pipe.incr(key)
         pipe.expire(key, 120)
@@ -160,9 +157,9 @@ def _submission_create(*, page: MicroPage, data: dict, ip: str | None, form_toke
 # --- Flow runs ------------------------------------------------------------------------------------
 
 
-def _schedule(run: FlowRun, *, at: datetime | None = None) -> None:
-    run.job_id = queueing.new_job_id()
-    queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUN_ADVANCE, run.pk, job_id=run.job_id, at=at)
+def _wake_at(at: datetime) -> None:
+    """The run's row holds its due time; rq's scheduler only rings the doorbell then (the tick, if Redis lost it)."""
+    doorbell.ring_at_on_commit(at)
 
 
 def flow_runs_start(*, flow: Flow, customer_ids: Iterable[int]) -> int:
@@ -182,18 +179,17 @@ def flow_runs_start(*, flow: Flow, customer_ids: Iterable[int]) -> int:
             new = [pk for pk in chunk if pk not in present]
             if not new:
                 continue
-            job_id, now = queueing.new_job_id(), timezone.now()
+            now = timezone.now()
+            before = FlowRun.objects.filter(flow=flow, customer_id__in=new).count()
             FlowRun.objects.bulk_create(
-                [FlowRun(flow=flow, customer_id=pk, next_run_at=now, job_id=job_id) for pk in new],
-                ignore_conflicts=True,
+                [FlowRun(flow=flow, customer_id=pk, next_run_at=now) for pk in new], ignore_conflicts=True
             )
-            # Only the rows written here carry this job id: conflicting ones were skipped, and bulk
-            # inserts that skip conflicts return no primary keys.
-            written = FlowRun.objects.filter(flow=flow, customer_id__in=new, job_id=job_id)
-            run_ids = list(written.values_list("pk", flat=True))
-            if run_ids:
-                queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUNS_ADVANCE, run_ids, job_id=job_id)
-                started += len(run_ids)
+            # Bulk inserts that skip conflicts return no primary keys: count what this one wrote.
+            written = FlowRun.objects.filter(flow=flow, customer_id__in=new).count() - before
+            if written:
+                # Due now: the drain advances them (a flow step is realtime work).
+                doorbell.ring_on_commit(doorbell.REALTIME_QUEUE)
+                started += written
     return started
 
 
@@ -232,13 +228,17 @@ def flows_on_loyalty_event(*, event: str, customer: Customer | None) -> int:
     return started
 
 
-def flow_runs_advance(*, run_ids: list[int], job_id: str | None = None) -> dict:
-    """Advance each run (each in its own transaction): the job that wakes a batch of runs just started."""
-    statuses: dict = {}
-    for run_id in run_ids:
-        status = flow_run_advance(run_id=run_id, job_id=job_id)
-        statuses[status] = statuses.get(status, 0) + 1
-    return statuses
+def flow_runs_advance_due(*, limit: int = 200) -> int:
+    """Advance the runs whose time has come (the drain calls this every turn); returns how many."""
+    now = timezone.now()
+    due = list(
+        FlowRun.objects.filter(status__in=FlowRun.OPEN_STATUSES, next_run_at__lte=now, flow__is_active=True)
+        .order_by("next_run_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for run_id in due:
+        flow_run_advance(run_id=run_id)
+    return len(due)
 
 
 def _run_webhook_step(run: FlowRun, step: FlowStep, position: int) -> None:
@@ -253,7 +253,7 @@ def _run_webhook_step(run: FlowRun, step: FlowStep, position: int) -> None:
     )
 
 
-def flow_run_advance(*, run_id: int, job_id: str | None = None) -> str | None:
+def flow_run_advance(*, run_id: int) -> str | None:
     """Carry a run on from where it stands: past an elapsed wait, through webhook nodes, to the next wait.
 
     Everything one advance does commits together: a webhook node's message and the step moving on are
@@ -265,15 +265,11 @@ def flow_run_advance(*, run_id: int, job_id: str | None = None) -> str | None:
             run = runs.filter(pk=run_id).first()
             if run is None or run.status not in FlowRun.OPEN_STATUSES:
                 return None
-            if job_id and run.job_id and job_id != run.job_id:
-                return None  # an older wake-up call: the run was queued again since
             if not run.flow.is_active:
                 return run.status  # paused with the flow; reconcile resumes it once the flow is active
             now = timezone.now()
             if run.next_run_at and run.next_run_at > now + timedelta(seconds=1):
-                _schedule(run, at=run.next_run_at)
-                run.save(update_fields=["job_id", "updated_at"])
-                return run.status
+                return run.status  # another drain advanced it a moment ago (the row lock let us in after it)
             steps = selectors.flow_steps(flow_id=run.flow_id)
             if run.status == FlowRun.Status.WAITING:
                 run.step_index += 1
@@ -283,45 +279,22 @@ def flow_run_advance(*, run_id: int, job_id: str | None = None) -> str | None:
                 if step.kind == FlowStep.Kind.WAIT:
                     run.status = FlowRun.Status.WAITING
                     run.next_run_at = now + step.wait
-                    _schedule(run, at=run.next_run_at)
+                    _wake_at(run.next_run_at)
                     run.save()
                     return run.status
                 _run_webhook_step(run, step, run.step_index + 1)
                 run.step_index += 1
-            run.status, run.next_run_at, run.job_id, run.finished_at = FlowRun.Status.COMPLETED, None, "", now
+            run.status, run.next_run_at, run.finished_at = FlowRun.Status.COMPLETED, None, now
             run.save()
             return run.status
+    except (OperationalError, InterfaceError):
+        raise  # the database, not the run: it stays due and the drain tries it again
     except Exception as exc:
         logger.exception("flow run %s failed", run_id)
         FlowRun.objects.filter(pk=run_id, status__in=FlowRun.OPEN_STATUSES).update(
             status=FlowRun.Status.FAILED,
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
             finished_at=timezone.now(),
-            job_id="",
+            next_run_at=None,
         )
         return FlowRun.Status.FAILED
-
-
-def flow_runs_reconcile() -> dict:
-    """Queue every run that is due but whose job Redis no longer holds (a lost wait, a paused flow resumed)."""
-    now = timezone.now()
-    counts = {"runs": 0}
-    due = list(
-        FlowRun.objects.filter(
-            status__in=FlowRun.OPEN_STATUSES, next_run_at__lte=now, flow__is_active=True
-        ).values_list("pk", "job_id")
-    )
-    alive = queueing.jobs_alive(
-        (job_id for _pk, job_id in due), running_for_at_most=timedelta(seconds=queueing.JOB_TIMEOUT)
-    )
-    for pk, job_id in due:
-        if job_id in alive:
-            continue
-        with transaction.atomic():
-            new_job_id = queueing.new_job_id()
-            FlowRun.objects.filter(pk=pk, job_id=job_id).update(job_id=new_job_id, updated_at=now)
-            queueing.enqueue_on_commit(queueing.DEFAULT_QUEUE, FLOW_RUN_ADVANCE, pk, job_id=new_job_id)
-        counts["runs"] += 1
-    if counts["runs"]:
-        logger.info("flow reconcile: %s", counts)
-    return counts

@@ -277,7 +277,7 @@ class Bench:
         call_command("migrate", verbosity=0)
         import django_rq
 
-        django_rq.get_connection("default").flushdb()
+        django_rq.get_connection("realtime").flushdb()
 
 
 # --- The run --------------------------------------------------------------------------------------
@@ -334,7 +334,7 @@ def create_data(n: int, receiver_url: str):
 def wait_workers(count: int, timeout: float, processes) -> None:
     import django_rq
 
-    connection = django_rq.get_connection("default")
+    connection = django_rq.get_connection("realtime")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(p.poll() is not None for p in processes):

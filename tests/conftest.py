@@ -18,7 +18,7 @@ def _settings_for_tests(settings):
 
 @pytest.fixture
 def redis_conn():
-    conn = django_rq.get_connection("default")
+    conn = django_rq.get_connection("realtime")
     conn.flushdb()
     yield conn
     conn.flushdb()

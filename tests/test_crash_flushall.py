@@ -76,7 +76,7 @@ def test_flushall_mid_send_loses_nothing(own_redis):
         time.sleep(0.5)  # let the in-flight batch finish against the emptied Redis
         return {"keys_flushed": keys}
 
-    # The same worker lives through the FLUSHALL and brings the lost work back by its periodic reconcile.
+    # The same worker lives through the FLUSHALL and brings the lost work back by its tick (the database holds it).
     figures = crash_during_group_send(recipients=2500, crash=flush, worker_env={"REDIS_URL": url}, restart=False)
     print(f"FLUSHALL proof: {figures}")
     assert figures["keys_flushed"] > 0

@@ -28,7 +28,7 @@ FAST_RETRIES = {"WEBHOOK_RETRY_DELAYS": "1,1,1"}
 
 
 def wait_worker_idle(timeout=15):
-    connection = django_rq.get_connection("default")
+    connection = django_rq.get_connection("realtime")
     wait_until(
         lambda: any(w.state == "idle" for w in Worker.all(connection=connection)),
         timeout=timeout,

@@ -2,7 +2,7 @@
 
 Each trigger starts a run, from the service that made the change (one customer or many alike);
 webhook nodes push flow/webhook-notification; waits are rq scheduled jobs backed by the database, so
-reconcile brings back a wait whose job Redis lost.
+the worker's tick brings back a wait whose doorbell Redis lost.
 """
 
 import json
@@ -16,12 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 from rq.registry import ScheduledJobRegistry
 
-from automation import services
 from automation.models import Flow, FlowRun, FlowStep, FormField, MicroPage
 from customers.groups import group_customers_add, group_import_csv
 from customers.loyalty import member_level_change
 from customers.models import Customer, Group, GroupEntry, MembershipLevel
 from customers.services import customer_activity_score_set, customer_activity_scores_set, customer_save
+from webhooks import doorbell
 from webhooks.events import FixedEvent
 from webhooks.models import Attempt, Delivery, Message
 from webhooks.signing import verify
@@ -144,14 +144,15 @@ def test_bulk_score_changes_start_each_crossing_once_with_a_job_per_batch(receiv
         [(str(high.pk), str(a.pk), 510), (str(active.pk), str(b.pk), 250)]
     )
 
-    # A thousand customers crossing both thresholds at once: a run in each flow for each, woken by one
-    # job per START_BATCH runs.
+    # A thousand customers crossing both thresholds at once: a run in each flow for each, due now; the
+    # realtime doorbell is rung (a bell or two, not one per run).
     many = Customer.objects.bulk_create(Customer(name=f"批量{i}", mobile=f"137{i:08d}") for i in range(1000))
     redis_conn.flushdb()
     customer_activity_scores_set(scores={customer.pk: 600 for customer in many})
     for flow in (high, active):
         assert FlowRun.objects.filter(flow=flow, customer__in=many).count() == 1000
-    assert django_rq.get_queue("default").count == 2 * 1000 // services.START_BATCH
+    assert FlowRun.objects.filter(customer__in=many, next_run_at__lte=timezone.now()).count() == 2000
+    assert 1 <= django_rq.get_queue("realtime").count <= doorbell.BELLS_PER_QUEUE
 
 
 def test_inactive_flow_starts_nothing(receiver, redis_conn):
@@ -206,7 +207,6 @@ def test_bulk_group_joins_and_csv_imports_start_the_flow_at_once(receiver, redis
         known.pk,
         imported.pk,
     }
-    assert services.flow_runs_reconcile() == {"runs": 0}  # their jobs are queued: nothing to catch up
     run_worker()
     assert len(receiver.received) == 5
     assert not FlowRun.objects.filter(customer=old_member).exists()
@@ -345,8 +345,9 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn, run_worker):
     assert run.status == FlowRun.Status.WAITING
     assert run.step_index == 1
     assert timedelta(seconds=2) < run.next_run_at - run.started_at < timedelta(seconds=30)
-    registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
-    assert run.job_id in registry.get_job_ids()
+    # The row holds the wait; rq's scheduler holds only a doorbell for when it ends.
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("bulk"))
+    assert f"webhookhub-bell-{int(run.next_run_at.timestamp()) + 1}" in registry.get_job_ids()
     assert [b["flowStep"] for b in bodies(receiver)] == ["1"]
 
     _wait_until(run.next_run_at)
@@ -358,7 +359,7 @@ def test_a_wait_then_a_webhook_node(receiver, redis_conn, run_worker):
     assert Message.objects.filter(event="flow/webhook-notification").count() == 2
 
 
-def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn, run_worker):
+def test_a_wait_whose_doorbell_redis_lost_still_ends(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="丢失的等待")
     hook = make_webhook(receiver.url("/after-wait"), body_template=CRM_TEMPLATE)
     flow = make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
@@ -367,17 +368,12 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn, ru
     run_worker()
     run = FlowRun.objects.get(flow=flow)
     assert run.status == FlowRun.Status.WAITING
-    lost_job = run.job_id
 
-    redis_conn.flushdb()  # Redis restarted empty: the scheduled wake-up is gone
-    assert services.flow_runs_reconcile()["runs"] == 0  # not due yet: nothing to do
+    redis_conn.flushdb()  # Redis restarted empty: the scheduled doorbell is gone
+    assert doorbell.tick() is False  # not due yet: nothing to ring for
     # The hour passes while nothing in Redis remembers the run.
     FlowRun.objects.filter(pk=run.pk).update(next_run_at=timezone.now() - timedelta(seconds=1))
-    assert services.flow_runs_reconcile()["runs"] == 1
-    run.refresh_from_db()
-    assert run.job_id
-    assert run.job_id != lost_job
-    assert services.flow_runs_reconcile()["runs"] == 0  # its new job is alive: not queued twice
+    assert doorbell.tick() is True
 
     log = run_worker()
     run.refresh_from_db()
@@ -385,7 +381,7 @@ def test_reconcile_requeues_a_wait_whose_job_redis_lost(receiver, redis_conn, ru
     assert [(b["flowStep"], b["customerId"]) for b in bodies(receiver)] == [("2", str(customer.pk))]
 
 
-def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn, run_worker):
+def test_the_worker_finds_lost_waits_by_itself(receiver, redis_conn, run_worker):
     group = Group.objects.create(name="worker 自己补上")
     hook = make_webhook(receiver.url("/self-healed"))
     make_flow("等待", trigger=Flow.Trigger.GROUP_JOINED, group=group, steps=[timedelta(hours=1), hook])
@@ -393,7 +389,7 @@ def test_the_worker_reconciles_lost_waits_by_itself(receiver, redis_conn, run_wo
     run_worker()
     redis_conn.flushdb()
     FlowRun.objects.update(next_run_at=timezone.now() - timedelta(seconds=1))
-    # No reconcile called here: the hub's worker runs settings.RECONCILE_STEPS when it starts.
+    # No bell: the worker's tick finds the due run in the database.
     run_worker()
     assert [r.path for r in receiver.received] == ["/self-healed"]
     assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
@@ -413,8 +409,7 @@ def test_a_paused_flow_holds_its_runs_and_resumes(receiver, redis_conn, run_work
     assert FlowRun.objects.get().status == FlowRun.Status.RUNNING
     flow.is_active = True
     flow.save()
-    assert services.flow_runs_reconcile()["runs"] == 1
-    run_worker()
+    run_worker()  # its tick finds the run due again
     assert len(receiver.received) == 1
     assert FlowRun.objects.get().status == FlowRun.Status.COMPLETED
 

@@ -16,7 +16,7 @@ print(json.dumps({
     "DEBUG": settings.DEBUG, "ALLOWED_HOSTS": settings.ALLOWED_HOSTS, "TENANT_ID": settings.TENANT_ID,
     "TIME_ZONE": settings.TIME_ZONE, "USE_TZ": settings.USE_TZ, "LANGUAGE_CODE": settings.LANGUAGE_CODE,
     "DB_ENGINE": settings.DATABASES["default"]["ENGINE"], "DB_NAME": str(settings.DATABASES["default"]["NAME"]),
-    "REDIS": settings.RQ_QUEUES["default"]["URL"], "KEYS": len(settings.SECRETS_ENCRYPTION_KEYS),
+    "REDIS": settings.RQ_QUEUES["realtime"]["URL"], "KEYS": len(settings.SECRETS_ENCRYPTION_KEYS),
     "RETRY": settings.WEBHOOK_RETRY_DELAYS, "ALLOWED": settings.WEBHOOK_ALLOWED_HOSTS,
 }))
 """

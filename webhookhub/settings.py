@@ -125,8 +125,8 @@ LOGIN_URL = "admin:login"
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 _queue = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}
 # The one list of queues a worker listens on, in priority order (bin/run, docs and tests read it):
-# `realtime` and `bulk` carry the engine's doorbells (webhooks/doorbell.py), `default` flow runs.
-WORKER_QUEUES = ["realtime", "default", "bulk"]
+# both carry the engine's doorbells (webhooks/doorbell.py); the work itself is rows in the database.
+WORKER_QUEUES = ["realtime", "bulk"]
 RQ_QUEUES = {name: dict(_queue) for name in WORKER_QUEUES}
 RQ = {"WORKER_CLASS": "webhooks.worker.HubWorker"}
 # django-rq's own admin entry checks only staff status: the dashboard is served at /admin/rq/ instead,
@@ -168,7 +168,6 @@ WEBHOOK_TICK_INTERVAL = env.int("WEBHOOK_TICK_INTERVAL", default=5)
 WEBHOOK_RECONCILE_INTERVAL = env.int("WEBHOOK_RECONCILE_INTERVAL", default=60)
 # The admin warns administrators when due work is older than this many seconds.
 WEBHOOK_OVERDUE_WARNING = env.int("WEBHOOK_OVERDUE_WARNING", default=120)
-RECONCILE_STEPS = ["automation.services.flow_runs_reconcile"]
 # SSRF guard: hosts and CIDR ranges a webhook may reach although private or loopback.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
 

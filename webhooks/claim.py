@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import due
 from .models import Delivery, GroupSend, Webhook
 
 WAITING = (Delivery.Status.PENDING.value, Delivery.Status.RETRYING.value)
@@ -152,6 +153,8 @@ def work_due() -> bool:
         return True
     if Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - lease).exists():
         return True
+    if any(work.due() for work in due.due_work()):
+        return True
     return GroupSend.objects.filter(
         Q(status=GroupSend.Status.SCHEDULED, scheduled_at__lte=now)
         | Q(status=GroupSend.Status.SENDING, fanout_done=False)
@@ -171,5 +174,6 @@ def next_due_at() -> datetime | None:
         .values_list("scheduled_at", flat=True)
         .first(),
     ]
+    times += [work.next_at() for work in due.due_work()]
     known: list[datetime] = [t for t in times if t is not None]
     return min(known) if known else None

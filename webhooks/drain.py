@@ -29,7 +29,7 @@ from functools import partial
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections
 
-from . import claim, doorbell, group_sends, record
+from . import claim, doorbell, due, group_sends, record
 from .http import AttemptResult, Endpoint, Outgoing, attempt, new_session
 from .models import Webhook
 from .oauth import TokenSource
@@ -127,8 +127,8 @@ class Drain:
             self.held.difference_update(d.id for d in claimed)
 
     async def _realtime(self) -> bool:
-        """Fresh realtime work of every webhook, then realtime retries: retries wait behind fresh work."""
-        claimed = False
+        """Other apps' due work (flow steps), fresh realtime work of every webhook, then realtime retries."""
+        claimed = bool(await self.db(_due_work_run))
         for priority in claim.REALTIME:
             for webhook_id in await self.db(claim.realtime_webhooks_due, priority=priority):
                 claimed |= await self._claim(
@@ -213,6 +213,11 @@ class Drain:
             if self.fanout is not None:
                 await self.fanout
         return self.counts
+
+
+def _due_work_run() -> int:
+    # A flow step publishes its message in its own transaction: the realtime claim below sends it.
+    return sum(work.run() for work in due.due_work())
 
 
 def _unsent(delivery, *, error_class: str, reason: str) -> AttemptResult:

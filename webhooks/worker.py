@@ -14,27 +14,14 @@ import time
 
 from django.conf import settings
 from django.db import DatabaseError, connections
-from django.utils.module_loading import import_string
 from redis.exceptions import RedisError
 from rq.worker import Worker
 
 from . import doorbell
 
 logger = logging.getLogger(__name__)
-LOCK_KEY = "webhookhub:reconcile-lock"
 # Longest wait between two tries to reach Redis again.
 REDIS_BACKOFF_MAX = 5.0
-
-
-def reconcile_all() -> dict:
-    """Run every step of settings.RECONCILE_STEPS; one failing step does not stop the others."""
-    results = {}
-    for path in settings.RECONCILE_STEPS:
-        try:
-            results[path] = import_string(path)()
-        except Exception:
-            logger.exception("reconcile step %s failed; it runs again at the next interval", path)
-    return results
 
 
 class HubWorker(Worker):
@@ -66,9 +53,7 @@ class HubWorker(Worker):
         doorbell.beacon()
         if time.monotonic() - self._last_reconcile >= settings.WEBHOOK_RECONCILE_INTERVAL:
             self._last_reconcile = time.monotonic()
-            super().run_maintenance_tasks()
-            if self.connection.set(LOCK_KEY, "1", nx=True, ex=max(1, settings.WEBHOOK_RECONCILE_INTERVAL - 1)):
-                reconcile_all()
+            super().run_maintenance_tasks()  # rq's own: its registries cleaned
         doorbell.tick()
 
     def fork_work_horse(self, job, queue):

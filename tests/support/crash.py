@@ -21,7 +21,7 @@ def crash_during_group_send(
     *, recipients: int, crash, worker_env: dict | None = None, deadline: float = 75, restart: bool = True
 ):
     """Run a group send, call crash(worker, server) half-way, then (restart) start a fresh worker or
-    (not restart) leave the same worker to recover through its periodic reconcile, and check that
+    (not restart) leave the same worker to recover through its tick, and check that
     nothing was lost. Returns figures for the report."""
     from tests.factories import make_customers, make_group, make_webhook
     from webhooks import services

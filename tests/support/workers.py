@@ -12,7 +12,7 @@ from pathlib import Path
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUES = ["realtime", "default", "bulk"]  # settings.WORKER_QUEUES
+QUEUES = ["realtime", "bulk"]  # settings.WORKER_QUEUES
 
 
 def worker_env(**extra) -> dict:
