@@ -164,7 +164,7 @@ WEBHOOK_FANOUT_CHUNK = env.int("WEBHOOK_FANOUT_CHUNK", default=2000)
 WEBHOOK_CLAIM_LEASE = env.int("WEBHOOK_CLAIM_LEASE", default=60)
 # How often an idle worker looks in the database for due work whose doorbell Redis lost.
 WEBHOOK_TICK_INTERVAL = env.int("WEBHOOK_TICK_INTERVAL", default=5)
-# How often a worker re-queues lost flow-run wake-ups and cleans rq's registries.
+# How often a worker cleans rq's own registries.
 WEBHOOK_RECONCILE_INTERVAL = env.int("WEBHOOK_RECONCILE_INTERVAL", default=60)
 # The admin warns administrators when due work is older than this many seconds.
 WEBHOOK_OVERDUE_WARNING = env.int("WEBHOOK_OVERDUE_WARNING", default=120)
