@@ -13,6 +13,7 @@ from webhooks.secrets import MASK
 from webhooks.ssrf import address_allowed
 
 from .factories import make_customers, make_webhook
+from .support.ports import free_port
 from .support.receivers import ScriptedServer, self_signed_context
 
 
@@ -173,6 +174,83 @@ def test_response_body_is_cut_at_64_kb_and_its_full_size_kept():
     assert len(result.response_body.encode()) == 64 * 1024
     assert result.response_size == len(big)
     assert result.error_class == "HTTPError"
+
+
+class StreamingServer:
+    """A receiver on 127.0.0.1 that answers 200 with its headers at once, then a body at its own pace."""
+
+    def __init__(self, *, chunks: int, chunk: bytes, pause: float, content_length: int | None = None):
+        from aiohttp import web
+
+        self.port = free_port()
+
+        async def handle(request):
+            await request.read()
+            response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+            if content_length is not None:
+                response.content_length = content_length
+            await response.prepare(request)
+            for _ in range(chunks):
+                await response.write(chunk)
+                await asyncio.sleep(pause)
+            return response
+
+        self._app = web.Application()
+        self._app.router.add_post("/hook", handle)
+
+    def __enter__(self):
+        import threading
+
+        from aiohttp import web
+
+        self._loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(self._app, access_log=None)
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self._loop)
+            self._loop.run_until_complete(self._runner.setup())
+            self._loop.run_until_complete(web.TCPSite(self._runner, "127.0.0.1", self.port).start())
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        assert ready.wait(10)
+        return self
+
+    def __exit__(self, *exc):
+        # The dripping handler may still be writing: shut the server down before its loop stops.
+        asyncio.run_coroutine_threadsafe(self._runner.shutdown(), self._loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+
+def test_a_dripped_body_keeps_the_status_that_arrived_and_is_marked_cut():
+    with StreamingServer(chunks=30, chunk=b"x", pause=0.1) as server:
+        result = send_one(endpoint(server.url(), read_timeout=0.8, connect_timeout=0.5))
+    assert result.response_status == 200  # the receiver said 200 before its body stalled
+    assert result.error_class == "Timeout"
+    assert "HTTP 200" in result.error_message
+    assert not result.succeeded
+    assert result.response_cut
+
+
+def test_a_body_past_the_read_limit_is_marked_cut_with_its_full_size():
+    from webhooks.http import RESPONSE_COUNT_LIMIT
+
+    chunk = b"y" * (1024 * 1024)
+    total = RESPONSE_COUNT_LIMIT + 4 * len(chunk)
+    with StreamingServer(chunks=total // len(chunk), chunk=chunk, pause=0, content_length=total) as server:
+        result = send_one(endpoint(server.url(), read_timeout=20))
+    assert result.succeeded, result.error_message
+    assert result.response_cut
+    assert result.response_size == total  # the declared full size, not what was counted
+    assert len(result.response_body.encode()) == 64 * 1024
 
 
 def test_response_without_charset_is_read_not_turned_into_an_error():
