@@ -146,8 +146,8 @@ def group_send_cancel(*, send: GroupSend, user=None) -> GroupSend:
     # On the message id, not through a join: Django writes a join as `id IN (subquery)`, and PostgreSQL
     # re-checks only the outer condition on a row a claim changed meanwhile, so it would cancel a
     # delivery already claimed and on its way. A plain condition on status is re-checked.
-    message_id = Message.objects.filter(group_send_id=send.pk).values_list("pk", flat=True).first()
-    Delivery.objects.filter(message_id=message_id, status__in=Delivery.WAITING_STATUSES).update(
+    message_ids = list(Message.objects.filter(group_send_id=send.pk).values_list("pk", flat=True))
+    Delivery.objects.filter(message_id__in=message_ids, status__in=Delivery.WAITING_STATUSES).update(
         status=Delivery.Status.CANCELLED,
         next_attempt_at=None,
         updated_at=now,
