@@ -100,6 +100,8 @@ class Drain:
             results = [_unsent(d, error_class="SecretUndecryptable", reason=str(exc)) for d in claimed]
             await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
             return True
+        if endpoint is None:
+            return True  # the webhook was deleted a moment ago, and its deliveries with it
         self.in_flight += len(claimed)
         self.held.update(d.id for d in claimed)
         task = asyncio.create_task(self._wave(endpoint, claimed))
