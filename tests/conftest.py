@@ -7,6 +7,7 @@ import pytest
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 
 from .support import prerequisites, workers
+from .support.redis_server import OwnRedis
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +59,16 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("proofs skipped for a missing prerequisite (a failure in CI)", yellow=True)
         for line in lines:
             terminalreporter.line(line)
+
+
+@pytest.fixture
+def own_redis(settings, tmp_path):
+    """A redis-server of this test's own; this process reaches it through settings.RQ_QUEUES, workers
+    through the REDIS_URL given to them."""
+    server = OwnRedis(tmp_path).start()
+    settings.RQ_QUEUES = {name: {**config, "URL": server.url} for name, config in settings.RQ_QUEUES.items()}
+    try:
+        yield server
+    finally:
+        server.client.close()
+        server.stop()

@@ -4,16 +4,11 @@ Runs against a redis-server of its own (never the shared one): the workers get i
 their environment, this process through settings.RQ_QUEUES.
 """
 
-import subprocess
 import time
 
 import pytest
-import redis
 
 from .support.crash import crash_during_group_send
-from .support.ports import free_port
-from .support.prerequisites import APT, require_executable
-from .support.waiting import wait_until
 
 pytestmark = [
     pytest.mark.integration,
@@ -21,54 +16,8 @@ pytestmark = [
 ]
 
 
-@pytest.fixture
-def own_redis(settings, tmp_path):
-    redis_server = require_executable("redis-server", install=f"{APT} redis-server")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            redis_server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--dir",
-            str(tmp_path),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    connection = redis.Redis.from_url(url)
-    try:
-
-        def answers():
-            try:
-                return connection.ping()
-            except redis.ConnectionError:
-                return False
-
-        wait_until(answers, timeout=10, message="the test's own redis-server")
-        settings.RQ_QUEUES = {name: {**config, "URL": url} for name, config in settings.RQ_QUEUES.items()}
-        yield url, connection
-    finally:
-        connection.close()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-
-
 def test_flushall_mid_send_loses_nothing(own_redis):
-    url, connection = own_redis
+    url, connection = own_redis.url, own_redis.client
 
     def flush(worker, server):
         keys = connection.dbsize()

@@ -2,17 +2,14 @@
 stop means stop, a slow receiver cannot outlive a job, 410 and 3xx are final, no scheduler still
 sends, realtime work overtakes a busy bulk send, and a Redis outage does not end a busy worker."""
 
-import subprocess
 import time
 
 import pytest
-import redis
 
 from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend, Webhook
 
 from .factories import make_customers, make_group, make_webhook
-from .support.ports import free_port
 from .support.receivers import ScriptedServer
 from .support.waiting import wait_until
 from .support.workers import WorkerHandle, running_worker, start_worker
@@ -160,62 +157,24 @@ def test_realtime_work_overtakes_a_busy_bulk_send(redis_conn):
     assert latency < 3.0  # generous: the benchmark measures it
 
 
-def test_a_busy_worker_survives_a_redis_outage_and_finishes_the_send(settings, tmp_path, redis_conn):
-    port = free_port()
-
-    def redis_start():
-        return subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp_path),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    url = f"redis://127.0.0.1:{port}/0"
-    own = redis_start()
-    client = redis.Redis.from_url(url)
-    wait_until(lambda: _pings(client), timeout=10, message="redis up")
-    settings.RQ_QUEUES = {name: {"URL": url} for name in settings.RQ_QUEUES}
-    try:
-        with ScriptedServer(delay=0.05) as server:
-            group = make_group(make_customers(1200))
-            webhook = make_webhook(server.url(), max_concurrency=10)
-            process = start_worker(burst=False, scheduler=True, REDIS_URL=url, LANGUAGE_CODE="en")
-            worker = WorkerHandle(process)
-            try:
-                wait_until(lambda: _pings(client) and client.keys("rq:worker:*"), timeout=20, message="worker up")
-                send = services.group_send_create(webhook=webhook, group=group)
-                wait_until(lambda: len(server.posts()) >= 100, timeout=30, message="the send under way")
-                own.terminate()
-                own.wait(10)
-                time.sleep(10)
-                own = redis_start()
-                wait_until(
-                    lambda: send_status(send) == GroupSend.Status.COMPLETED, timeout=90, message="the send completed"
-                )
-                assert process.poll() is None, worker.log[-3000:]  # the same worker process, no restart
-            finally:
-                worker.stop()
-        assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 1200
-        assert len({hit.delivery_id for hit in server.posts()}) == 1200
-    finally:
-        own.terminate()
-        own.wait(10)
-
-
-def _pings(client) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
+def test_a_busy_worker_survives_a_redis_outage_and_finishes_the_send(own_redis, redis_conn):
+    with ScriptedServer(delay=0.05) as server:
+        group = make_group(make_customers(1200))
+        webhook = make_webhook(server.url(), max_concurrency=10)
+        process = start_worker(burst=False, scheduler=True, REDIS_URL=own_redis.url, LANGUAGE_CODE="en")
+        worker = WorkerHandle(process)
+        try:
+            wait_until(lambda: own_redis.client.keys("rq:worker:*"), timeout=20, message="the worker up")
+            send = services.group_send_create(webhook=webhook, group=group)
+            wait_until(lambda: len(server.posts()) >= 100, timeout=30, message="the send under way")
+            own_redis.stop()
+            time.sleep(10)
+            own_redis.start()
+            wait_until(
+                lambda: send_status(send) == GroupSend.Status.COMPLETED, timeout=90, message="the send completed"
+            )
+            assert process.poll() is None, worker.log[-3000:]  # the same worker process, no restart
+        finally:
+            worker.stop()
+    assert Delivery.objects.filter(status=Delivery.Status.SUCCEEDED).count() == 1200
+    assert len({hit.delivery_id for hit in server.posts()}) == 1200
