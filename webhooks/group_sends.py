@@ -80,16 +80,21 @@ def group_send_fanout_step(*, send_id: int) -> bool:
     so idle workers start sending while the rest is written.
     """
     with transaction.atomic():
-        send = GroupSend.objects.select_for_update(of=("self",)).select_related("webhook", "message").get(pk=send_id)
+        # FOR NO KEY UPDATE: a stop (FOR UPDATE) waits for the chunk, the waves' records (FOR KEY SHARE) do not.
+        sends = GroupSend.objects.select_for_update(of=("self",), no_key=True).select_related("webhook", "message")
+        send = sends.get(pk=send_id)
         if send.status != GroupSend.Status.SENDING or send.fanout_done:
             return False
-        customers = list(
-            Customer.objects.filter(group_entries__group_id=send.group_id, pk__gt=send.fanout_cursor)
-            .only(*CONTEXT_FIELDS)
-            .order_by("pk")[: settings.WEBHOOK_FANOUT_CHUNK]
+        # The next chunk's ids from the (group, customer) index, then those customers: a join ordered by
+        # customer id made PostgreSQL read the whole group for every chunk (3 s a chunk at 1,000,000).
+        ids = list(
+            GroupEntry.objects.filter(group_id=send.group_id, customer_id__gt=send.fanout_cursor)
+            .order_by("customer_id")
+            .values_list("customer_id", flat=True)[: settings.WEBHOOK_FANOUT_CHUNK]
         )
+        customers = list(Customer.objects.filter(pk__in=ids).only(*CONTEXT_FIELDS).order_by("pk"))
         now = timezone.now()
-        if not customers:
+        if not ids:
             send.fanout_done = True
             send.total = Delivery.objects.filter(message=send.message).count()
             send.fanout_heartbeat = now
@@ -110,7 +115,7 @@ def group_send_fanout_step(*, send_id: int) -> bool:
             for customer in customers
         ]
         rows_insert(Delivery, deliveries)
-        send.fanout_cursor = customers[-1].pk
+        send.fanout_cursor = ids[-1]
         send.fanout_heartbeat = now
         send.save(update_fields=["fanout_cursor", "fanout_heartbeat"])
         doorbell.ring_on_commit(doorbell.BULK_QUEUE)
@@ -123,7 +128,9 @@ def group_sends_complete() -> int:
     for send_id, message_id in GroupSend.objects.filter(status=GroupSend.Status.SENDING, fanout_done=True).values_list(
         "pk", "message__pk"
     ):
-        if Delivery.objects.filter(message_id=message_id).exclude(status__in=Delivery.FINAL_STATUSES).exists():
+        # Open statuses named (not final ones excluded): an index lookup, not a scan of the whole send.
+        open_statuses = (*Delivery.WAITING_STATUSES, Delivery.Status.SENDING)
+        if Delivery.objects.filter(message_id=message_id, status__in=open_statuses).exists():
             continue
         completed += GroupSend.objects.filter(pk=send_id, status=GroupSend.Status.SENDING).update(
             status=GroupSend.Status.COMPLETED, finished_at=timezone.now()

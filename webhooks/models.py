@@ -331,6 +331,12 @@ class Delivery(TimestampedModel):
                 name="delivery_claim_idx",
                 condition=Q(status__in=["pending", "retrying"]),
             ),
+            # A group send's claim: its due rows in claim order, without reading the rest of the send.
+            models.Index(
+                fields=["message", "priority", "next_attempt_at"],
+                name="delivery_send_claim_idx",
+                condition=Q(status__in=["pending", "retrying"]),
+            ),
             # In flight per webhook (its concurrency cap across workers) and expired leases.
             models.Index(fields=["webhook", "claimed_at"], name="delivery_inflight_idx", condition=Q(status="sending")),
             models.Index(fields=["message", "status"], name="delivery_message_status_idx"),

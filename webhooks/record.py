@@ -41,8 +41,9 @@ def _trigger(delivery: Claimed) -> str:
 def _messages_state(message_ids) -> tuple[set, set]:
     """Of these messages: those not retried (test sends), and those whose group send was stopped.
 
-    The group send rows are read under a share lock: a stop (which locks its send for update) either
-    committed before, and is seen here, or waits until this record has committed.
+    The group send rows are read under a key-share lock: a stop (which locks its send FOR UPDATE)
+    either committed before, and is seen here, or waits until this record has committed. The fan-out
+    (FOR NO KEY UPDATE while it writes a chunk) does not conflict with it: waves keep being recorded.
     """
     rows = list(Message.objects.filter(pk__in=message_ids).values_list("pk", "event", "group_send_id"))
     no_retry = {pk for pk, event, _send in rows if event == Event.TEST_SEND}
@@ -50,7 +51,7 @@ def _messages_state(message_ids) -> tuple[set, set]:
     cancelled = set()
     if send_ids:
         table = GroupSend._meta.db_table
-        lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
+        lock = " FOR KEY SHARE" if connection.vendor == "postgresql" else ""
         marks = ", ".join(["%s"] * len(send_ids))
         with connection.cursor() as cursor:
             sql = f"SELECT id, status FROM {table} WHERE id IN ({marks}){lock}"  # noqa: S608 - values bound
