@@ -319,7 +319,7 @@ def rq_state(*, connection, queue_names) -> dict:
         workers.append(
             {
                 "name": worker.name,
-                "state": str(worker.state),
+                "state": getattr(worker.state, "value", worker.state),
                 "queues": worker.queue_names(),
                 "silent_seconds": (now - beat).total_seconds() if beat else None,
             }
