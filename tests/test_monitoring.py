@@ -1,5 +1,7 @@
 """/metrics and /healthz: closed by default, figures read from the database and rq's registries."""
 
+import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -13,6 +15,7 @@ from webhooks.bulk import rows_insert
 from webhooks.events import Event
 from webhooks.models import Attempt, Delivery, Message, Webhook, new_delivery_id
 
+from .conftest import ROOT
 from .factories import make_webhook
 from .test_engine_support import running_worker, wait_until
 
@@ -135,6 +138,17 @@ def test_metrics_read_deliveries_backlog_retries_durations_and_webhooks(settings
     assert value(samples, "webhookhub_worker_freshest_heartbeat_seconds") == -1
     for queue in django_settings.WORKER_QUEUES:
         assert value(samples, "webhookhub_scheduler_up", queue=queue) == 0
+
+    # The Grafana dashboard in docs/deploy/ reads only metrics that exist.
+    dashboard = json.loads((ROOT / "docs" / "deploy" / "grafana-dashboard.json").read_text())
+    used = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"webhookhub_[a-z_]+", target["expr"])
+    }
+    exposed = {name for name, _labels in samples}
+    assert used and used <= exposed, used - exposed
 
 
 @pytest.mark.django_db

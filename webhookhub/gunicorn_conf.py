@@ -4,6 +4,12 @@ gunicorn -c python:webhookhub.gunicorn_conf webhookhub.wsgi
 """
 
 import os
+from pathlib import Path
+
+import environ
+
+# The same .env as the settings (real environment variables win): WEB_CONCURRENCY, BIND, PORT there count.
+environ.Env.read_env(os.environ.get("ENV_FILE", str(Path(__file__).resolve().parent.parent / ".env")), overwrite=False)
 
 # Behind nginx on the same host: listen on loopback only; BIND=0.0.0.0:8000 for a proxy elsewhere.
 bind = os.environ.get("BIND") or f"127.0.0.1:{os.environ.get('PORT', '8000')}"
