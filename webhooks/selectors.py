@@ -5,14 +5,13 @@ from urllib.parse import urlsplit
 
 import django_rq
 from django.conf import settings
-from django.db.models import Case, Count, Min, Q, Value, When
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
 from .doorbell import BEACON_KEY
-from .events import Event
 from .models import Attempt, Delivery, GroupSend, Message, Webhook
 
 Status = Delivery.Status
@@ -237,31 +236,34 @@ def webhook_security_warnings(*, webhook: Webhook) -> list[str]:
 
 # --- Operations: what /metrics and /healthz read ---------------------------------------------------
 
-# Until deliveries carry a lane of their own, the lane is read from the event: group sends are bulk,
-# everything else (test sends, loyalty events, forms, flows) is realtime.
-BULK_EVENTS = (Event.GROUP_SEND,)
-LANES = ("realtime", "bulk")
+# The lanes of Delivery.priority: realtime (a person or a system waits) and bulk (group sends), each
+# with its retries.
+LANES = {
+    "realtime": (Delivery.Priority.REALTIME, Delivery.Priority.REALTIME_RETRY),
+    "bulk": (Delivery.Priority.BULK, Delivery.Priority.BULK_RETRY),
+}
 
 
 def due_backlog(*, now=None) -> dict[str, dict]:
     """Deliveries due and not yet claimed, per lane: how many, and how long the oldest has been due.
 
-    One aggregate over the (status, next_attempt_at) index: only waiting rows are read.
+    One aggregate over the claim index (priority, next_attempt_at; waiting rows only).
     """
     now = now or timezone.now()
-    lane = Case(When(event__in=BULK_EVENTS, then=Value("bulk")), default=Value("realtime"))
     rows = (
         Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
-        .annotate(lane=lane)
-        .values("lane")
+        .values("priority")
         .annotate(count=Count("pk"), oldest=Min("next_attempt_at"))
         .order_by()
     )
-    backlog = {name: {"count": 0, "oldest_due_seconds": 0.0} for name in LANES}
-    for row in rows:
-        backlog[row["lane"]] = {
-            "count": row["count"],
-            "oldest_due_seconds": max((now - row["oldest"]).total_seconds(), 0.0) if row["oldest"] else 0.0,
+    by_priority = {row["priority"]: row for row in rows}
+    backlog = {}
+    for lane, priorities in LANES.items():
+        found = [by_priority[p] for p in priorities if p in by_priority]
+        oldest = min((row["oldest"] for row in found if row["oldest"]), default=None)
+        backlog[lane] = {
+            "count": sum(row["count"] for row in found),
+            "oldest_due_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
         }
     return backlog
 
@@ -297,8 +299,7 @@ def webhook_states() -> list[dict]:
             "id": webhook.pk,
             "name": webhook.name,
             "active": webhook.is_active,
-            # `is_paused` arrives with the engine's pause; until then no webhook is paused.
-            "paused": bool(getattr(webhook, "is_paused", False)),
+            "paused": webhook.is_paused,
         }
         for webhook in Webhook.objects.order_by("pk")
     ]
