@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import ipaddress
+import re
 from pathlib import Path
 
 import environ
@@ -204,6 +205,8 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=180)
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
 # Local time of the daily prune ("HH:MM"); empty: no daily job (run `manage.py prune` from cron).
 RETENTION_PRUNE_AT = env.str("RETENTION_PRUNE_AT", default="03:30")
+if RETENTION_PRUNE_AT and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", RETENTION_PRUNE_AT):
+    raise ImproperlyConfigured("RETENTION_PRUNE_AT is a local time HH:MM (e.g. 03:30), or empty for no daily prune.")
 # Seconds one prune job works before it hands the rest to a new job, so a worker is never held long.
 RETENTION_SLICE_SECONDS = env.int("RETENTION_SLICE_SECONDS", default=120)
 
