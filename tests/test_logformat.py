@@ -7,7 +7,7 @@ import sys
 
 from webhookhub.logformat import JsonFormatter
 
-from .conftest import ROOT, worker_env
+from .support.workers import ROOT, worker_env
 
 
 def test_json_formatter_writes_one_object_a_line_with_extra_fields():
@@ -18,12 +18,16 @@ def test_json_formatter_writes_one_object_a_line_with_extra_fields():
     line = JsonFormatter().format(record)
     assert "\n" not in line
     entry = json.loads(line)
-    assert entry["logger"] == "webhookhub.attempts" and entry["level"] == "INFO"
+    assert entry["logger"] == "webhookhub.attempts"
+    assert entry["level"] == "INFO"
     assert entry["message"] == "attempt #2: 失败"
-    assert entry["time"].endswith("Z") and "T" in entry["time"]
-    assert entry["delivery_id"] == "ab" * 16 and entry["duration_ms"] == 42
+    assert entry["time"].endswith("Z")
+    assert "T" in entry["time"]
+    assert entry["delivery_id"] == "ab" * 16
+    assert entry["duration_ms"] == 42
     assert entry["headers_seen"]["x"].startswith("<object object")
-    assert "args" not in entry and "msg" not in entry
+    assert "args" not in entry
+    assert "msg" not in entry
 
     try:
         raise ValueError("bad\nthing")

@@ -15,9 +15,9 @@ from webhooks.bulk import rows_insert
 from webhooks.events import Event
 from webhooks.models import Attempt, Delivery, Message, new_delivery_id
 
-from .conftest import ROOT
 from .factories import make_webhook
-from .test_engine_support import running_worker, wait_until
+from .support.waiting import wait_until
+from .support.workers import ROOT, running_worker
 
 Status = Delivery.Status
 Priority = Delivery.Priority
@@ -151,7 +151,8 @@ def test_metrics_read_deliveries_backlog_retries_durations_and_webhooks(settings
         for name in re.findall(r"webhookhub_[a-z_]+", target["expr"])
     }
     exposed = {name for name, _labels in samples}
-    assert used and used <= exposed, used - exposed
+    assert used, used - exposed
+    assert used <= exposed, used - exposed
 
 
 @pytest.mark.django_db
@@ -161,7 +162,8 @@ def test_due_backlog_counts_each_lane_with_its_retries(redis_conn):
     deliveries(webhook, event=Event.GROUP_SEND, status=Status.PENDING, count=1, due_ago=timedelta(seconds=10))
     deliveries(webhook, event=Event.GROUP_SEND, status=Status.SENDING, count=5, due_ago=timedelta(seconds=10))
     backlog = selectors.due_backlog()
-    assert backlog["realtime"]["count"] == 2 and 29 <= backlog["realtime"]["oldest_due_seconds"] < 60
+    assert backlog["realtime"]["count"] == 2
+    assert 29 <= backlog["realtime"]["oldest_due_seconds"] < 60
     assert backlog["bulk"]["count"] == 1
     Delivery.objects.all().delete()
     assert selectors.due_backlog() == {
@@ -178,8 +180,10 @@ def test_healthz_wants_a_worker_and_its_scheduler(settings, redis_conn):
     response = Client().get("/healthz", **auth)
     assert response.status_code == 503
     checks = response.json()["checks"]
-    assert checks["database"] == {"ok": True} and checks["redis"] == {"ok": True}
-    assert checks["workers"]["ok"] is False and checks["workers"]["seen"] == 0
+    assert checks["database"] == {"ok": True}
+    assert checks["redis"] == {"ok": True}
+    assert checks["workers"]["ok"] is False
+    assert checks["workers"]["seen"] == 0
     assert checks["scheduler"]["queues_without_scheduler"] == list(django_settings.WORKER_QUEUES)
 
     with running_worker(scheduler=True):

@@ -23,9 +23,9 @@ from webhooks.bulk import rows_insert
 from webhooks.events import Event
 from webhooks.models import Attempt, Delivery, Message, new_delivery_id
 
-from .conftest import ROOT, run_worker, worker_env
 from .factories import make_customers, make_webhook
-from .test_engine_support import running_worker, wait_until
+from .support.waiting import wait_until
+from .support.workers import ROOT, run_worker, running_worker, worker_env
 
 Status = Delivery.Status
 
@@ -134,7 +134,8 @@ def test_a_waiting_delivery_pins_the_watermark_until_it_finishes(webhook, redis_
     waiting = old_rows(webhook, count=1, days_old=40, status=Status.RETRYING, attempts_each=1)
     later = old_rows(webhook, count=2, days_old=35)
     report = retention.prune()
-    assert report.bodies_blanked == 2 and blanked(later)
+    assert report.bodies_blanked == 2
+    assert blanked(later)
     assert untouched(waiting)
     # It finishes (a paused webhook resumed, say): the next prune blanks it, though it is behind the
     # rows already done.
@@ -156,7 +157,9 @@ def test_prune_works_in_batches_and_stops_between_them_when_out_of_time(webhook,
     second = retention.prune(time_budget=0)
     assert (second.finished, second.deliveries_deleted) == (False, 4)
     rest = retention.prune()
-    assert rest.finished and rest.deliveries_deleted == 2 and rest.batches == 1
+    assert rest.finished
+    assert rest.deliveries_deleted == 2
+    assert rest.batches == 1
     assert not Delivery.objects.filter(pk__in=ids).exists()
 
 
@@ -202,7 +205,8 @@ def test_deleting_a_customer_blanks_their_bodies_and_cancels_what_still_waits(we
     with pytest.raises(HubError, match="no longer kept"):
         services.delivery_redeliver(delivery=Delivery.objects.get(pk=sent[0]))
     page = admin_client.get(reverse("admin:webhooks_delivery_change", args=[sent[0]])).content.decode()
-    assert 'id="body-not-kept"' in page and "kept 30 days" in page
+    assert 'id="body-not-kept"' in page
+    assert "kept 30 days" in page
 
 
 @pytest.mark.django_db
@@ -218,7 +222,8 @@ def test_the_daily_prune_is_scheduled_once_whoever_asks(redis_conn, settings):
     assert timedelta(0) < due - timezone.now() <= timedelta(days=1)
     # Redis emptied: the next ask schedules it again.
     redis_conn.flushdb()
-    assert retention.prune_schedule_ensure() == first and registry.get_job_ids() == [first]
+    assert retention.prune_schedule_ensure() == first
+    assert registry.get_job_ids() == [first]
     settings.RETENTION_PRUNE_AT = ""
     assert retention.next_run_at() is None
 
@@ -251,7 +256,8 @@ def test_a_worker_schedules_the_daily_prune_and_the_job_runs_in_slices(webhook, 
     assert not Delivery.objects.filter(pk__in=ids).exists()
     last = retention.last_run()
     assert (last["deliveries_deleted"], last["attempts_deleted"], last["bodies_blanked"]) == (12, 12, 3)
-    assert last["finished"] and last["batches"] == 4
+    assert last["finished"]
+    assert last["batches"] == 4
     assert queue.fetch_job("retention-prune-now-3") is not None
 
 

@@ -13,13 +13,14 @@ from datetime import timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from redis.exceptions import RedisError
 
 from webhooks import selectors
 
@@ -120,7 +121,7 @@ class HubCollector:
         up = GaugeMetricFamily("webhookhub_redis_up", "1 if Redis answered this scrape.")
         try:
             rq = selectors.rq_state(connection=_redis(), queue_names=settings.WORKER_QUEUES)
-        except Exception as exc:
+        except RedisError as exc:
             logger.warning("metrics: Redis unreadable (%s)", type(exc).__name__)
             up.add_metric([], 0)
             yield up
@@ -198,14 +199,14 @@ def health_checks() -> dict:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
         checks["database"] = {"ok": True}
-    except Exception as exc:
+    except DatabaseError as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
     try:
         redis = _redis()
         redis.ping()
         checks["redis"] = {"ok": True}
         rq = selectors.rq_state(connection=redis, queue_names=settings.WORKER_QUEUES)
-    except Exception as exc:
+    except RedisError as exc:
         checks["redis"] = {"ok": False, "error": type(exc).__name__}
         rq = None
     if rq is not None:

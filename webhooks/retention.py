@@ -192,7 +192,9 @@ def _watermark_read() -> tuple[datetime, str] | None:
     return (parsed, pk) if parsed else None
 
 
-def _watermark_write(mark: tuple[datetime, str]) -> None:
+def _watermark_write(mark: tuple[datetime, str] | None) -> None:
+    if mark is None:
+        return
     try:
         _redis().set(WATERMARK_KEY, f"{mark[0].isoformat()}|{mark[1]}")
     except RedisError as exc:
@@ -205,12 +207,11 @@ def _blank_old(before: datetime, clock: _Clock, on_batch) -> bool:
     cursor = _watermark_read()
     # The watermark never passes a delivery still waiting (a paused webhook's): it is read again
     # each run until it finishes, then blanked.
-    pinned = None
+    pinned: tuple[datetime, str] | None = None
     blank_attempts = _attempt_blank_values()
     while True:
         if clock.out_of_time():
-            if pinned or cursor:
-                _watermark_write(pinned or cursor)
+            _watermark_write(pinned or cursor)
             return False
         started = time.monotonic()
         rows = Delivery.objects.filter(created_at__lt=before)
@@ -218,8 +219,7 @@ def _blank_old(before: datetime, clock: _Clock, on_batch) -> bool:
             rows = rows.filter(Q(created_at__gt=cursor[0]) | Q(created_at=cursor[0], pk__gt=cursor[1]))
         batch = list(rows.order_by("created_at", "pk").values_list("pk", "created_at", "status")[:size])
         if not batch:
-            if pinned or cursor:
-                _watermark_write(pinned or cursor)
+            _watermark_write(pinned or cursor)
             return True
         done = [pk for pk, _created, status in batch if status not in UNFINISHED]
         waiting = [(created, pk) for pk, created, status in batch if status in UNFINISHED]
@@ -328,7 +328,8 @@ def prune_job(run: str = "", totals: dict | None = None, slice_number: int = 1) 
     """One slice of the daily prune; queues the next slice when there is more to do."""
     from rq import get_current_job
 
-    run = run or (get_current_job().id if get_current_job() else JOB_PREFIX + "manual")
+    job = get_current_job()
+    run = run or (job.id if job else JOB_PREFIX + "manual")
     if slice_number == 1:
         # Tomorrow's run first: a failure today must not stop the prune for good.
         prune_schedule_ensure()
