@@ -86,13 +86,13 @@ def test_production_settings_from_the_environment(tmp_path):
     env = {
         "DEBUG": "1",
         "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
-        "TRUSTED_PROXY_COUNT": "1",
+        "USE_X_FORWARDED_HOST": "1",
         "METRICS_ALLOWED_IPS": "10.0.0.0/8,192.0.2.7",
         "RETENTION_PRUNE_AT": "04:15",
     }
     code = (
         "import json, django; from django.conf import settings as s; django.setup(); print(json.dumps(["
-        "s.SECURE_PROXY_SSL_HEADER, s.TRUSTED_PROXY_COUNT, s.METRICS_ALLOWED_IPS, s.RETENTION_PRUNE_AT, "
+        "s.SECURE_PROXY_SSL_HEADER, s.USE_X_FORWARDED_HOST, s.METRICS_ALLOWED_IPS, s.RETENTION_PRUNE_AT, "
         "s.RETENTION_DAYS, s.RETENTION_BODIES_DAYS, s.STORAGES['staticfiles']['BACKEND'], s.MIDDLEWARE[1]]))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "REDIS", "RETENTION"))}
@@ -101,7 +101,7 @@ def test_production_settings_from_the_environment(tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
         ["HTTP_X_FORWARDED_PROTO", "https"],
-        1,
+        True,
         ["10.0.0.0/8", "192.0.2.7"],
         "04:15",
         180,
