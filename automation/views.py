@@ -1,8 +1,7 @@
 """The public micro-page: the form, its validation and its thank-you. The work is in services."""
 
-import ipaddress
 import secrets
-from functools import lru_cache, wraps
+from functools import wraps
 
 from django.conf import settings
 from django.http import Http404
@@ -11,42 +10,10 @@ from django.utils import translation
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods
 
+from webhookhub.net import client_address
+
 from . import selectors, services
 from .forms import MicroPageForm
-
-
-@lru_cache(maxsize=4)
-def _proxies(entries: tuple[str, ...]):
-    return [ipaddress.ip_network(entry.strip(), strict=False) for entry in entries if entry.strip()]
-
-
-def _is_proxy(address: str, proxies) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in proxies)
-
-
-def client_address(request) -> str:
-    """The visitor's address: the socket's, or behind TRUSTED_PROXIES, the one the proxies saw.
-
-    X-Forwarded-For is read only when the socket's address is a trusted proxy (anyone else could write
-    it), from the right: the first address that is not itself a trusted proxy is the client.
-    """
-    remote = request.META.get("REMOTE_ADDR", "")
-    proxies = _proxies(tuple(settings.TRUSTED_PROXIES))
-    if not proxies or not _is_proxy(remote, proxies):
-        return remote
-    for hop in reversed(request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")):
-        hop = hop.strip()
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
-            return remote  # a forged or broken header: the proxy's own address, not a guess
-        if not _is_proxy(hop, proxies):
-            return hop
-    return remote
 
 
 def content_security_policy(view):

@@ -6,7 +6,7 @@
 
 Everything it uses is its own and thrown away at the end: a PostgreSQL database (or SQLite file),
 a redis-server on a free port, a receiver process that answers after --delay-ms, and --workers
-`manage.py rqworker` processes. N customers in a group, a webhook with a secret and a template,
+`manage.py hubworker` processes. N customers in a group, a webhook with a secret and a template,
 then `services.group_send_create` and the workers do the rest (fan-out, batch jobs, HTTP, records).
 In the same run, a bare loop renders, signs and POSTs the same bodies with the same client
 (webhooks.http.attempt, aiohttp) at the workers' total concurrency, for the ratio.
@@ -539,7 +539,7 @@ def main():
         workers = [
             bench.spawn(
                 f"worker{i}",
-                [PYTHON, "manage.py", "rqworker", *settings.WORKER_QUEUES, "--name", f"{bench.tag}-w{i}"],
+                [PYTHON, "manage.py", "hubworker", "--name", f"{bench.tag}-w{i}"],
                 env,
             )
             for i in range(args.workers)

@@ -9,3 +9,9 @@ os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhookhub.settings")
 
 from webhookhub.settings import *  # noqa: F403
+
+# The tests render pages without running collectstatic: plain static names, found by the finders.
+# (bin/serve's test runs the production storage, after collectstatic.)
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

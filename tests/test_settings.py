@@ -80,3 +80,40 @@ def test_production_refuses_to_start_without_keys(tmp_path):
     assert "SECRET_KEY must be set" in values["error"]
     values = settings_with(tmp_path, DEBUG="0", SECRET_KEY="k" * 50)
     assert "SECRETS_ENCRYPTION_KEYS must be set" in values["error"]
+
+
+def test_production_settings_from_the_environment(tmp_path):
+    env = {
+        "DEBUG": "1",
+        "SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO,https",
+        "USE_X_FORWARDED_HOST": "1",
+        "METRICS_ALLOWED_IPS": "10.0.0.0/8,192.0.2.7",
+        "RETENTION_PRUNE_AT": "04:15",
+    }
+    code = (
+        "import json, django; from django.conf import settings as s; django.setup(); print(json.dumps(["
+        "s.SECURE_PROXY_SSL_HEADER, s.USE_X_FORWARDED_HOST, s.METRICS_ALLOWED_IPS, s.RETENTION_PRUNE_AT, "
+        "s.RETENTION_DAYS, s.RETENTION_BODIES_DAYS, s.STORAGES['staticfiles']['BACKEND'], s.MIDDLEWARE[1]]))"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "REDIS", "RETENTION"))}
+    base.update(env, DJANGO_SETTINGS_MODULE="webhookhub.settings", PYTHONPATH=str(ROOT), ENV_FILE=str(tmp_path / "x"))
+    result = subprocess.run([sys.executable, "-c", code], env=base, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        ["HTTP_X_FORWARDED_PROTO", "https"],
+        True,
+        ["10.0.0.0/8", "192.0.2.7"],
+        "04:15",
+        180,
+        30,
+        "whitenoise.storage.CompressedManifestStaticFilesStorage",
+        "whitenoise.middleware.WhiteNoiseMiddleware",
+    ]
+    # Mistakes stop the start, with the setting's name, instead of a surprise at 03:30 or at a scrape.
+    for name, wrong in (
+        ("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO"),
+        ("METRICS_ALLOWED_IPS", "10.0.0.0/33"),
+        ("RETENTION_PRUNE_AT", "3h30"),
+        ("LOG_FORMAT", "xml"),
+    ):
+        assert name in settings_with(tmp_path, DEBUG="1", **{name: wrong}).get("error", ""), name

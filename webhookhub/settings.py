@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import ipaddress
+import re
 from pathlib import Path
 
 import environ
@@ -41,6 +42,10 @@ if _proxy_ssl_header and len(_proxy_ssl_header) != 2:
         "SECURE_PROXY_SSL_HEADER must be a header and its value, e.g. HTTP_X_FORWARDED_PROTO,https"
     )
 SECURE_PROXY_SSL_HEADER = tuple(_proxy_ssl_header) or None
+# The host name as the proxy received it (X-Forwarded-Host), for a proxy that sets it; off otherwise.
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
+# /healthz and /metrics answer on plain http too: checks and scrapers often talk to gunicorn directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 INSTALLED_APPS = [
     # Django's admin with the hub's site (webhookhub/admin_site.py): its name, the rq dashboard's place.
@@ -60,6 +65,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself, compressed and cached forever (hashed names).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -116,7 +123,12 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # collectstatic writes hashed and gzip-compressed copies; whitenoise serves them.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
 
 LOGIN_URL = "admin:login"
@@ -184,12 +196,53 @@ for _proxy in TRUSTED_PROXIES:
     except ValueError as exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range.") from exc
 
-# --- Logging: plain, to stderr; secrets are never passed to a logger --------------------------
+# --- Retention (webhooks/retention.py; `manage.py prune`, and a daily job on the workers) -----------
+# Days an attempt's request and response bodies and headers (and the delivery's rendered body) are kept.
+RETENTION_BODIES_DAYS = env.int("RETENTION_BODIES_DAYS", default=30)
+# Days a finished delivery is kept at all, with its attempts.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=180)
+# Deliveries per transaction: each batch holds its row locks for a moment, never the tables.
+RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
+# Local time of the daily prune ("HH:MM"); empty: no daily job (run `manage.py prune` from cron).
+RETENTION_PRUNE_AT = env.str("RETENTION_PRUNE_AT", default="03:30")
+if RETENTION_PRUNE_AT and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", RETENTION_PRUNE_AT):
+    raise ImproperlyConfigured("RETENTION_PRUNE_AT is a local time HH:MM (e.g. 03:30), or empty for no daily prune.")
+# Seconds one prune job works before it hands the rest to a new job, so a worker is never held long.
+RETENTION_SLICE_SECONDS = env.int("RETENTION_SLICE_SECONDS", default=120)
+
+# --- Metrics and health (webhookhub/monitoring.py): closed unless one of these opens them ----------
+# A bearer token (Authorization: Bearer <token>) for /metrics and /healthz.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Client addresses and CIDR ranges let in without a token, e.g. 127.0.0.1,10.0.0.0/8.
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=[])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_network!r} is no address or CIDR range.") from None
+# Deliveries created within this many seconds are counted by status in /metrics.
+METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
+# The attempt duration histogram covers at most this many of the newest attempts (bounded scrape cost).
+METRICS_ATTEMPT_SAMPLE = env.int("METRICS_ATTEMPT_SAMPLE", default=10000)
+# /healthz wants a worker and a scheduler that reported within this many seconds.
+HEALTH_MAX_SILENCE = env.int("HEALTH_MAX_SILENCE", default=180)
+
+# --- Logging: to stderr, plain or one JSON object a line; secrets are never passed to a logger ----
+# LOG_FORMAT=json for log collectors. `webhookhub.attempts` is the logger of one line per HTTP attempt.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT is plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "webhookhub.logformat.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "webhookhub.attempts": {"level": env.str("LOG_ATTEMPTS_LEVEL", default="INFO")},
+    },
 }

@@ -1,6 +1,7 @@
 from collections.abc import Sequence
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
@@ -18,7 +19,7 @@ from django.views.i18n import JavaScriptCatalog
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 
-from . import selectors, views
+from . import retention, selectors, views
 from .forms import SECRET_FIELDS, WebhookForm
 from .models import Delivery, GroupSend, Message, Webhook
 
@@ -162,6 +163,7 @@ class WebhookAdmin(admin.ModelAdmin):
                 send_button=send_button(webhook) if request.user.has_perm(SEND_PERMISSION) else "",
                 stats=selectors.webhook_stats(webhook=webhook),
                 recent_deliveries=selectors.webhook_recent_deliveries(webhook=webhook),
+                retention=retention.policy(),
                 can_preview=request.user.has_perm("customers.view_customer"),
                 preview_search_url=reverse("admin:webhooks_customer_search"),
                 security_warnings=selectors.webhook_security_warnings(webhook=webhook),
@@ -387,6 +389,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "attempts": result["attempts"],
             "status_badge": status_badge(delivery.status, delivery.get_status_display()),
             "can_redeliver": request.user.has_perm(REDELIVER_PERMISSION),
+            "bodies_days": settings.RETENTION_BODIES_DAYS,
             "has_view_permission": True,
             "media": self.media,
         }

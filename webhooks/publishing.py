@@ -171,6 +171,11 @@ def delivery_redeliver(*, delivery: Delivery, user=None) -> Delivery:
             _("This message could not be rendered, so there is nothing to send: %(error)s")
             % {"error": delivery.last_error}
         )
+    if not delivery.body:
+        # Blanked by webhooks/retention.py: sending it again would send an empty message.
+        raise HubError(
+            _("The body of this delivery is no longer kept (retention period, or its customer was deleted).")
+        )
     now = timezone.now()
     delivery.status = Delivery.Status.PENDING
     delivery.next_attempt_at = now

@@ -1,11 +1,11 @@
 """Reads for the admin pages: progress of sends, results of deliveries, a webhook's statistics."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 
 import django_rq
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -232,3 +232,105 @@ def webhook_security_warnings(*, webhook: Webhook) -> list[str]:
             )
         )
     return warnings
+
+
+# --- Operations: what /metrics and /healthz read ---------------------------------------------------
+
+# The lanes of Delivery.priority: realtime (a person or a system waits) and bulk (group sends), each
+# with its retries.
+LANES = {
+    "realtime": (Delivery.Priority.REALTIME, Delivery.Priority.REALTIME_RETRY),
+    "bulk": (Delivery.Priority.BULK, Delivery.Priority.BULK_RETRY),
+}
+
+
+def due_backlog(*, now=None) -> dict[str, dict]:
+    """Deliveries due and not yet claimed, per lane: how many, and how long the oldest has been due.
+
+    One aggregate over the claim index (priority, next_attempt_at; waiting rows only).
+    """
+    now = now or timezone.now()
+    rows = (
+        Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
+        .values("priority")
+        .annotate(count=Count("pk"), oldest=Min("next_attempt_at"))
+        .order_by()
+    )
+    by_priority = {row["priority"]: row for row in rows}
+    backlog = {}
+    for lane, priorities in LANES.items():
+        found = [by_priority[p] for p in priorities if p in by_priority]
+        oldest = min((row["oldest"] for row in found if row["oldest"]), default=None)
+        backlog[lane] = {
+            "count": sum(row["count"] for row in found),
+            "oldest_due_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
+        }
+    return backlog
+
+
+def delivery_counts_recent(*, since) -> list[tuple[int, str, int]]:
+    """(webhook id, status, count) of the deliveries created since `since` (the created_at index)."""
+    rows = (
+        Delivery.objects.filter(created_at__gte=since)
+        .values_list("webhook_id", "status")
+        .annotate(count=Count("pk"))
+        .order_by()
+    )
+    return [(webhook_id, status, count) for webhook_id, status, count in rows]
+
+
+def retries_scheduled_count() -> int:
+    return Delivery.objects.filter(status=Status.RETRYING).count()
+
+
+def attempt_durations_recent(*, since, limit: int) -> list[int]:
+    """Durations (ms) of the newest `limit` attempts that started since `since`.
+
+    Attempts have no index on their start time: the newest rows by primary key bound the read.
+    """
+    newest = Attempt.objects.order_by("-pk").values_list("started_at", "duration_ms")[:limit]
+    return [duration for started_at, duration in newest if started_at >= since]
+
+
+def webhook_states() -> list[dict]:
+    """Each webhook's id, name and whether it is active and paused (few rows: read them all)."""
+    return [
+        {
+            "id": webhook.pk,
+            "name": webhook.name,
+            "active": webhook.is_active,
+            "paused": webhook.is_paused,
+        }
+        for webhook in Webhook.objects.order_by("pk")
+    ]
+
+
+def rq_state(*, connection, queue_names) -> dict:
+    """What rq's registries in Redis say: workers and their last heartbeats, schedulers, queue sizes."""
+    from rq import Queue, Worker
+    from rq.registry import ScheduledJobRegistry
+    from rq.scheduler import RQScheduler
+
+    now = timezone.now()
+    workers = []
+    for worker in Worker.all(connection=connection):
+        beat = worker.last_heartbeat
+        if beat is not None and beat.tzinfo is None:
+            beat = beat.replace(tzinfo=UTC)
+        workers.append(
+            {
+                "name": worker.name,
+                "state": getattr(worker.state, "value", worker.state),
+                "queues": worker.queue_names(),
+                "silent_seconds": (now - beat).total_seconds() if beat else None,
+            }
+        )
+    pipe = connection.pipeline()
+    for name in queue_names:
+        pipe.exists(RQScheduler.get_locking_key(name))
+    scheduler_locks = dict(zip(queue_names, (bool(found) for found in pipe.execute()), strict=True))
+    queues = {}
+    for name in queue_names:
+        queue = Queue(name, connection=connection)
+        queues[name] = {"queued": queue.count, "scheduled": ScheduledJobRegistry(queue=queue).count}
+    return {"workers": workers, "scheduler_locks": scheduler_locks, "queues": queues}

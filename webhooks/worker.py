@@ -17,7 +17,7 @@ from django.db import DatabaseError, connections
 from redis.exceptions import RedisError
 from rq.worker import Worker
 
-from . import doorbell
+from . import doorbell, retention
 
 logger = logging.getLogger(__name__)
 # Longest wait between two tries to reach Redis again.
@@ -54,6 +54,13 @@ class HubWorker(Worker):
         if time.monotonic() - self._last_reconcile >= settings.WEBHOOK_RECONCILE_INTERVAL:
             self._last_reconcile = time.monotonic()
             super().run_maintenance_tasks()  # rq's own: its registries cleaned
+            # At start and every interval: tomorrow's prune stays scheduled, even after Redis was emptied.
+            try:
+                retention.prune_schedule_ensure(self.connection)
+            except RedisError:
+                raise
+            except Exception:
+                logger.exception("the daily prune could not be scheduled; the next interval tries again")
         doorbell.tick()
 
     def fork_work_horse(self, job, queue):

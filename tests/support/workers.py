@@ -9,10 +9,10 @@ import threading
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
-QUEUES = ["realtime", "bulk"]  # settings.WORKER_QUEUES
 
 
 def worker_env(**extra) -> dict:
@@ -34,8 +34,9 @@ def worker_env(**extra) -> dict:
     return env
 
 
-def start_worker(*, burst=True, queues=QUEUES, scheduler=False, **extra_env) -> subprocess.Popen:
-    args = [sys.executable, str(ROOT / "manage.py"), "rqworker", *queues]
+def start_worker(*, burst=True, queues=None, scheduler=False, **extra_env) -> subprocess.Popen:
+    # The queues are named once, in settings.WORKER_QUEUES (what `manage.py hubworker` runs).
+    args = [sys.executable, str(ROOT / "manage.py"), "rqworker", *(queues or settings.WORKER_QUEUES)]
     if burst:
         args.append("--burst")
     if scheduler:
