@@ -113,13 +113,13 @@ def deliveries_claim(
     ]
 
 
-def realtime_webhooks_due(*, priority: int) -> list[int]:
-    """Webhooks with deliveries of this realtime priority due now (an index range: cheap when none)."""
+def realtime_due() -> list[tuple[int, int]]:
+    """(priority, webhook) of the realtime deliveries due now, fresh first (an index range: cheap when none)."""
     return list(
-        Delivery.objects.filter(status__in=WAITING, priority=priority, next_attempt_at__lte=timezone.now())
-        .values_list("webhook_id", flat=True)
+        Delivery.objects.filter(status__in=WAITING, priority__in=REALTIME, next_attempt_at__lte=timezone.now())
+        .values_list("priority", "webhook_id")
         .distinct()
-        .order_by()
+        .order_by("priority")
     )
 
 

@@ -49,6 +49,9 @@ class Drain:
         self.budget = budget
         self.started = time.monotonic()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="drain-db")
+        # The fan-out writes thousands of rows a step: on a thread (and connection) of its own, so the
+        # claims and records of the waves never wait behind it.
+        self.fanout_executor = ThreadPoolExecutor(1, thread_name_prefix="drain-fanout")
         self.waves: set[asyncio.Task] = set()
         self.in_flight = 0
         # The ids of the deliveries this drain holds in flight: the heartbeat renews exactly these.
@@ -60,8 +63,9 @@ class Drain:
         self.counts = {"waves": 0, "attempts": 0}
         self.wake = asyncio.Event()
 
-    async def db(self, func, **kwargs):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, partial(_db_call, func, kwargs))
+    async def db(self, func, *, executor: ThreadPoolExecutor | None = None, **kwargs):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor or self.executor, partial(_db_call, func, kwargs))
 
     @property
     def over_budget(self) -> bool:
@@ -131,11 +135,11 @@ class Drain:
     async def _realtime(self) -> bool:
         """Other apps' due work (flow steps), fresh realtime work of every webhook, then realtime retries."""
         claimed = bool(await self.db(_due_work_run))
-        for priority in claim.REALTIME:
-            for webhook_id in await self.db(claim.realtime_webhooks_due, priority=priority):
-                claimed |= await self._claim(
-                    webhook_id=webhook_id, priorities=(priority,), limit=settings.WEBHOOK_WAVE_SIZE
-                )
+        # (priority, webhook) pairs in claim order: fresh work of every webhook before any retry.
+        for priority, webhook_id in await self.db(claim.realtime_due):
+            claimed |= await self._claim(
+                webhook_id=webhook_id, priorities=(priority,), limit=settings.WEBHOOK_WAVE_SIZE
+            )
         return claimed
 
     async def _bulk(self) -> bool:
@@ -167,7 +171,7 @@ class Drain:
 
     async def _fanout(self, send_id: int) -> None:
         try:
-            while await self.db(group_sends.group_send_fanout_step, send_id=send_id):
+            while await self.db(group_sends.group_send_fanout_step, executor=self.fanout_executor, send_id=send_id):
                 self.wake.set()
         except Exception:
             logger.exception("fan-out of group send %s failed; another drain takes it over after the lease", send_id)
@@ -257,7 +261,8 @@ def drain_run(*, budget: float | None = None) -> dict:
     try:
         counts = asyncio.run(drain.run())
     finally:
-        drain.executor.submit(connections.close_all).result()
-        drain.executor.shutdown()
+        for executor in (drain.executor, drain.fanout_executor):
+            executor.submit(connections.close_all).result()
+            executor.shutdown()
     doorbell.after_drain()
     return counts
