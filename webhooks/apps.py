@@ -7,4 +7,20 @@ class WebhooksConfig(AppConfig):
     verbose_name = _("Webhooks")
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the system checks
+        from . import (
+            checks,  # noqa: F401 - registers the system checks
+            selectors,
+            webhook_secrets,
+        )
+        from .due import DueWork, due_work_register
+
+        # The end of a secret rotation's overlap is recorded in the webhook's history when it comes (the
+        # signing itself stops by the clock, with or without this).
+        due_work_register(
+            DueWork(
+                name="secret rotations",
+                run=webhook_secrets.webhook_rotations_expire,
+                due=selectors.webhook_rotations_due,
+                next_at=selectors.webhook_rotations_next_at,
+            )
+        )

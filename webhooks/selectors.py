@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 
 import django_rq
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
@@ -232,3 +232,27 @@ def webhook_security_warnings(*, webhook: Webhook) -> list[str]:
             )
         )
     return warnings
+
+
+def _rotations_ending():
+    return Webhook.objects.filter(
+        Q(standard_secret_previous_until__isnull=False) | Q(secret_key_previous_until__isnull=False)
+    )
+
+
+def webhook_rotations_due() -> bool:
+    """Whether a rotation's overlap has ended and is not yet recorded (see webhook_rotations_expire)."""
+    now = timezone.now()
+    return (
+        _rotations_ending()
+        .filter(Q(standard_secret_previous_until__lte=now) | Q(secret_key_previous_until__lte=now))
+        .exists()
+    )
+
+
+def webhook_rotations_next_at():
+    """When the next overlap of a rotation ends, or None."""
+    ends = _rotations_ending().aggregate(
+        standard=Min("standard_secret_previous_until"), key=Min("secret_key_previous_until")
+    )
+    return min((moment for moment in ends.values() if moment is not None), default=None)
