@@ -24,7 +24,7 @@ from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMI
 
 from . import selectors, views
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
-from .models import Delivery, GroupSend, Message, Webhook
+from .models import Delivery, GroupSend, Webhook
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
 
 ADMIN_CSS: dict[str, Sequence[str]] = {"all": ("webhooks/admin.css",)}
@@ -59,11 +59,7 @@ class SendFilter(InputFilter):
 
     def queryset(self, request, queryset):
         value = (self.value() or "").strip().lstrip("#")
-        if value.isdigit():
-            # The message id first: filtering on it uses the (message, status) index, a join does not.
-            message_id = Message.objects.filter(group_send_id=int(value)).values_list("pk", flat=True).first()
-            return queryset.filter(message_id=message_id) if message_id else queryset.none()
-        return queryset
+        return selectors.deliveries_of_send(queryset, int(value)) if value.isdigit() else queryset
 
 
 class CustomerFilter(InputFilter):
@@ -71,12 +67,7 @@ class CustomerFilter(InputFilter):
     parameter_name = "customer"
 
     def queryset(self, request, queryset):
-        value = (self.value() or "").strip()
-        if not value:
-            return queryset
-        if value.isdigit() and len(value) < 11:
-            return queryset.filter(customer_id=int(value))
-        return queryset.filter(customer__mobile=value)
+        return selectors.deliveries_of_customer(queryset, self.value())
 
 
 # --- Webhooks -------------------------------------------------------------------------------------
