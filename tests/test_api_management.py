@@ -171,6 +171,13 @@ def test_standard_webhooks_secret_is_shown_once_and_rotates_with_an_overlap(api)
     assert again.status_code == 409 and again.json()["error"]["code"] == "refused"
     actions = [e["action"] for e in api("GET", f"/webhooks/{created['id']}/history").json()["items"]]
     assert actions == ["rotation_ended", "rotation_started", "standard_enabled", "created"]
+    # Off drops the secret; on again makes a new one, shown once.
+    assert api("PATCH", f"/webhooks/{created['id']}", {"standard_webhooks": False}).json()["standard_secret"] is None
+    assert not Webhook.objects.get(pk=created["id"]).standard_secret
+    again_on = api("PATCH", f"/webhooks/{created['id']}", {"standard_webhooks": True}).json()["standard_secret"]
+    assert again_on.startswith("whsec_") and again_on not in (first, rotated["standard_secret"])
+    alone = api("PATCH", f"/webhooks/{created['id']}", {"previous_signature_hours": 5})
+    assert alone.status_code == 400 and "previous_signature_hours" in alone.json()["error"]["fields"]
 
 
 def test_pause_resume_and_test_send(api, owner):

@@ -131,12 +131,14 @@ class WebhookAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(last_status=Subquery(last.values("status")[:1]))
 
     def get_fieldsets(self, request, obj=None):
-        if can_manage_secrets(request.user):
+        if can_manage_secrets(request.user) and obj is not None:
             return self.fieldsets
-        # Without the right to change webhooks a secret is neither shown nor sent to the browser.
+        # A new webhook has no key to rotate; without the right to change webhooks a secret is neither
+        # shown nor sent to the browser.
+        hidden = ROTATION_FIELDS if can_manage_secrets(request.user) else (*SECRET_FIELDS, *ROTATION_FIELDS)
         fieldsets = []
         for name, options in self.fieldsets:
-            fields = [field for field in options["fields"] if field not in (*SECRET_FIELDS, *ROTATION_FIELDS)]
+            fields = [field for field in options["fields"] if field not in hidden]
             if fields:
                 fieldsets.append((name, {**options, "fields": fields}))
         return fieldsets

@@ -93,6 +93,10 @@ def webhook_save(
     before = None if webhook.pk is None else Webhook.objects.select_for_update().get(pk=webhook.pk)
     changed = [name for name in HISTORY_FIELDS if before is None or _value(before, name) != _value(webhook, name)]
     new_secret = ""
+    if not webhook.standard_webhooks and before is not None and before.standard_webhooks:
+        # Off means no secret: turned on again later, it gets a new one, shown once.
+        webhook.standard_secret = webhook.standard_secret_previous = Secret("")
+        webhook.standard_secret_previous_until = None
     if webhook.standard_webhooks and not webhook.standard_secret:
         new_secret = standard_secret_generate()
         webhook.standard_secret = Secret(new_secret)

@@ -270,6 +270,9 @@ def update_webhook(request, payload: WebhookPatch, webhook_id: int = pk_path()):
     current = _webhook(webhook_id)
     data = payload.model_dump(exclude_unset=True)
     hours = data.pop("previous_signature_hours", None)
+    if hours and "secret_key" not in data:
+        message = _("Only with a new secret_key: it keeps the old key signing for these hours.")
+        raise ApiError(400, "invalid_fields", message, fields={"previous_signature_hours": [message]})
     webhook = _validated(_form(data, instance=current))
     webhook, secret = services.webhook_save(
         webhook=webhook,
