@@ -261,9 +261,11 @@ def test_dm_hub_key_rotation_helper_sends_the_old_keys_signature_until_the_overl
     webhook.refresh_from_db()
     assert not webhook.secret_key_previous and webhook.secret_key_previous_until is None
     ended = WebhookHistory.objects.get(webhook=webhook, action="rotation_ended")
-    assert ended.actor == "" and "X-Clab-Hmac-Signature-Previous" in ended.details
+    assert ended.actor == "" and ended.data == {"ended": ["secret_key"], "early": False}
+    assert ended.details == "Overlap over: the old secret key (X-Clab-Hmac-Signature-Previous) no longer signs."
     replaced = WebhookHistory.objects.get(webhook=webhook, action="secret_replaced")
-    assert "old-key" not in replaced.details and "new-key" not in replaced.details
+    assert "old-key" not in str(replaced.data) and "new-key" not in str(replaced.data)
+    assert "X-Clab-Hmac-Signature-Previous" in replaced.details
 
 
 @pytest.mark.django_db

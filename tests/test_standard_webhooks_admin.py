@@ -54,6 +54,12 @@ def test_rotation_page_shows_the_new_secret_once_and_the_overlap_can_end_early(a
     assert abs(hours / 3600 - 12) < 0.01
     change = admin_client.get(reverse("admin:webhooks_webhook_change", args=[webhook.pk])).content.decode()
     assert 'id="standard-overlap"' in change and 'id="rotation-end"' in change
+    # The history is worded in the reader's language, whoever wrote it in whichever.
+    assert "The old secret also signs until" in change
+    chinese = admin_client.get(
+        reverse("admin:webhooks_webhook_change", args=[webhook.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    assert "旧密钥签名至" in chinese.content.decode()
     admin_client.post(reverse("admin:webhooks_webhook_rotation_end", args=[webhook.pk]))
     webhook.refresh_from_db()
     assert not webhook.standard_secret_previous and webhook.standard_secret_previous_until is None

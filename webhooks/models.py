@@ -1,11 +1,14 @@
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
@@ -197,8 +200,9 @@ class WebhookHistory(models.Model):
     at = models.DateTimeField(_("time"), auto_now_add=True)
     action = models.CharField(_("action"), max_length=32, choices=Action.choices)
     actor = models.CharField(_("by"), max_length=255, blank=True)
-    # What a person reads; never a secret (only which secret and until when).
-    details = models.TextField(_("details"), blank=True)
+    # Facts, never a secret (which fields, which secret, until when): `details` words them in the
+    # reader's language, whoever wrote them in whichever.
+    data = models.JSONField(_("details"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
@@ -208,6 +212,38 @@ class WebhookHistory(models.Model):
 
     def __str__(self):
         return f"{self.webhook_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+    @property
+    def details(self) -> str:
+        data = self.data or {}
+        until = parse_datetime(data["until"]) if data.get("until") else None
+        until_text = timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S %Z") if until else ""
+        if self.action == self.Action.CHANGED:
+            labels = []
+            for name in data.get("fields", []):
+                try:
+                    labels.append(str(Webhook._meta.get_field(name).verbose_name))
+                except FieldDoesNotExist:  # a field since removed keeps its name
+                    labels.append(name)
+            return gettext("Changed: %(fields)s.") % {"fields": ", ".join(labels)}
+        if self.action == self.Action.SECRET_REPLACED and until:
+            return gettext("The old key also signs, in X-Clab-Hmac-Signature-Previous, until %(until)s.") % {
+                "until": until_text
+            }
+        if self.action == self.Action.ROTATION_STARTED:
+            if until:
+                return gettext("The old secret also signs until %(until)s.") % {"until": until_text}
+            return gettext("The old secret no longer signs.")
+        if self.action == self.Action.ROTATION_ENDED:
+            names = {
+                "standard": gettext("the old Standard Webhooks secret"),
+                "secret_key": gettext("the old secret key (X-Clab-Hmac-Signature-Previous)"),
+            }
+            what = "; ".join(names[key] for key in data.get("ended", []) if key in names)
+            if data.get("early"):
+                return gettext("Ended early: %(what)s no longer signs.") % {"what": what}
+            return gettext("Overlap over: %(what)s no longer signs.") % {"what": what}
+        return ""
 
 
 class GroupSend(models.Model):

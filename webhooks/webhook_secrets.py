@@ -55,12 +55,8 @@ HISTORY_FIELDS = (
 )
 
 
-def _history(webhook: Webhook, action: str, actor, details: str = "") -> WebhookHistory:
-    return WebhookHistory.objects.create(webhook=webhook, action=action, actor=str(actor or "")[:255], details=details)
-
-
-def _local(moment) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S %Z")
+def _history(webhook: Webhook, action: str, actor, **data) -> WebhookHistory:
+    return WebhookHistory.objects.create(webhook=webhook, action=action, actor=str(actor or "")[:255], data=data)
 
 
 def _overlap(overlap: timedelta | None) -> timedelta:
@@ -68,10 +64,6 @@ def _overlap(overlap: timedelta | None) -> timedelta:
     if overlap < timedelta(0) or overlap > MAX_OVERLAP:
         raise HubError(_("The overlap must be between 0 and %(days)s days.") % {"days": MAX_OVERLAP.days})
     return overlap
-
-
-def _field_label(name: str) -> str:
-    return str(Webhook._meta.get_field(name).verbose_name)
 
 
 def _value(webhook: Webhook, name: str):
@@ -112,20 +104,10 @@ def webhook_save(
     else:
         plain = [name for name in changed if name not in ("secret_key", "standard_webhooks")]
         if plain:
-            _history(
-                webhook,
-                WebhookHistory.Action.CHANGED,
-                actor,
-                _("Changed: %(fields)s.") % {"fields": ", ".join(_field_label(name) for name in plain)},
-            )
+            _history(webhook, WebhookHistory.Action.CHANGED, actor, fields=plain)
         if "secret_key" in changed:
-            details = (
-                _("The old key also signs, in X-Clab-Hmac-Signature-Previous, until %(until)s.")
-                % {"until": _local(webhook.secret_key_previous_until)}
-                if webhook.secret_key_previous_until
-                else ""
-            )
-            _history(webhook, WebhookHistory.Action.SECRET_REPLACED, actor, details)
+            until = webhook.secret_key_previous_until
+            _history(webhook, WebhookHistory.Action.SECRET_REPLACED, actor, until=until.isoformat() if until else None)
     if "standard_webhooks" in changed:
         if webhook.standard_webhooks:
             _history(webhook, WebhookHistory.Action.STANDARD_ENABLED, actor)
@@ -152,15 +134,14 @@ def webhook_standard_secret_rotate(
     if webhook.standard_secret and overlap:
         webhook.standard_secret_previous = webhook.standard_secret
         webhook.standard_secret_previous_until = now + overlap
-        details = _("The old secret also signs until %(until)s.") % {"until": _local(now + overlap)}
     else:
         webhook.standard_secret_previous, webhook.standard_secret_previous_until = Secret(""), None
-        details = _("The old secret no longer signs.")
     webhook.standard_secret = Secret(new_secret)
     webhook.save(
         update_fields=["standard_secret", "standard_secret_previous", "standard_secret_previous_until", "updated_at"]
     )
-    _history(webhook, WebhookHistory.Action.ROTATION_STARTED, actor, details)
+    until = webhook.standard_secret_previous_until
+    _history(webhook, WebhookHistory.Action.ROTATION_STARTED, actor, until=until.isoformat() if until else None)
     return webhook, new_secret
 
 
@@ -170,11 +151,11 @@ def _end(webhook: Webhook, *, actor, before=None) -> bool:
     until = webhook.standard_secret_previous_until
     if until and (before is None or until <= before):
         webhook.standard_secret_previous, webhook.standard_secret_previous_until = Secret(""), None
-        ended.append(_("the old Standard Webhooks secret"))
+        ended.append("standard")
     until = webhook.secret_key_previous_until
     if until and (before is None or until <= before):
         webhook.secret_key_previous, webhook.secret_key_previous_until = Secret(""), None
-        ended.append(_("the old secret key (X-Clab-Hmac-Signature-Previous)"))
+        ended.append("secret_key")
     if not ended:
         return False
     webhook.save(
@@ -186,8 +167,7 @@ def _end(webhook: Webhook, *, actor, before=None) -> bool:
             "updated_at",
         ]
     )
-    template = _("Overlap over: %(what)s no longer signs.") if before else _("Ended early: %(what)s no longer signs.")
-    _history(webhook, WebhookHistory.Action.ROTATION_ENDED, actor, template % {"what": "; ".join(ended)})
+    _history(webhook, WebhookHistory.Action.ROTATION_ENDED, actor, ended=ended, early=before is None)
     return True
 
 
