@@ -1,7 +1,7 @@
 """The management Open API's operations, mounted on hub_api (api/hub.py) and served by api/urls.py."""
 
 from .endpoints import customers, deliveries, sends, webhooks
-from .hub import hub_api
+from .hub import ScopedKey, hub_api
 
 ROUTERS = (webhooks.router, deliveries.router, sends.router, customers.router)
 for _router in ROUTERS:
@@ -14,5 +14,7 @@ def operation_scopes() -> dict[str, str]:
     for router in ROUTERS:
         for path_view in router.path_operations.values():
             for operation in path_view.operations:
-                scopes[operation.operation_id] = str(operation.auth_callbacks[0].scope)
+                auth = operation.auth_callbacks[0]
+                assert isinstance(auth, ScopedKey)
+                scopes[str(operation.operation_id)] = str(auth.scope)
     return scopes

@@ -1,6 +1,7 @@
 """Open API writes: keys, and accepting posted events (all of a request's events, or none)."""
 
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -21,9 +22,7 @@ KEY_PREFIX = "whk_"
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-def api_key_create(
-    *, name: str, user: "User | None" = None, scopes: Iterable[str] | None = None
-) -> tuple[ApiKey, str]:
+def api_key_create(*, name: str, user: "User | None" = None, scopes: Iterable[str] | None = None) -> tuple[ApiKey, str]:
     """A new key with its scopes (default: events:write only); the clear key is returned this once, never stored."""
     scopes = default_scopes() if scopes is None else [Scope(scope).value for scope in scopes]
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)

@@ -14,7 +14,9 @@ from api.services import api_key_create
 from webhooks.models import Attempt, GroupSend
 from webhooks.signing import verify
 
-from .test_engine_support import ScriptedServer, running_worker, wait_until
+from .support.receivers import ScriptedServer
+from .support.waiting import wait_until
+from .support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -95,7 +97,8 @@ def test_from_nothing_to_a_delivered_group_send_and_a_redelivery_through_http(li
             expect=201,
         )
         receiver.secret = webhook["standard_secret"]
-        assert receiver.secret.startswith("whsec_") and "crm-key" not in str(webhook)
+        assert receiver.secret.startswith("whsec_")
+        assert "crm-key" not in str(webhook)
 
         # A key without sends:write cannot send; the integrator's can, once per Idempotency-Key.
         refused = reader("POST", "/sends", {"webhook_id": webhook["id"], "group_id": group["id"]}, expect=403)
@@ -113,7 +116,8 @@ def test_from_nothing_to_a_delivered_group_send_and_a_redelivery_through_http(li
         )
         assert done["progress"] == {"total": 3, "succeeded": 3, "failed": 0, "cancelled": 0, "pending": 0}, worker.log
         deliveries = api("GET", f"/deliveries?send_id={send['id']}", expect=200)["items"]
-        assert len(deliveries) == 3 and {d["status"] for d in deliveries} == {"succeeded"}
+        assert len(deliveries) == 3
+        assert {d["status"] for d in deliveries} == {"succeeded"}
         assert {d["customer_id"] for d in deliveries} == set(ids)
 
         # Redeliver one: same delivery id, a new attempt, verified again by the receiver.
@@ -133,7 +137,8 @@ def test_from_nothing_to_a_delivered_group_send_and_a_redelivery_through_http(li
     elapsed = time.monotonic() - started
     assert [a["trigger"] for a in redelivered["attempts"]] == ["first", "redeliver"]
     assert Attempt.objects.get(delivery_id=target, number=2).requested_by == admin
-    assert all(ok for _id, ok in receiver.seen) and len(receiver.seen) == 4
+    assert all(ok for _id, ok in receiver.seen)
+    assert len(receiver.seen) == 4
     assert [delivery_id for delivery_id, _ok in receiver.seen].count(target) == 2
     first, second = redelivered["attempts"]
     assert first["request_headers"]["webhook-id"] == second["request_headers"]["webhook-id"] == target

@@ -3,7 +3,6 @@ verifies real deliveries through a real worker before, during and after a rotati
 refuses a replayed request whose timestamp is outside the 5-minute window."""
 
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -19,7 +18,10 @@ from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.signing import standard_sign
 
 from .factories import make_customers
-from .test_engine_support import free_port, running_worker, wait_until
+from .support.ports import free_port
+from .support.prerequisites import APT, require_executable
+from .support.waiting import wait_until
+from .support.workers import running_worker
 
 pytestmark = [pytest.mark.java, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -30,11 +32,11 @@ TEMPLATE = '{"customerId":${customerId},"name":"${customer.name}","note":"满 10
 
 @pytest.fixture(scope="module")
 def java_classes(tmp_path_factory):
-    if not shutil.which("javac") or not shutil.which("java"):
-        pytest.skip("javac/java not installed (Debian: default-jdk-headless)")
+    javac = require_executable("javac", install=f"{APT} default-jdk-headless")
+    require_executable("java", install=f"{APT} default-jdk-headless")
     out = tmp_path_factory.mktemp("java-standard")
     compiled = subprocess.run(
-        ["javac", "-nowarn", "-d", str(out), str(JAVA_SOURCE)], capture_output=True, text=True, timeout=120
+        [javac, "-nowarn", "-d", str(out), str(JAVA_SOURCE)], capture_output=True, text=True, timeout=120
     )
     assert compiled.returncode == 0, compiled.stderr
     return str(out)
@@ -115,7 +117,8 @@ def test_java_receiver_verifies_before_during_and_after_a_rotation_and_refuses_a
             stale = _send(webhook, customers[1:2])
         results = {delivery_id: (ok, count) for delivery_id, ok, count in receiver.results()}
         assert Delivery.objects.filter(pk__in=before + during_old + during_new + after, status="succeeded").count() == 9
-        assert results[stale[0]] == (False, 1) and Delivery.objects.get(pk=stale[0]).last_status_code == 401
+        assert results[stale[0]] == (False, 1)
+        assert Delivery.objects.get(pk=stale[0]).last_status_code == 401
 
         # A captured request replayed 6 minutes later: correctly signed, but refused for its timestamp.
         delivery = Delivery.objects.get(pk=after[0])

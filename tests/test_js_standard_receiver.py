@@ -3,7 +3,6 @@ real deliveries through a real worker, also while the secret rotates, and refuse
 5-minute window. bin/test installs the package (tests/js/package-lock.json) with npm."""
 
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -18,7 +17,10 @@ from webhooks.models import Delivery, Webhook
 from webhooks.signing import standard_sign
 
 from .factories import make_customers
-from .test_engine_support import free_port, running_worker, wait_until
+from .support.ports import free_port
+from .support.prerequisites import APT, require_executable, require_files
+from .support.waiting import wait_until
+from .support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -28,11 +30,9 @@ LINE = re.compile(r"^([0-9a-f]{32}) ok=(true|false)(?: (.*))?$")
 
 @pytest.fixture
 def node():
-    if not shutil.which("node"):
-        pytest.skip("node not installed (Debian: nodejs npm)")
-    if not (JS_DIR / "node_modules" / "standardwebhooks").exists():
-        pytest.skip("npm package missing: npm ci --prefix tests/js (bin/test does it)")
-    return shutil.which("node")
+    node = require_executable("node", install=f"{APT} nodejs npm")
+    require_files([JS_DIR / "node_modules" / "standardwebhooks"], install="npm ci --prefix tests/js (bin/test runs it)")
+    return node
 
 
 class NodeReceiver:
@@ -101,7 +101,8 @@ def test_the_npm_package_verifies_real_deliveries_and_refuses_a_replay(node, red
         assert all(results[delivery_id] == (True, "") for delivery_id in before + during), receiver.lines
         assert Delivery.objects.filter(pk__in=before + during, status="succeeded").count() == 4
         # The overlap is over: a receiver left on the old secret refuses.
-        assert results[after[0]][0] is False and Delivery.objects.get(pk=after[0]).last_status_code == 401
+        assert results[after[0]][0] is False
+        assert Delivery.objects.get(pk=after[0]).last_status_code == 401
 
         delivery = Delivery.objects.get(pk=before[0])
         url = f"http://127.0.0.1:{port}/hook"

@@ -25,7 +25,9 @@ from webhooks.signing import (
 from webhooks.webhook_secrets import webhook_rotation_end, webhook_rotations_expire
 
 from .factories import make_customers
-from .test_engine_support import ScriptedServer, running_worker, wait_until
+from .support.receivers import ScriptedServer
+from .support.waiting import wait_until
+from .support.workers import running_worker
 
 CONTRACT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONTRACT_BODY = '{"flowId":"42","flowStep":"3","customerId":"1024"}'
@@ -70,14 +72,15 @@ def test_generated_secrets_are_whsec_with_24_to_64_random_bytes_and_the_library_
     secrets = {standard_secret_generate() for _ in range(20)}
     assert len(secrets) == 20
     for secret in secrets:
-        assert secret.startswith("whsec_") and len(standard_secret_key(secret)) == 32
+        assert secret.startswith("whsec_")
+        assert len(standard_secret_key(secret)) == 32
         standardwebhooks.Webhook(secret)
     assert len(standard_secret_key(standard_secret_generate(24))) == 24
     assert len(standard_secret_key(standard_secret_generate(64))) == 64
     for bad in ("s3cr3t", "whsec_", "whsec_" + "A" * 8, "whsec_not base64!"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="Standard Webhooks secret"):
             standard_secret_key(bad)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="24 to 64 bytes"):
         standard_secret_generate(16)
 
 
@@ -109,13 +112,15 @@ def test_headers_sign_the_exact_bytes_with_the_attempts_time_and_both_secrets_wh
     assert headers["webhook-timestamp"] == str(int((at - timedelta(seconds=1)).timestamp()))
     assert len(headers["webhook-signature"].split(" ")) == 2
     # Spaces inside strings are signed: changing one breaks the Standard signature (not the DM Hub one).
-    assert library_verifies(new, body, headers) and library_verifies(old, body, headers)
+    assert library_verifies(new, body, headers)
+    assert library_verifies(old, body, headers)
     assert not library_verifies(new, body.replace("two  spaces", "two spaces"), headers)
     assert verify(body.replace("two  spaces", "two spaces"), headers["X-Clab-Hmac-Signature"], "s3cr3t")
     # At the end of the overlap only the new secret signs, from the same (cached) endpoint.
     after = request_headers(endpoint, outgoing, at)
     assert len(after["webhook-signature"].split(" ")) == 1
-    assert library_verifies(new, body, after) and not library_verifies(old, body, after)
+    assert library_verifies(new, body, after)
+    assert not library_verifies(old, body, after)
     # Off: none of the three headers.
     assert "webhook-signature" not in request_headers(_endpoint(standard_secret=new), outgoing, at)
 
@@ -170,7 +175,8 @@ def test_real_deliveries_verify_with_the_library_before_during_and_after_a_rotat
             before = _final(_publish(webhook, customer))
             assert before.status == Delivery.Status.SUCCEEDED, worker.log[-2000:]
             headers, body, ok = receiver.seen[-1]
-            assert ok and len(headers["webhook-signature"].split(" ")) == 1
+            assert ok
+            assert len(headers["webhook-signature"].split(" ")) == 1
             assert headers["webhook-id"] == headers["x-clab-delivery-id"] == before.pk
             assert verify(body, headers["x-clab-hmac-signature"], "s3cr3t")
             assert abs(int(headers["webhook-timestamp"]) - datetime.now(UTC).timestamp()) < 30
@@ -185,7 +191,8 @@ def test_real_deliveries_verify_with_the_library_before_during_and_after_a_rotat
             )
             during = _final(_publish(webhook, customer))
             headers, body, ok = receiver.seen[-1]
-            assert during.status == Delivery.Status.SUCCEEDED and ok
+            assert during.status == Delivery.Status.SUCCEEDED
+            assert ok
             assert len(headers["webhook-signature"].split(" ")) == 2
             assert library_verifies(second_secret, body, headers)
             receiver.secret = second_secret
@@ -195,7 +202,8 @@ def test_real_deliveries_verify_with_the_library_before_during_and_after_a_rotat
             webhook_rotation_end(webhook=webhook, actor="test")
             after = _final(_publish(webhook, customer))
             headers, body, ok = receiver.seen[-1]
-            assert after.status == Delivery.Status.SUCCEEDED and ok
+            assert after.status == Delivery.Status.SUCCEEDED
+            assert ok
             assert len(headers["webhook-signature"].split(" ")) == 1
             assert not library_verifies(first_secret, body, headers)
 
@@ -209,14 +217,16 @@ def test_real_deliveries_verify_with_the_library_before_during_and_after_a_rotat
             )
             assert retried.status == Delivery.Status.SUCCEEDED, worker.log[-2000:]
     (first_headers, _b1, _ok1), (second_headers, _b2, ok2) = receiver.seen[-2:]
-    assert first_headers["webhook-id"] == second_headers["webhook-id"] == retried.pk and ok2
+    assert first_headers["webhook-id"] == second_headers["webhook-id"] == retried.pk
+    assert ok2
     attempts = list(retried.attempts.order_by("number"))
     stamps = [int(a.request_headers["webhook-timestamp"]) for a in attempts]
     assert stamps == [int(a.started_at.timestamp()) for a in attempts]
     assert second_headers["webhook-signature"] != first_headers["webhook-signature"]
     # The secrets are never in what is recorded; the history tells the story.
     recorded = json.dumps([a.request_headers for a in attempts]) + "".join(a.response_body for a in attempts)
-    assert first_secret not in recorded and second_secret not in recorded
+    assert first_secret not in recorded
+    assert second_secret not in recorded
     actions = list(WebhookHistory.objects.filter(webhook=webhook).order_by("at", "id").values_list("action", flat=True))
     assert actions == ["created", "standard_enabled", "rotation_started", "rotation_ended"]
 
@@ -259,12 +269,15 @@ def test_dm_hub_key_rotation_helper_sends_the_old_keys_signature_until_the_overl
             assert "X-Clab-Hmac-Signature-Previous" not in hit.headers
             assert verify(hit.body, hit.headers["X-Clab-Hmac-Signature"], "new-key")
     webhook.refresh_from_db()
-    assert not webhook.secret_key_previous and webhook.secret_key_previous_until is None
+    assert not webhook.secret_key_previous
+    assert webhook.secret_key_previous_until is None
     ended = WebhookHistory.objects.get(webhook=webhook, action="rotation_ended")
-    assert ended.actor == "" and ended.data == {"ended": ["secret_key"], "early": False}
+    assert ended.actor == ""
+    assert ended.data == {"ended": ["secret_key"], "early": False}
     assert ended.details == "Overlap over: the old secret key (X-Clab-Hmac-Signature-Previous) no longer signs."
     replaced = WebhookHistory.objects.get(webhook=webhook, action="secret_replaced")
-    assert "old-key" not in str(replaced.data) and "new-key" not in str(replaced.data)
+    assert "old-key" not in str(replaced.data)
+    assert "new-key" not in str(replaced.data)
     assert "X-Clab-Hmac-Signature-Previous" in replaced.details
 
 
@@ -278,7 +291,8 @@ def test_replacing_the_key_without_the_helper_sends_no_previous_header_and_expir
     webhook.secret_key = "k2"
     services.webhook_save(webhook=webhook)
     webhook.refresh_from_db()
-    assert not webhook.secret_key_previous and webhook.secret_key_previous_until is None
+    assert not webhook.secret_key_previous
+    assert webhook.secret_key_previous_until is None
     services.webhook_standard_secret_rotate(webhook=webhook, overlap=timedelta(hours=1))
     webhook.refresh_from_db()
     Webhook.objects.filter(pk=webhook.pk).update(
@@ -287,5 +301,6 @@ def test_replacing_the_key_without_the_helper_sends_no_previous_header_and_expir
     # Only the DM Hub overlap is over: the Standard one keeps running.
     assert webhook_rotations_expire() == 1
     webhook.refresh_from_db()
-    assert webhook.standard_secret_previous and webhook.standard_secret_previous_until > timezone.now()
+    assert webhook.standard_secret_previous
+    assert webhook.standard_secret_previous_until > timezone.now()
     assert not webhook.secret_key_previous

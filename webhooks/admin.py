@@ -11,11 +11,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.cache import add_never_cache_headers
 from django.views.i18n import JavaScriptCatalog
 
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
@@ -67,7 +67,7 @@ class CustomerFilter(InputFilter):
     parameter_name = "customer"
 
     def queryset(self, request, queryset):
-        return selectors.deliveries_of_customer(queryset, self.value())
+        return selectors.deliveries_of_customer(queryset, self.value() or "")
 
 
 # --- Webhooks -------------------------------------------------------------------------------------

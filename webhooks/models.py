@@ -222,9 +222,11 @@ class WebhookHistory(models.Model):
             labels = []
             for name in data.get("fields", []):
                 try:
-                    labels.append(str(Webhook._meta.get_field(name).verbose_name))
+                    field = Webhook._meta.get_field(name)
                 except FieldDoesNotExist:  # a field since removed keeps its name
                     labels.append(name)
+                    continue
+                labels.append(str(field.verbose_name) if isinstance(field, models.Field) else name)
             return gettext("Changed: %(fields)s.") % {"fields": ", ".join(labels)}
         if self.action == self.Action.SECRET_REPLACED and until:
             return gettext("The old key also signs, in X-Clab-Hmac-Signature-Previous, until %(until)s.") % {

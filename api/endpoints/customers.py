@@ -117,7 +117,7 @@ def customer_as_dict(customer: Customer) -> dict:
         "activity_score": customer.activity_score,
         "attributes": customer.attributes or {},
         "membership_id": customer.membership_id,
-        "level": customer.level.name if customer.level_id else None,
+        "level": customer.level.name if customer.level else None,
         "points": customer.points,
         "created_at": customer.created_at,
     }
@@ -141,7 +141,7 @@ def _invalid(form) -> ApiError:
 
 def _customers(ids: list[int]) -> list[Customer]:
     ids = [pk for pk in dict.fromkeys(ids) if 0 < pk < 2**63]
-    found = []
+    found: list[Customer] = []
     for start in range(0, len(ids), 900):
         found.extend(Customer.objects.filter(pk__in=ids[start : start + 900]).only("pk"))
     missing = sorted(set(ids) - {c.pk for c in found})

@@ -1,7 +1,7 @@
 """Deliveries and their attempts: list with the admin's filters, read one with every attempt, redeliver."""
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from django.shortcuts import get_object_or_404
 from ninja import Path, Query, Router, Schema, Status
@@ -20,8 +20,12 @@ from ..schemas import TEXT, Moment, id_query, responses, text_query
 router = Router(tags=["Deliveries"])
 READ, WRITE = ScopedKey(Scope.DELIVERIES_READ), ScopedKey(Scope.DELIVERIES_WRITE)
 
-DeliveryStatus = Literal[tuple(Delivery.Status.values)]
-EventName = Literal[tuple(Event.values)]
+if TYPE_CHECKING:
+    DeliveryStatus: TypeAlias = str
+    EventName: TypeAlias = str
+else:
+    DeliveryStatus = Literal[tuple(Delivery.Status.values)]
+    EventName = Literal[tuple(Event.values)]
 
 
 class DeliveryOut(Schema):
@@ -70,11 +74,12 @@ class DeliveryPage(Schema):
 
 
 def delivery_as_dict(delivery: Delivery) -> dict:
+    """A delivery whose message was read with it (select_related("message"))."""
     return {
         "id": delivery.pk,
         "webhook_id": delivery.webhook_id,
         "message_id": delivery.message_id,
-        "group_send_id": getattr(delivery, "group_send_id", None),
+        "group_send_id": delivery.message.group_send_id,
         "customer_id": delivery.customer_id,
         "event": delivery.event,
         "status": delivery.status,
@@ -110,7 +115,6 @@ def attempt_as_dict(attempt: Attempt) -> dict:
 
 def _detail(delivery_id: str) -> dict:
     delivery = get_object_or_404(Delivery.objects.select_related("message"), pk=delivery_id)
-    delivery.group_send_id = delivery.message.group_send_id
     data = delivery_as_dict(delivery)
     data["body"] = delivery.body
     data["attempts"] = [attempt_as_dict(a) for a in delivery.attempts.order_by("number")]
@@ -143,11 +147,9 @@ def list_deliveries(
         created_before=created_before,
     ).select_related("message")
 
-    def serialize(delivery):
-        delivery.group_send_id = delivery.message.group_send_id
-        return delivery_as_dict(delivery)
-
-    return page(queryset.defer("body"), cursor=cursor, limit=limit, order=("-created_at", "-id"), serialize=serialize)
+    return page(
+        queryset.defer("body"), cursor=cursor, limit=limit, order=("-created_at", "-id"), serialize=delivery_as_dict
+    )
 
 
 @router.get(

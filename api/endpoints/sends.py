@@ -1,7 +1,7 @@
 """Group sends (群发): create now or at a set time, list, read progress, cancel or stop."""
 
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -21,7 +21,10 @@ from ..schemas import Moment, id_query, pk_path, responses, text_query
 router = Router(tags=["Group sends"])
 READ, WRITE = ScopedKey(Scope.SENDS_READ), ScopedKey(Scope.SENDS_WRITE)
 
-SendStatus = Literal[tuple(GroupSend.Status.values)]
+if TYPE_CHECKING:
+    SendStatus: TypeAlias = str
+else:
+    SendStatus = Literal[tuple(GroupSend.Status.values)]
 
 
 class SendIn(Schema):
@@ -118,7 +121,7 @@ def create_send(request, payload: SendIn):
         fields["webhook_id"] = [_("There is no such webhook.")]
     if group is None:
         fields["group_id"] = [_("There is no such group.")]
-    if fields:
+    if webhook is None or group is None:
         raise ApiError(400, "invalid_fields", _("Some fields are invalid; nothing was changed."), fields=fields)
     send = services.group_send_create(
         webhook=webhook, group=group, scheduled_at=payload.scheduled_at, user=request.auth.created_by
