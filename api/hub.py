@@ -22,6 +22,7 @@ from ninja.parser import Parser
 from ninja.security.http import HttpBearer
 
 from webhookhub.errors import HubError
+from webhookhub.text import validate_json
 
 from . import services
 from .models import ApiKey
@@ -75,34 +76,18 @@ class MissingScope(Exception):
         self.scope = scope
 
 
-def _text_problem(value) -> str:
-    """Why a JSON value cannot be stored as text (a NUL, a lone surrogate), or ''."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return _("Text must not contain the NUL character.")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return _("Text must be valid Unicode (no lone surrogate).")
-        return ""
-    if isinstance(value, dict):
-        return next((p for p in map(_text_problem, [*value.keys(), *value.values()]) if p), "")
-    if isinstance(value, list):
-        return next((p for p in map(_text_problem, value) if p), "")
-    return ""
-
-
 class HubParser(Parser):
-    """JSON bodies whose text the databases can store: PostgreSQL refuses NUL and lone surrogates with a 500."""
+    """JSON bodies the hub can store (webhookhub.text): no NUL, no lone surrogate, no NaN, not too deep."""
 
     def parse_body(self, request):
         try:
             data = json.loads(request.body)
         except (ValueError, RecursionError):
             raise ApiError(400, "malformed_json", _("The body is not valid JSON.")) from None
-        problem = _text_problem(data)
-        if problem:
-            raise ApiError(400, "invalid_text", problem)
+        try:
+            validate_json(data)
+        except DjangoValidationError as exc:
+            raise ApiError(400, "invalid_text", " ".join(exc.messages)) from None
         return data
 
 

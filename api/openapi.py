@@ -293,8 +293,7 @@ def openapi_document(request=None) -> dict:
     from .routes import operation_scopes
 
     document = events_document(request)
-    generated = hub_api.get_openapi_schema(path_prefix="")
-    document["openapi"] = generated["openapi"]
+    generated = as_openapi_30(hub_api.get_openapi_schema(path_prefix=""))
     document["info"]["description"] += MANAGEMENT_DESCRIPTION
     scopes = operation_scopes()
     idempotency = document["paths"]["/events"]["post"]["parameters"][0]
@@ -322,6 +321,30 @@ def openapi_document(request=None) -> dict:
     document["tags"] = [{"name": "Events"}, *({"name": name} for name in _tags(generated))]
     document["paths"]["/events"]["post"].setdefault("tags", ["Events"])
     return document
+
+
+def as_openapi_30(node):
+    """django-ninja writes OpenAPI 3.1 (JSON Schema's `{"type": "null"}`); the document is 3.0.3, as the events
+    part has always been, so a value that may be null says `nullable: true` instead."""
+    if isinstance(node, list):
+        return [as_openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: as_openapi_30(value) for key, value in node.items() if key != "openapi"}
+    for keyword in ("anyOf", "oneOf"):
+        options = node.get(keyword)
+        if not isinstance(options, list) or {"type": "null"} not in options:
+            continue
+        rest = [option for option in options if option != {"type": "null"}]
+        del node[keyword]
+        if len(rest) > 1:
+            node[keyword] = rest
+        elif "$ref" in rest[0]:
+            node["allOf"] = rest  # 3.0 ignores siblings of a $ref
+        else:
+            node = {**rest[0], **node}
+        node["nullable"] = True
+    return node
 
 
 def _tags(generated: dict) -> list[str]:

@@ -41,12 +41,6 @@ def validate_attributes(value) -> None:
                 code="invalid_key",
                 params={"key": key},
             )
-        if isinstance(item, str) and "\x00" in item:  # PostgreSQL's jsonb refuses it
-            raise ValidationError(
-                _("The value of “%(key)s” must not contain the NUL character."),
-                code="invalid_value",
-                params={"key": key},
-            )
         if isinstance(item, (dict, list)):
             raise ValidationError(
                 _("The value of “%(key)s” must be text, a number or true/false."),
