@@ -249,21 +249,23 @@ def test_dm_hub_key_rotation_helper_sends_the_old_keys_signature_until_the_overl
         webhook, _secret = services.webhook_save(
             webhook=Webhook(name="DM Hub", url=server.url(), auth_type="secret", secret_key="old-key"), actor="test"
         )
-        webhook.secret_key = "new-key"
-        services.webhook_save(webhook=webhook, actor="test", previous_signature_overlap=timedelta(hours=2))
-        webhook.refresh_from_db()
-        assert webhook.secret_key_previous.reveal() == "old-key"
-        with running_worker():
+        with running_worker(WEBHOOK_TICK_INTERVAL="1"):
+            webhook.secret_key = "new-key"
+            # A short overlap, so that its end comes during the test: nobody acts when it does.
+            services.webhook_save(webhook=webhook, actor="test", previous_signature_overlap=timedelta(seconds=4))
+            webhook.refresh_from_db()
+            assert webhook.secret_key_previous.reveal() == "old-key"
             _final(_publish(webhook, customer))
             hit = server.posts()[-1]
             assert verify(hit.body, hit.headers["X-Clab-Hmac-Signature"], "new-key")
             assert verify(hit.body, hit.headers["X-Clab-Hmac-Signature-Previous"], "old-key")
             assert "webhook-signature" not in hit.headers
-            # The overlap runs out: the reconcile step records the end; the header is gone.
-            Webhook.objects.filter(pk=webhook.pk).update(
-                secret_key_previous_until=timezone.now() - timedelta(seconds=1)
+            # The overlap runs out: the drain's due work (webhooks/apps.py) records its end in the history.
+            wait_until(
+                lambda: WebhookHistory.objects.filter(webhook=webhook, action="rotation_ended").exists(),
+                timeout=20,
+                message="the end of the overlap recorded",
             )
-            assert webhook_rotations_expire() == 1
             _final(_publish(webhook, customer))
             hit = server.posts()[-1]
             assert "X-Clab-Hmac-Signature-Previous" not in hit.headers
