@@ -9,8 +9,8 @@ by default, as Svix does), so receivers switch at their own pace:
   a second header, `X-Clab-Hmac-Signature-Previous`, when the user asks for it (off by default).
 
 The end of an overlap needs no write to take effect: the signing code compares the time. It is
-recorded in the webhook's history by `webhook_rotations_expire` (due work the drain runs, registered in apps.py) or at
-once by `webhook_rotation_end`.
+recorded in the webhook's history by `webhook_rotations_expire`, due work the drain runs when the time
+comes (registered in apps.py), or at once by `webhook_rotation_end`.
 """
 
 from datetime import timedelta
