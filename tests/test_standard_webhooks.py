@@ -249,18 +249,19 @@ def test_dm_hub_key_rotation_helper_sends_the_old_keys_signature_until_the_overl
         webhook, _secret = services.webhook_save(
             webhook=Webhook(name="DM Hub", url=server.url(), auth_type="secret", secret_key="old-key"), actor="test"
         )
+        webhook.secret_key = "new-key"
+        services.webhook_save(webhook=webhook, actor="test", previous_signature_overlap=timedelta(hours=1))
+        webhook.refresh_from_db()
+        assert webhook.secret_key_previous.reveal() == "old-key"
         with running_worker(WEBHOOK_TICK_INTERVAL="1"):
-            webhook.secret_key = "new-key"
-            # A short overlap, so that its end comes during the test: nobody acts when it does.
-            services.webhook_save(webhook=webhook, actor="test", previous_signature_overlap=timedelta(seconds=4))
-            webhook.refresh_from_db()
-            assert webhook.secret_key_previous.reveal() == "old-key"
             _final(_publish(webhook, customer))
             hit = server.posts()[-1]
             assert verify(hit.body, hit.headers["X-Clab-Hmac-Signature"], "new-key")
             assert verify(hit.body, hit.headers["X-Clab-Hmac-Signature-Previous"], "old-key")
             assert "webhook-signature" not in hit.headers
-            # The overlap runs out: the drain's due work (webhooks/apps.py) records its end in the history.
+            # The overlap runs out (its end moved to now, as an hour passing would) and nobody acts: the
+            # drain's due work (webhooks/apps.py), woken by the tick, records the end in the history.
+            Webhook.objects.filter(pk=webhook.pk).update(secret_key_previous_until=timezone.now())
             wait_until(
                 lambda: WebhookHistory.objects.filter(webhook=webhook, action="rotation_ended").exists(),
                 timeout=20,
@@ -306,3 +307,21 @@ def test_replacing_the_key_without_the_helper_sends_no_previous_header_and_expir
     assert webhook.standard_secret_previous
     assert webhook.standard_secret_previous_until > timezone.now()
     assert not webhook.secret_key_previous
+
+
+@pytest.mark.django_db
+def test_an_undecryptable_old_key_is_replaced_without_an_overlap(settings):
+    # Encrypted with a key no longer configured: it cannot sign, so the helper keeps nothing of it.
+    configured = settings.SECRETS_ENCRYPTION_KEYS
+    settings.SECRETS_ENCRYPTION_KEYS = ["b3JwaGFuZWQta2V5LW9ycGhhbmVkLWtleS0wMDAwMDA="]
+    webhook = Webhook.objects.create(name="a", url="https://x.example.com", auth_type="secret", secret_key="lost")
+    settings.SECRETS_ENCRYPTION_KEYS = configured
+    webhook = Webhook.objects.get(pk=webhook.pk)
+    assert webhook.secret_key.is_undecryptable
+    webhook.secret_key = "fresh"
+    services.webhook_save(webhook=webhook, previous_signature_overlap=timedelta(hours=1))
+    webhook.refresh_from_db()
+    assert webhook.secret_key.reveal() == "fresh"
+    assert not webhook.secret_key_previous
+    assert webhook.secret_key_previous_until is None
+    assert webhook.history.get().action == "secret_replaced"

@@ -66,10 +66,14 @@ def _overlap(overlap: timedelta | None) -> timedelta:
     return overlap
 
 
-def _value(webhook: Webhook, name: str):
-    value = getattr(webhook, name)
-    # A secret read from the database is a Secret, one a form just set is text: compare the clear values.
-    return value.reveal() if isinstance(value, Secret) else value
+def _differs(before: Webhook, webhook: Webhook, name: str) -> bool:
+    old, new = getattr(before, name), getattr(webhook, name)
+    if isinstance(old, Secret) or isinstance(new, Secret):
+        # A secret read from the database is a Secret, one a form just set is text. Secret's equality
+        # never fails: one no key decrypts equals only the same stored value.
+        old = old if isinstance(old, Secret) else Secret(old or "")
+        new = new if isinstance(new, Secret) else Secret(new or "")
+    return old != new
 
 
 @transaction.atomic
@@ -83,7 +87,7 @@ def webhook_save(
     the old one in X-Clab-Hmac-Signature-Previous for that long (None: no such header).
     """
     before = None if webhook.pk is None else Webhook.objects.select_for_update().get(pk=webhook.pk)
-    changed = [name for name in HISTORY_FIELDS if before is None or _value(before, name) != _value(webhook, name)]
+    changed = [name for name in HISTORY_FIELDS if before is None or _differs(before, webhook, name)]
     new_secret = ""
     if not webhook.standard_webhooks and before is not None and before.standard_webhooks:
         # Off means no secret: turned on again later, it gets a new one, shown once.
@@ -92,7 +96,13 @@ def webhook_save(
     if webhook.standard_webhooks and not webhook.standard_secret:
         new_secret = standard_secret_generate()
         webhook.standard_secret = Secret(new_secret)
-    replaced_key = before is not None and "secret_key" in changed and bool(before.secret_key)
+    # An old key no configured key decrypts cannot sign: it is replaced without an overlap.
+    replaced_key = (
+        before is not None
+        and "secret_key" in changed
+        and bool(before.secret_key)
+        and not before.secret_key.is_undecryptable
+    )
     if replaced_key and previous_signature_overlap is not None:
         webhook.secret_key_previous = before.secret_key
         webhook.secret_key_previous_until = timezone.now() + _overlap(previous_signature_overlap)
