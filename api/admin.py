@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.cache import add_never_cache_headers
@@ -5,19 +6,42 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from . import services
-from .models import ApiKey
+from .models import ApiKey, Scope, default_scopes
+
+
+class ApiKeyForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        label=gettext_lazy("scopes"),
+        choices=Scope.choices,
+        initial=default_scopes,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=gettext_lazy(
+            "What the key may do; a request outside them is refused with 403. Fixed once created. "
+            "None ticked: events:write only."
+        ),
+    )
+
+    class Meta:
+        model = ApiKey
+        fields = ("name", "scopes")
 
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "state", "created_by", "created_at", "last_used_at", "revoked_at")
+    form = ApiKeyForm
+    list_display = ("name", "prefix", "scope_list", "state", "created_by", "created_at", "last_used_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "prefix")
-    readonly_fields = ("prefix", "created_by", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
     def get_fields(self, request, obj=None):
-        return ("name",) if obj is None else ("name", *self.readonly_fields)
+        return ("name", "scopes") if obj is None else ("name", *self.readonly_fields)
+
+    @admin.display(description=gettext_lazy("scopes"))
+    def scope_list(self, obj):
+        return ", ".join(obj.scopes or []) or "—"
 
     @admin.display(description=gettext_lazy("state"))
     def state(self, obj):
@@ -28,7 +52,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return super().save_form(request, form, change)
         # A new key is made, and saved, by its service, the one place that sees the clear key; the admin
         # goes on (log entry, the page that shows the key) with the key the service returns.
-        api_key, raw_key = services.api_key_create(name=form.cleaned_data["name"], user=request.user)
+        api_key, raw_key = services.api_key_create(
+            name=form.cleaned_data["name"], user=request.user, scopes=form.cleaned_data.get("scopes") or None
+        )
         # Kept on the request only, for the one page that shows it.
         request._new_api_key = raw_key
         return api_key

@@ -10,6 +10,25 @@ def key_hash(raw_key: str) -> str:
     return hashlib.sha256(raw_key.encode()).hexdigest()
 
 
+class Scope(models.TextChoices):
+    """What a key may do; chosen when it is created, shown in the admin, checked on every request."""
+
+    EVENTS_WRITE = "events:write", _("events:write: report loyalty events")
+    WEBHOOKS_READ = "webhooks:read", _("webhooks:read: list and read webhooks and their history")
+    WEBHOOKS_WRITE = "webhooks:write", _("webhooks:write: create, change, pause, test webhooks; rotate secrets")
+    DELIVERIES_READ = "deliveries:read", _("deliveries:read: list and read deliveries and attempts")
+    DELIVERIES_WRITE = "deliveries:write", _("deliveries:write: redeliver")
+    SENDS_READ = "sends:read", _("sends:read: list group sends and read their progress")
+    SENDS_WRITE = "sends:write", _("sends:write: create and cancel group sends")
+    CUSTOMERS_READ = "customers:read", _("customers:read: list and read customers and groups")
+    CUSTOMERS_WRITE = "customers:write", _("customers:write: create customers and groups, add and remove group entries")
+
+
+def default_scopes() -> list[str]:
+    # What a key could do before scopes existed: report events.
+    return [Scope.EVENTS_WRITE.value]
+
+
 class ApiKey(models.Model):
     """A key for the Open API; only its hash is stored, the key itself is shown once at creation."""
 
@@ -18,6 +37,7 @@ class ApiKey(models.Model):
         _("prefix"), max_length=16, editable=False, help_text=_("The start of the key, to recognise it.")
     )
     hashed_key = models.CharField(max_length=64, unique=True, editable=False)
+    scopes = models.JSONField(_("scopes"), default=default_scopes, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -42,6 +62,14 @@ class ApiKey(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
+
+    @property
+    def actor(self) -> str:
+        """How its acts are named in histories and records."""
+        return _("API key “%(name)s” (%(prefix)s…)") % {"name": self.name, "prefix": self.prefix}
 
 
 class IdempotencyRecord(models.Model):

@@ -115,7 +115,7 @@ def _error_response(description: str, example_code: str) -> dict:
     }
 
 
-def openapi_document(request=None) -> dict:
+def events_document(request=None) -> dict:
     event_refs = [{"$ref": f"#/components/schemas/{EVENT_SCHEMA_NAMES[e]}"} for e in FixedEvent.values]
     schemas = {EVENT_SCHEMA_NAMES[e]: _event_schema(e) for e in FixedEvent.values}
     schemas.update(
@@ -149,9 +149,16 @@ def openapi_document(request=None) -> dict:
                             "code": {
                                 "type": "string",
                                 "description": "Stable, for programs: e.g. invalid_events, "
-                                "malformed_json, unknown_api_key, idempotency_key_reused.",
+                                "malformed_json, unknown_api_key, missing_scope, invalid_fields, not_found, "
+                                "refused, idempotency_key_reused.",
                             },
                             "message": {"type": "string", "description": "For people, in the Accept-Language."},
+                            "fields": {
+                                "type": "object",
+                                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                                "description": "With invalid_fields: messages per field.",
+                            },
+                            "scope": {"type": "string", "description": "With missing_scope: the scope the key lacks."},
                             "events": {
                                 "type": "array",
                                 "description": "With invalid_events: one entry per refused event.",
@@ -269,3 +276,82 @@ def openapi_document(request=None) -> dict:
             "schemas": schemas,
         },
     }
+
+
+MANAGEMENT_DESCRIPTION = (
+    " Manage what an administrator manages in the admin: webhooks (secrets write-only; Standard Webhooks and "
+    "secret rotation), deliveries and their attempts, redelivery, group sends, customers and groups. Each API "
+    "key holds scopes, chosen when it is created; an operation needs the scope named in its security, and a "
+    "key without it gets 403 missing_scope. Lists are paged by cursor (next_cursor; limit up to 200). Every "
+    "POST takes an Idempotency-Key. What a key does is recorded as done by the user who created it."
+)
+
+
+def openapi_document(request=None) -> dict:
+    """The events document, and the management operations django-ninja generates from their schemas."""
+    from .hub import hub_api
+    from .routes import operation_scopes
+
+    document = events_document(request)
+    generated = as_openapi_30(hub_api.get_openapi_schema(path_prefix=""))
+    document["info"]["description"] += MANAGEMENT_DESCRIPTION
+    scopes = operation_scopes()
+    idempotency = document["paths"]["/events"]["post"]["parameters"][0]
+    for path, operations in generated["paths"].items():
+        for method, operation in operations.items():
+            operation["security"] = [{"bearerAuth": [scopes[operation["operationId"]]]}]
+            operation["description"] = (
+                operation.get("description", "") + f"\n\nScope: `{scopes[operation['operationId']]}`."
+            ).strip()
+            if method == "post":
+                operation.setdefault("parameters", []).append(
+                    {
+                        **idempotency,
+                        "description": "Repeating the request with the same key (same API key, path and body) "
+                        "returns the first answer and does nothing again; another request with the key is "
+                        "refused with 422. Only successful answers are remembered.",
+                    }
+                )
+        document["paths"][path] = operations
+    components = generated.get("components", {}).get("schemas", {})
+    # The one error shape: the events endpoint's Error, which the management answers use too.
+    components.pop("Error", None)
+    components.pop("ErrorBody", None)
+    document["components"]["schemas"].update(components)
+    document["tags"] = [{"name": "Events"}, *({"name": name} for name in _tags(generated))]
+    document["paths"]["/events"]["post"].setdefault("tags", ["Events"])
+    return document
+
+
+def as_openapi_30(node):
+    """django-ninja writes OpenAPI 3.1 (JSON Schema's `{"type": "null"}`); the document is 3.0.3, as the events
+    part has always been, so a value that may be null says `nullable: true` instead."""
+    if isinstance(node, list):
+        return [as_openapi_30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: as_openapi_30(value) for key, value in node.items() if key != "openapi"}
+    for keyword in ("anyOf", "oneOf"):
+        options = node.get(keyword)
+        if not isinstance(options, list) or {"type": "null"} not in options:
+            continue
+        rest = [option for option in options if option != {"type": "null"}]
+        del node[keyword]
+        if len(rest) > 1:
+            node[keyword] = rest
+        elif "$ref" in rest[0]:
+            node["allOf"] = rest  # 3.0 ignores siblings of a $ref
+        else:
+            node = {**rest[0], **node}
+        node["nullable"] = True
+    return node
+
+
+def _tags(generated: dict) -> list[str]:
+    seen = []
+    for operations in generated["paths"].values():
+        for operation in operations.values():
+            for tag in operation.get("tags", []):
+                if tag not in seen:
+                    seen.append(tag)
+    return seen

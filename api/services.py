@@ -1,6 +1,7 @@
 """Open API writes: keys, and accepting posted events (all of a request's events, or none)."""
 
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from webhooks.services import events_publish
 
-from .models import ApiKey, IdempotencyRecord, key_hash
+from .models import ApiKey, IdempotencyRecord, Scope, default_scopes, key_hash
 from .selectors import idempotency_record_get
 from .validation import ValidEvent
 
@@ -21,11 +22,16 @@ KEY_PREFIX = "whk_"
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-def api_key_create(*, name: str, user: "User | None" = None) -> tuple[ApiKey, str]:
-    """A new key; the clear key is returned this once and never stored."""
+def api_key_create(*, name: str, user: "User | None" = None, scopes: Iterable[str] | None = None) -> tuple[ApiKey, str]:
+    """A new key with its scopes (default: events:write only); the clear key is returned this once, never stored."""
+    scopes = default_scopes() if scopes is None else [Scope(scope).value for scope in scopes]
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
-        name=name, prefix=raw_key[: len(KEY_PREFIX) + 6], hashed_key=key_hash(raw_key), created_by=user
+        name=name,
+        prefix=raw_key[: len(KEY_PREFIX) + 6],
+        hashed_key=key_hash(raw_key),
+        created_by=user,
+        scopes=[scope for scope in Scope.values if scope in scopes],
     )
     return api_key, raw_key
 

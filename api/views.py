@@ -12,6 +12,7 @@ from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.csrf import csrf_exempt
 
 from . import services
+from .models import Scope
 from .openapi import openapi_document
 from .selectors import api_key_by_raw
 from .validation import BodyError, parse_body, validate_events
@@ -28,6 +29,16 @@ def error_response(status: int, code: str, message: str, **extra) -> HttpRespons
     return response
 
 
+def missing_scope_response(scope: str) -> HttpResponse:
+    return error_response(
+        403,
+        "missing_scope",
+        _("This API key lacks the scope %(scope)s; create a key with it in the admin (Open API › API keys).")
+        % {"scope": scope},
+        scope=str(scope),
+    )
+
+
 def _api_language(request) -> str:
     # Not get_language_from_request: its fallback is the admin's zh-hans, and it reads the admin's cookie.
     for code, _quality in parse_accept_lang_header(request.META.get("HTTP_ACCEPT_LANGUAGE", "")):
@@ -40,7 +51,7 @@ def _api_language(request) -> str:
     return "en"
 
 
-def _language(view):
+def language(view):
     """Answer in the caller's Accept-Language; English when it names none (not the admin's zh-hans)."""
 
     def wrapper(request, *args, **kwargs):
@@ -80,7 +91,7 @@ def _is_json(request) -> bool:
 
 
 @csrf_exempt
-@_language
+@language
 def events(request):
     """POST /api/v1/events: one fixed loyalty event, or a list of up to 1,000, accepted whole or not at all."""
     if request.method != "POST":
@@ -90,6 +101,8 @@ def events(request):
     api_key, refusal = _authenticate(request)
     if refusal:
         return refusal
+    if not api_key.has_scope(Scope.EVENTS_WRITE):
+        return missing_scope_response(Scope.EVENTS_WRITE)
     services.api_key_mark_used(api_key=api_key)
     if not _is_json(request):
         return error_response(
@@ -152,12 +165,12 @@ def events(request):
     return JsonResponse(payload, status=status)
 
 
-@_language
+@language
 def openapi(request):
     return JsonResponse(openapi_document(request), json_dumps_params={"ensure_ascii": False})
 
 
 @csrf_exempt
-@_language
+@language
 def not_found(request, path=""):
     return error_response(404, "not_found", _("There is no such API endpoint. See /api/v1/openapi.json."))

@@ -161,7 +161,8 @@ def group_import_csv(*, group: Group, data) -> ImportResult:
     if result.errors:
         return result
 
-    rows, seen_mobiles = [], {}
+    rows: list[tuple[dict, dict]] = []
+    seen_mobiles: dict[str, int] = {}
     for number, cells in enumerate(reader, start=2):
         if not any(cell.strip() for cell in cells):
             continue

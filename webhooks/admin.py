@@ -1,4 +1,5 @@
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django import forms
 from django.conf import settings
@@ -6,10 +7,12 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
+from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -17,11 +20,13 @@ from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog
 
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
+from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 
 from . import retention, selectors, views
-from .forms import SECRET_FIELDS, WebhookForm
-from .models import Delivery, GroupSend, Message, Webhook
+from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
+from .models import Delivery, GroupSend, Webhook
+from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
 
 ADMIN_CSS: dict[str, Sequence[str]] = {"all": ("webhooks/admin.css",)}
 
@@ -55,11 +60,7 @@ class SendFilter(InputFilter):
 
     def queryset(self, request, queryset):
         value = (self.value() or "").strip().lstrip("#")
-        if value.isdigit():
-            # The message id first: filtering on it uses the (message, status) index, a join does not.
-            message_id = Message.objects.filter(group_send_id=int(value)).values_list("pk", flat=True).first()
-            return queryset.filter(message_id=message_id) if message_id else queryset.none()
-        return queryset
+        return selectors.deliveries_of_send(queryset, int(value)) if value.isdigit() else queryset
 
 
 class CustomerFilter(InputFilter):
@@ -67,12 +68,7 @@ class CustomerFilter(InputFilter):
     parameter_name = "customer"
 
     def queryset(self, request, queryset):
-        value = (self.value() or "").strip()
-        if not value:
-            return queryset
-        if value.isdigit() and len(value) < 11:
-            return queryset.filter(customer_id=int(value))
-        return queryset.filter(customer__mobile=value)
+        return selectors.deliveries_of_customer(queryset, self.value() or "")
 
 
 # --- Webhooks -------------------------------------------------------------------------------------
@@ -88,12 +84,19 @@ class WebhookAdmin(admin.ModelAdmin):
     fieldsets = (
         (None, {"fields": ("name", "url", "is_active", "auto_retry")}),
         (_("Authentication"), {"fields": ("auth_type",)}),
-        (_("Secret key"), {"fields": ("secret_key",), "classes": ("auth-secret",)}),
+        (
+            _("Secret key"),
+            {
+                "fields": ("secret_key", "keep_previous_signature", "previous_signature_hours"),
+                "classes": ("auth-secret",),
+            },
+        ),
         (_("Basic authentication"), {"fields": ("basic_username", "basic_password"), "classes": ("auth-basic",)}),
         (_("OAuth2"), {"fields": ("oauth_token_url", "oauth_app_id", "oauth_app_secret"), "classes": ("auth-oauth2",)}),
         (_("Trigger"), {"fields": ("trigger_type",)}),
         (_("Message"), {"fields": ("message_type", "body_template", "empty_text"), "classes": ("trigger-non_fixed",)}),
         (_("Fixed event"), {"fields": ("event",), "classes": ("trigger-fixed",)}),
+        (_("Standard Webhooks"), {"fields": ("standard_webhooks",)}),
         (_("Connection"), {"fields": ("verify_ssl", "connect_timeout", "read_timeout"), "classes": ("collapse",)}),
     )
 
@@ -119,6 +122,8 @@ class WebhookAdmin(admin.ModelAdmin):
             path("<int:pk>/send/group/", wrap(views.group_send), name="webhooks_webhook_group_send"),
             path("preview/", wrap(views.template_preview), name="webhooks_webhook_preview"),
             path("customer-search/", wrap(views.customer_search), name="webhooks_customer_search"),
+            path("<int:pk>/standard-secret/rotate/", wrap(self.rotate_view), name="webhooks_webhook_secret_rotate"),
+            path("<int:pk>/rotation/end/", wrap(self.rotation_end_view), name="webhooks_webhook_rotation_end"),
             *super().get_urls(),
         ]
 
@@ -127,12 +132,14 @@ class WebhookAdmin(admin.ModelAdmin):
         return super().get_queryset(request).annotate(last_status=Subquery(last.values("status")[:1]))
 
     def get_fieldsets(self, request, obj=None):
-        if can_manage_secrets(request.user):
+        if can_manage_secrets(request.user) and obj is not None:
             return self.fieldsets
-        # Without the right to change webhooks a secret is neither shown nor sent to the browser.
+        # A new webhook has no key to rotate; without the right to change webhooks a secret is neither
+        # shown nor sent to the browser.
+        hidden = ROTATION_FIELDS if can_manage_secrets(request.user) else (*SECRET_FIELDS, *ROTATION_FIELDS)
         fieldsets = []
         for name, options in self.fieldsets:
-            fields = [field for field in options["fields"] if field not in SECRET_FIELDS]
+            fields = [field for field in options["fields"] if field not in hidden]
             if fields:
                 fieldsets.append((name, {**options, "fields": fields}))
         return fieldsets
@@ -167,14 +174,83 @@ class WebhookAdmin(admin.ModelAdmin):
                 can_preview=request.user.has_perm("customers.view_customer"),
                 preview_search_url=reverse("admin:webhooks_customer_search"),
                 security_warnings=selectors.webhook_security_warnings(webhook=webhook),
+                history=webhook.history.all()[:20],
+                can_manage_secrets=can_manage_secrets(request.user),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        # Through the service: it generates the Standard Webhooks secret and records the history.
+        overlap = form.previous_signature_overlap() if can_manage_secrets(request.user) else None
+        _webhook, request._new_standard_secret = webhook_save(
+            webhook=obj, actor=request.user, previous_signature_overlap=overlap
+        )
         # Allowed, but not silently: the person saving it reads why it is risky.
         for warning in selectors.webhook_security_warnings(webhook=obj):
             self.message_user(request, warning, messages.WARNING)
+
+    def _secret_page(self, request, webhook, secret: str, *, title: str):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "original": webhook,
+            "secret": secret,
+        }
+        response = TemplateResponse(request, "admin/webhooks/webhook/secret_created.html", context)
+        add_never_cache_headers(response)
+        return response
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_new_standard_secret", ""):
+            return self._secret_page(
+                request, obj, request._new_standard_secret, title=gettext("Standard Webhooks secret")
+            )
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_new_standard_secret", ""):
+            return self._secret_page(
+                request, obj, request._new_standard_secret, title=gettext("Standard Webhooks secret")
+            )
+        return super().response_change(request, obj)
+
+    def rotate_view(self, request, pk):
+        webhook = get_object_or_404(Webhook, pk=pk)
+        if not can_manage_secrets(request.user):
+            raise PermissionDenied
+        form = SecretRotateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                webhook, secret = webhook_standard_secret_rotate(
+                    webhook=webhook, overlap=timedelta(hours=form.cleaned_data["overlap_hours"]), actor=request.user
+                )
+            except HubError as exc:
+                form.add_error(None, exc)
+            else:
+                return self._secret_page(request, webhook, secret, title=gettext("New Standard Webhooks secret"))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": gettext("Rotate the Standard Webhooks secret of “%(name)s”") % {"name": webhook},
+            "opts": self.opts,
+            "original": webhook,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/webhooks/webhook/secret_rotate.html", context)
+
+    def rotation_end_view(self, request, pk):
+        webhook = get_object_or_404(Webhook, pk=pk)
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not can_manage_secrets(request.user):
+            raise PermissionDenied
+        try:
+            webhook_rotation_end(webhook=webhook, actor=request.user)
+        except HubError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, gettext("The overlap has ended: only the new secrets sign."))
+        return redirect(reverse("admin:webhooks_webhook_change", args=[webhook.pk]))
 
     def add_view(self, request, form_url="", extra_context=None):
         extra_context = dict(extra_context or {})

@@ -9,8 +9,23 @@ class WebhooksConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import pre_delete
 
-        from . import checks  # noqa: F401 - registers the system checks
+        from . import (
+            checks,  # noqa: F401 - registers the system checks
+            selectors,
+            webhook_secrets,
+        )
+        from .due import DueWork, due_work_register
         from .retention import customer_pre_delete
 
         # Before the customer's deliveries lose their link to them (SET_NULL): their bodies go first.
         pre_delete.connect(customer_pre_delete, sender="customers.Customer", dispatch_uid="webhooks-customer-bodies")
+        # The end of a secret rotation's overlap is recorded in the webhook's history when it comes (the
+        # signing itself stops by the clock, with or without this).
+        due_work_register(
+            DueWork(
+                name="secret rotations",
+                run=webhook_secrets.webhook_rotations_expire,
+                due=selectors.webhook_rotations_due,
+                next_at=selectors.webhook_rotations_next_at,
+            )
+        )

@@ -1,5 +1,5 @@
 import zoneinfo
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
 from django import forms
@@ -15,6 +15,8 @@ from .models import Webhook
 from .secrets import MASK
 
 SECRET_FIELDS = ("secret_key", "basic_password", "oauth_app_secret")
+# Shown and used only with the right to manage secrets, like the secrets themselves.
+ROTATION_FIELDS = ("keep_previous_signature", "previous_signature_hours")
 
 
 class SecretInput(forms.PasswordInput):
@@ -100,12 +102,26 @@ class WebhookForm(forms.ModelForm):
             "verify_ssl",
             "connect_timeout",
             "read_timeout",
+            "standard_webhooks",
         ]
         widgets = {
             "body_template": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField", "spellcheck": "false"}),
             **{name: SecretInput for name in SECRET_FIELDS},
         }
         field_classes = {name: SecretField for name in SECRET_FIELDS}
+
+    # The rotation helper of the DM Hub signature: asked when the secret key is replaced.
+    keep_previous_signature = forms.BooleanField(
+        label=_("Old key keeps signing"),
+        required=False,
+        help_text=_(
+            "When replacing the secret key: also send the old key's signature, in the header "
+            "X-Clab-Hmac-Signature-Previous, for the hours below, so the receiver can switch without downtime."
+        ),
+    )
+    previous_signature_hours = forms.IntegerField(
+        label=_("Overlap (hours)"), required=False, initial=24, min_value=1, max_value=720
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -126,6 +142,22 @@ class WebhookForm(forms.ModelForm):
             if name in self.cleaned_data and self.cleaned_data[name] is KEEP:
                 self.cleaned_data[name] = getattr(self.instance, name)
         return cleaned
+
+    def previous_signature_overlap(self):
+        """The rotation helper's overlap, or None when the old key's signature is not wanted."""
+        if not self.cleaned_data.get("keep_previous_signature"):
+            return None
+        return timedelta(hours=self.cleaned_data.get("previous_signature_hours") or 24)
+
+
+class SecretRotateForm(forms.Form):
+    overlap_hours = forms.IntegerField(
+        label=_("Overlap (hours)"),
+        initial=24,
+        min_value=0,
+        max_value=720,
+        help_text=_("How long the old secret keeps signing beside the new one; 0 stops it at once."),
+    )
 
 
 # --- Sending from the admin --------------------------------------------------------------------

@@ -21,7 +21,7 @@ import webhookhub
 from .models import Webhook
 from .oauth import OAuthError, TokenSource, with_query
 from .redact import masked_headers, masked_url, scrub
-from .signing import sign
+from .signing import sign, standard_signature
 from .ssrf import BlockedAddressError, GuardedResolver, check_literal_host
 
 USER_AGENT = f"WebhookHub/{webhookhub.__version__}"
@@ -29,6 +29,8 @@ RESPONSE_BODY_LIMIT = 64 * 1024
 # Past this much a response body is no longer read just to count it.
 RESPONSE_COUNT_LIMIT = 16 * 1024 * 1024
 SIGNATURE_HEADER = "X-Clab-Hmac-Signature"
+# The old secret key's signature during a rotation, when the webhook's rotation helper asks for it.
+PREVIOUS_SIGNATURE_HEADER = "X-Clab-Hmac-Signature-Previous"
 # An attempt's deadline beyond its webhook's connect + response timeouts: a token fetch, the loop's lag.
 DEADLINE_MARGIN = 2.0
 
@@ -57,6 +59,37 @@ class Endpoint:
     oauth_token_url: str = ""
     oauth_app_id: str = ""
     oauth_app_secret: str = field(default="", repr=False)
+    secret_key_previous: str = field(default="", repr=False)
+    secret_key_previous_until: datetime | None = None
+    standard: bool = False
+    standard_secret: str = field(default="", repr=False)
+    standard_secret_previous: str = field(default="", repr=False)
+    standard_secret_previous_until: datetime | None = None
+
+    def previous_secret_key(self, at: datetime) -> str:
+        """The old secret key while its overlap lasts at `at`, else ''."""
+        until = self.secret_key_previous_until
+        return self.secret_key_previous if until and at < until else ""
+
+    def standard_secrets(self, at: datetime) -> list[str]:
+        """The Standard Webhooks secrets that sign at `at`: the current one, and the old one during an overlap."""
+        secrets = [self.standard_secret] if self.standard_secret else []
+        until = self.standard_secret_previous_until
+        if self.standard_secret_previous and until and at < until:
+            secrets.append(self.standard_secret_previous)
+        return secrets
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret of the endpoint, for scrubbing what is recorded."""
+        return [
+            self.secret_key,
+            self.basic_password,
+            self.oauth_app_secret,
+            self.secret_key_previous,
+            self.standard_secret,
+            self.standard_secret_previous,
+        ]
 
     @property
     def deadline(self) -> float:
@@ -79,6 +112,12 @@ class Endpoint:
             oauth_token_url=webhook.oauth_token_url,
             oauth_app_id=webhook.oauth_app_id,
             oauth_app_secret=_reveal(webhook.oauth_app_secret),
+            secret_key_previous=_reveal(webhook.secret_key_previous),
+            secret_key_previous_until=webhook.secret_key_previous_until,
+            standard=webhook.standard_webhooks,
+            standard_secret=_reveal(webhook.standard_secret),
+            standard_secret_previous=_reveal(webhook.standard_secret_previous),
+            standard_secret_previous_until=webhook.standard_secret_previous_until,
         )
 
 
@@ -110,7 +149,9 @@ class AttemptResult:
     secrets: list = field(default_factory=list, repr=False)
 
 
-def request_headers(endpoint: Endpoint, outgoing: Outgoing) -> dict:
+def request_headers(endpoint: Endpoint, outgoing: Outgoing, at: datetime | None = None) -> dict:
+    """Every header of one attempt; `at` is the attempt's time (Standard Webhooks' timestamp)."""
+    at = at or datetime.now(UTC)
     headers = {
         "Content-Type": "application/json; charset=utf-8" if endpoint.is_json else "text/plain; charset=utf-8",
         "User-Agent": USER_AGENT,
@@ -119,9 +160,21 @@ def request_headers(endpoint: Endpoint, outgoing: Outgoing) -> dict:
     }
     if endpoint.auth_type == Webhook.AuthType.SECRET and endpoint.secret_key:
         headers[SIGNATURE_HEADER] = sign(outgoing.body, endpoint.secret_key)
+        previous = endpoint.previous_secret_key(at)
+        if previous:
+            headers[PREVIOUS_SIGNATURE_HEADER] = sign(outgoing.body, previous)
     elif endpoint.auth_type == Webhook.AuthType.BASIC:
         token = base64.b64encode(f"{endpoint.basic_username}:{endpoint.basic_password}".encode()).decode()
         headers["Authorization"] = f"Basic {token}"
+    standard_secrets = endpoint.standard_secrets(at) if endpoint.standard else []
+    if standard_secrets:
+        # Signed over the exact bytes _post sends (the body as UTF-8), unlike the whitespace-stripped DM Hub text.
+        timestamp = int(at.timestamp())
+        headers["webhook-id"] = outgoing.delivery_id
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = standard_signature(
+            standard_secrets, outgoing.delivery_id, timestamp, outgoing.body.encode("utf-8")
+        )
     return headers
 
 
@@ -266,11 +319,12 @@ async def _post(session, endpoint: Endpoint, outgoing: Outgoing, headers: dict, 
 
 async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: TokenSource | None = None):
     """POST one delivery once, under the endpoint's deadline; never raises."""
-    headers = request_headers(endpoint, outgoing)
+    started_at = datetime.now(UTC)
+    headers = request_headers(endpoint, outgoing, started_at)
     clock = time.monotonic()
     result = AttemptResult(
         delivery_id=outgoing.delivery_id,
-        started_at=datetime.now(UTC),
+        started_at=started_at,
         duration_ms=0,
         url=endpoint.url,
         request_headers=masked_headers(headers),
@@ -301,7 +355,7 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
             result.error_message = _("HTTP %(status)s") % {"status": status}
     result.duration_ms = int((time.monotonic() - clock) * 1000)
     # Whatever the receiver or an exception echoed back, no secret of the hub is kept in the record.
-    secrets = [endpoint.secret_key, endpoint.basic_password, endpoint.oauth_app_secret, *result.secrets]
+    secrets = [*endpoint.secrets, *result.secrets]
     if endpoint.auth_type == Webhook.AuthType.BASIC:
         secrets.append(headers["Authorization"].split(" ", 1)[1])
     result.error_message = scrub(result.error_message, secrets)

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0005_customer_prefix_search_by_db_index'),
-        ('webhooks', '0005_engine_v2'),
+        ('webhooks', '0006_standard_webhooks_rotation_history'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,390 @@
+"""Webhooks: list, create, read, update, pause and resume, test send, secret rotation, history.
+
+Input goes through the admin's own WebhookForm (the model's validators and clean(): URL, the secrets an
+authentication needs, the template check), then webhook_save: the API and the admin accept exactly
+the same webhooks. Secrets are write-only: answers say whether one is set, never what it is.
+"""
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal, TypeAlias
+
+from django.db import models
+from django.forms.models import model_to_dict
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from customers.models import Customer
+from webhooks import services
+from webhooks.events import FixedEvent
+from webhooks.forms import SECRET_FIELDS, WebhookForm
+from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook, WebhookHistory
+from webhooks.webhook_secrets import MAX_OVERLAP
+
+from ..hub import ApiError, ScopedKey
+from ..models import Scope
+from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, page
+from ..schemas import pk_path, responses, text_query
+
+router = Router(tags=["Webhooks"])
+READ, WRITE = ScopedKey(Scope.WEBHOOKS_READ), ScopedKey(Scope.WEBHOOKS_WRITE)
+
+
+def _max(name: str) -> int:
+    field = Webhook._meta.get_field(name)
+    assert isinstance(field, models.CharField)
+    return field.max_length or 0
+
+
+# Built from the models' choices, so the document lists exactly what the forms accept; mypy sees text.
+if TYPE_CHECKING:
+    AuthType: TypeAlias = str
+    TriggerType: TypeAlias = str
+    MessageType: TypeAlias = str
+    EventName: TypeAlias = str
+else:
+    AuthType = Literal[tuple(Webhook.AuthType.values)]
+    TriggerType = Literal[tuple(Webhook.TriggerType.values)]
+    MessageType = Literal[tuple(Webhook.MessageType.values)]
+    EventName = Literal[("", *FixedEvent.values)]
+FORM_FIELDS = tuple(WebhookForm.Meta.fields)
+
+
+class WebhookIn(Schema):
+    """A new webhook. Fields as in the admin's form; secrets are written here and never read back."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(max_length=_max("name"))
+    url: str = Field(max_length=_max("url"), description="http or https; the receiving URL.")
+    is_active: bool = True
+    auto_retry: bool = Field(False, description="Retry a failed delivery 3 times: 30, 60 and 90 minutes later.")
+    auth_type: AuthType = "none"
+    secret_key: str = Field("", description="Write-only. Signs X-Clab-Hmac-Signature (auth_type secret).")
+    basic_username: str = Field("", max_length=_max("basic_username"))
+    basic_password: str = Field("", description="Write-only.")
+    oauth_token_url: str = Field("", max_length=_max("oauth_token_url"))
+    oauth_app_id: str = Field("", max_length=_max("oauth_app_id"))
+    oauth_app_secret: str = Field("", description="Write-only.")
+    trigger_type: TriggerType = "non_fixed"
+    message_type: MessageType = "json"
+    body_template: str = DEFAULT_BODY_TEMPLATE
+    empty_text: str = Field("", max_length=_max("empty_text"))
+    event: EventName = Field("", description="The loyalty event of a fixed-event webhook.")
+    verify_ssl: bool = True
+    connect_timeout: float | None = Field(None, description="Seconds, 0.1 to 60; null: the installation's default.")
+    read_timeout: float | None = Field(None, description="Seconds, 0.1 to 300; null: the installation's default.")
+    standard_webhooks: bool = Field(
+        False, description="Also send the Standard Webhooks headers; the hub generates the whsec_ secret."
+    )
+
+
+class WebhookPatch(Schema):
+    """The fields to change; those left out stay as they are (a secret left out is kept)."""
+
+    model_config = {"extra": "forbid"}
+
+    name: str | None = Field(None, max_length=_max("name"))
+    url: str | None = Field(None, max_length=_max("url"))
+    is_active: bool | None = None
+    auto_retry: bool | None = None
+    auth_type: AuthType | None = None
+    secret_key: str | None = Field(None, description="Write-only. Replaces the secret key.")
+    basic_username: str | None = Field(None, max_length=_max("basic_username"))
+    basic_password: str | None = None
+    oauth_token_url: str | None = Field(None, max_length=_max("oauth_token_url"))
+    oauth_app_id: str | None = Field(None, max_length=_max("oauth_app_id"))
+    oauth_app_secret: str | None = None
+    trigger_type: TriggerType | None = None
+    message_type: MessageType | None = None
+    body_template: str | None = None
+    empty_text: str | None = Field(None, max_length=_max("empty_text"))
+    event: EventName | None = None
+    verify_ssl: bool | None = None
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+    standard_webhooks: bool | None = None
+    previous_signature_hours: int | None = Field(
+        None,
+        ge=1,
+        le=720,
+        description="With a new secret_key: the old key keeps signing, in X-Clab-Hmac-Signature-Previous, "
+        "for this many hours (the rotation helper; off when left out).",
+    )
+
+
+class WebhookOut(Schema):
+    id: int
+    name: str
+    url: str
+    is_active: bool
+    auto_retry: bool
+    auth_type: str
+    secret_key_set: bool
+    basic_username: str
+    basic_password_set: bool
+    oauth_token_url: str
+    oauth_app_id: str
+    oauth_app_secret_set: bool
+    trigger_type: str
+    message_type: str
+    body_template: str
+    empty_text: str
+    event: str
+    verify_ssl: bool
+    connect_timeout: float | None
+    read_timeout: float | None
+    standard_webhooks: bool
+    standard_secret_previous_until: datetime | None = Field(
+        description="While a rotation's overlap lasts: when the old Standard Webhooks secret stops signing."
+    )
+    secret_key_previous_until: datetime | None = Field(
+        description="While the rotation helper runs: when X-Clab-Hmac-Signature-Previous stops."
+    )
+    paused: bool
+    paused_at: datetime | None
+    pause_reason: str
+    created_at: datetime
+    updated_at: datetime
+    standard_secret: str | None = Field(
+        None, description="Only in the answer that generated it (Standard Webhooks turned on): shown this once."
+    )
+
+
+class WebhookPage(Schema):
+    items: list[WebhookOut]
+    next_cursor: str | None
+
+
+class HistoryOut(Schema):
+    at: datetime
+    action: str
+    action_label: str
+    actor: str
+    details: str
+
+
+class HistoryPage(Schema):
+    items: list[HistoryOut]
+    next_cursor: str | None
+
+
+class RotateIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    overlap_hours: int = Field(
+        24, ge=0, le=MAX_OVERLAP.days * 24, description="How long the old secret keeps signing; 0 stops it at once."
+    )
+
+
+class RotatedOut(Schema):
+    standard_secret: str = Field(description="The new whsec_ secret, shown this once.")
+    previous_valid_until: datetime | None
+    webhook: WebhookOut
+
+
+class TestIn(Schema):
+    model_config = {"extra": "forbid"}
+
+    customer_id: int = Field(ge=1, le=2**63 - 1, description="The customer the message is rendered for.")
+
+
+class TestOut(Schema):
+    delivery_id: str = Field(description="Read its result at GET /deliveries/{delivery_id}.")
+
+
+def webhook_as_dict(webhook: Webhook, *, standard_secret: str = "") -> dict:
+    data = {name: getattr(webhook, name) for name in WebhookOut.model_fields if hasattr(webhook, name)}
+    data.update(
+        secret_key_set=bool(webhook.secret_key),
+        basic_password_set=bool(webhook.basic_password),
+        oauth_app_secret_set=bool(webhook.oauth_app_secret),
+        paused=webhook.is_paused,
+        standard_secret=standard_secret or None,
+    )
+    for name in SECRET_FIELDS:
+        data.pop(name, None)
+    return data
+
+
+def _form(data: dict, instance: Webhook | None = None) -> WebhookForm:
+    """The admin's form over JSON values: a secret sent replaces the stored one, one left out is kept."""
+    values = (
+        {} if instance is None else model_to_dict(instance, fields=[f for f in FORM_FIELDS if f not in SECRET_FIELDS])
+    )
+    for name, value in data.items():
+        if name in SECRET_FIELDS:
+            values[name] = value or ""
+            values[f"{name}__replace"] = True
+        elif name in FORM_FIELDS:
+            values[name] = "" if value is None and name not in ("connect_timeout", "read_timeout") else value
+    for name in ("connect_timeout", "read_timeout"):
+        if values.get(name) is None:
+            values[name] = ""
+    return WebhookForm(data=values, instance=instance)
+
+
+def _validated(form: WebhookForm) -> Webhook:
+    if not form.is_valid():
+        fields = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+        raise ApiError(400, "invalid_fields", _("Some fields are invalid; nothing was changed."), fields=fields)
+    return form.save(commit=False)
+
+
+def _webhook(pk: int) -> Webhook:
+    return get_object_or_404(Webhook, pk=pk)
+
+
+@router.get("/webhooks", response=responses({200: WebhookPage}, found=False), auth=READ, operation_id="listWebhooks")
+def list_webhooks(
+    request,
+    cursor: str | None = text_query(1000),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+    is_active: bool | None = None,
+    trigger_type: TriggerType | None = None,
+    auth_type: AuthType | None = None,
+    event: EventName | None = None,
+    q: str | None = text_query(200, "Name or URL contains."),
+):
+    """The webhooks, newest first, filtered as in the admin's list."""
+    queryset = Webhook.objects.all()
+    for name, value in (("is_active", is_active), ("trigger_type", trigger_type), ("auth_type", auth_type)):
+        if value is not None:
+            queryset = queryset.filter(**{name: value})
+    if event is not None:
+        queryset = queryset.filter(event=event)
+    if q:
+        queryset = queryset.filter(name__icontains=q) | queryset.filter(url__icontains=q)
+    return page(queryset, cursor=cursor, limit=limit, serialize=webhook_as_dict)
+
+
+@router.post(
+    "/webhooks", response=responses({201: WebhookOut}, found=False, post=True), auth=WRITE, operation_id="createWebhook"
+)
+def create_webhook(request, payload: WebhookIn):
+    """A new webhook, validated exactly as the admin validates it."""
+    webhook = _validated(_form(payload.model_dump()))
+    webhook, secret = services.webhook_save(webhook=webhook, actor=request.auth.actor)
+    return Status(201, webhook_as_dict(webhook, standard_secret=secret))
+
+
+@router.get("/webhooks/{webhook_id}", response=responses({200: WebhookOut}), auth=READ, operation_id="getWebhook")
+def get_webhook(request, webhook_id: int = pk_path()):
+    return webhook_as_dict(_webhook(webhook_id))
+
+
+@router.patch("/webhooks/{webhook_id}", response=responses({200: WebhookOut}), auth=WRITE, operation_id="updateWebhook")
+def update_webhook(request, payload: WebhookPatch, webhook_id: int = pk_path()):
+    """Change some fields; the others, and secrets not sent, stay as they are."""
+    current = _webhook(webhook_id)
+    data = payload.model_dump(exclude_unset=True)
+    hours = data.pop("previous_signature_hours", None)
+    if hours and "secret_key" not in data:
+        message = _("Only with a new secret_key: it keeps the old key signing for these hours.")
+        raise ApiError(400, "invalid_fields", message, fields={"previous_signature_hours": [message]})
+    webhook = _validated(_form(data, instance=current))
+    webhook, secret = services.webhook_save(
+        webhook=webhook,
+        actor=request.auth.actor,
+        previous_signature_overlap=timedelta(hours=hours) if hours and "secret_key" in data else None,
+    )
+    return webhook_as_dict(webhook, standard_secret=secret)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/pause",
+    response=responses({200: WebhookOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="pauseWebhook",
+)
+def pause_webhook(request, webhook_id: int = pk_path()):
+    """Hold its deliveries: they wait, accepted, until it is resumed."""
+    webhook = services.webhook_pause(
+        webhook=_webhook(webhook_id), reason=_("Paused by %(actor)s.") % {"actor": request.auth.actor}
+    )
+    return webhook_as_dict(webhook)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/resume",
+    response=responses({200: WebhookOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="resumeWebhook",
+)
+def resume_webhook(request, webhook_id: int = pk_path()):
+    return webhook_as_dict(services.webhook_resume(webhook=_webhook(webhook_id)))
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test",
+    response=responses({201: TestOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="testWebhook",
+)
+def webhook_test_send(request, payload: TestIn, webhook_id: int = pk_path()):
+    """Test the connection: the webhook's message, rendered for one customer, sent now (测试发送)."""
+    webhook = _webhook(webhook_id)
+    customer = Customer.objects.filter(pk=payload.customer_id).first()
+    if customer is None:
+        raise ApiError(
+            400,
+            "invalid_fields",
+            _("That customer does not exist."),
+            fields={"customer_id": [_("That customer does not exist.")]},
+        )
+    delivery = services.message_test_send(webhook=webhook, customer=customer, user=request.auth.created_by)
+    return Status(201, {"delivery_id": delivery.pk})
+
+
+@router.post(
+    "/webhooks/{webhook_id}/standard-secret/rotate",
+    response=responses({200: RotatedOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="rotateStandardSecret",
+)
+def rotate_standard_secret(request, payload: RotateIn, webhook_id: int = pk_path()):
+    """A new whsec_ secret (shown once); the old one keeps signing beside it for the overlap."""
+    webhook, secret = services.webhook_standard_secret_rotate(
+        webhook=_webhook(webhook_id), overlap=timedelta(hours=payload.overlap_hours), actor=request.auth.actor
+    )
+    return {
+        "standard_secret": secret,
+        "previous_valid_until": webhook.standard_secret_previous_until,
+        "webhook": webhook_as_dict(webhook),
+    }
+
+
+@router.post(
+    "/webhooks/{webhook_id}/rotation/end",
+    response=responses({200: WebhookOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="endRotation",
+)
+def end_rotation(request, webhook_id: int = pk_path()):
+    """End a rotation's overlap now: only the new secrets sign."""
+    return webhook_as_dict(services.webhook_rotation_end(webhook=_webhook(webhook_id), actor=request.auth.actor))
+
+
+@router.get(
+    "/webhooks/{webhook_id}/history", response=responses({200: HistoryPage}), auth=READ, operation_id="webhookHistory"
+)
+def webhook_history(
+    request,
+    webhook_id: int = pk_path(),
+    cursor: str | None = text_query(1000),
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT),
+):
+    """Creation, changes, Standard Webhooks on and off, rotations and their ends, newest first."""
+    webhook = _webhook(webhook_id)
+
+    def serialize(entry: WebhookHistory) -> dict:
+        return {
+            "at": entry.at,
+            "action": entry.action,
+            "action_label": entry.get_action_display(),
+            "actor": entry.actor,
+            "details": entry.details,
+        }
+
+    return page(WebhookHistory.objects.filter(webhook=webhook), cursor=cursor, limit=limit, serialize=serialize)
