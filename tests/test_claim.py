@@ -65,3 +65,17 @@ def test_fresh_realtime_work_is_claimed_before_retries():
     )
     first_two = {d.id for d in take(webhook, limit=2)}
     assert first_two.isdisjoint(old)
+
+
+def test_the_webhook_form_sets_the_limits_and_refuses_nonsense(admin_client):
+    from .test_webhook_secret_storage import form_data
+
+    response = admin_client.post("/admin/webhooks/webhook/add/", form_data(max_concurrency="5", rate_limit="20"))
+    assert response.status_code == 302
+    webhook = Webhook.objects.get()
+    assert webhook.max_concurrency == 5
+    assert webhook.rate_limit == 20
+    assert webhook.effective_max_concurrency == 5
+    refused = admin_client.post("/admin/webhooks/webhook/add/", form_data(name="x", max_concurrency="0"))
+    assert refused.status_code == 200
+    assert Webhook.objects.count() == 1

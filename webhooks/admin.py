@@ -97,7 +97,13 @@ class WebhookAdmin(admin.ModelAdmin):
         (_("Message"), {"fields": ("message_type", "body_template", "empty_text"), "classes": ("trigger-non_fixed",)}),
         (_("Fixed event"), {"fields": ("event",), "classes": ("trigger-fixed",)}),
         (_("Standard Webhooks"), {"fields": ("standard_webhooks",)}),
-        (_("Connection"), {"fields": ("verify_ssl", "connect_timeout", "read_timeout"), "classes": ("collapse",)}),
+        (
+            _("Connection"),
+            {
+                "fields": ("verify_ssl", "connect_timeout", "read_timeout", "max_concurrency", "rate_limit"),
+                "classes": ("collapse",),
+            },
+        ),
     )
 
     @property

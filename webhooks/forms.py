@@ -102,6 +102,8 @@ class WebhookForm(forms.ModelForm):
             "verify_ssl",
             "connect_timeout",
             "read_timeout",
+            "max_concurrency",
+            "rate_limit",
             "standard_webhooks",
         ]
         widgets = {

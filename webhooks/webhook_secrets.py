@@ -22,37 +22,15 @@ from django.utils.translation import gettext as _
 
 from webhookhub.errors import HubError
 
+from .forms import WebhookForm
 from .models import Webhook, WebhookHistory
 from .secrets import Secret
 from .signing import standard_secret_generate
 
 DEFAULT_OVERLAP = timedelta(hours=24)
 MAX_OVERLAP = timedelta(days=30)
-# The fields whose change is worth a line of history (secrets are named, never shown).
-HISTORY_FIELDS = (
-    "name",
-    "url",
-    "is_active",
-    "auto_retry",
-    "auth_type",
-    "secret_key",
-    "basic_username",
-    "basic_password",
-    "oauth_token_url",
-    "oauth_app_id",
-    "oauth_app_secret",
-    "trigger_type",
-    "message_type",
-    "body_template",
-    "empty_text",
-    "event",
-    "verify_ssl",
-    "connect_timeout",
-    "read_timeout",
-    "max_concurrency",
-    "rate_limit",
-    "standard_webhooks",
-)
+# The fields whose change is worth a line of history: those a person edits (secrets are named, never shown).
+HISTORY_FIELDS = tuple(WebhookForm.Meta.fields)
 
 
 def _history(webhook: Webhook, action: str, actor, **data) -> WebhookHistory:
