@@ -78,24 +78,31 @@ def deliveries_claim(
         table = Delivery._meta.db_table
         skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
         by_message = " AND message_id = %s" if message_id is not None else ""
-        marks = ", ".join(["%s"] * len(priorities))
+        # One statement per priority, in claim order: with `priority = %s` the claim index yields the rows
+        # already ordered by due time and the LIMIT stops the scan. `priority IN (2, 3) ORDER BY priority,
+        # next_attempt_at` made PostgreSQL read and sort every waiting row of the send for each wave
+        # (340 ms a wave with 600,000 waiting).
         # Table and column names come from the models; every value is a bound parameter.
         sql = (
             f"UPDATE {table} SET status = %s, claimed_by = %s, claimed_at = %s, updated_at = %s "  # noqa: S608
-            f"WHERE id IN (SELECT id FROM {table} WHERE status IN (%s, %s) AND priority IN ({marks}) "
+            f"WHERE id IN (SELECT id FROM {table} WHERE status IN (%s, %s) AND priority = %s "
             f"AND next_attempt_at <= %s AND webhook_id = %s{by_message} "
-            f"ORDER BY priority, next_attempt_at LIMIT %s{skip_locked}) "
+            f"ORDER BY next_attempt_at LIMIT %s{skip_locked}) "
             "RETURNING id, webhook_id, message_id, event, body, attempt_count, retry_count, redeliver_requested_by_id, "
             "priority"
         )
         stamp = _db_time(now)
-        params = [Delivery.Status.SENDING.value, token, stamp, stamp, *WAITING, *priorities, stamp, webhook_id]
-        if message_id is not None:
-            params.append(message_id)
-        params.append(count)
+        rows: list[tuple] = []
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
+            for priority in priorities:
+                params = [Delivery.Status.SENDING.value, token, stamp, stamp, *WAITING, priority, stamp, webhook_id]
+                if message_id is not None:
+                    params.append(message_id)
+                params.append(count - len(rows))
+                cursor.execute(sql, params)
+                rows += cursor.fetchall()
+                if len(rows) >= count:
+                    break
     return [
         Claimed(
             id=row[0],
@@ -164,11 +171,15 @@ def work_due() -> bool:
 
 def next_due_at() -> datetime | None:
     """When the next waiting delivery or scheduled send falls due (for the scheduler's doorbell)."""
+    # One look-up per priority: each is the first entry of an index range (see deliveries_claim).
     times = [
-        Delivery.objects.filter(status__in=WAITING, priority__in=REALTIME + BULK)
+        Delivery.objects.filter(status__in=WAITING, priority=priority)
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
-        .first(),
+        .first()
+        for priority in REALTIME + BULK
+    ]
+    times += [
         GroupSend.objects.filter(status=GroupSend.Status.SCHEDULED)
         .order_by("scheduled_at")
         .values_list("scheduled_at", flat=True)
