@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmark of a group send through the real path (issue 3, item 9); prints its figures.
+"""Benchmark of a group send through the real path; prints its figures.
 
     .venv/bin/python bench/run.py --n 100000            # PostgreSQL on 127.0.0.1:5432, own redis-server
     .venv/bin/python bench/run.py --n 2000 --db sqlite
@@ -7,7 +7,7 @@
 Everything it uses is its own and thrown away at the end: a PostgreSQL database (or SQLite file),
 a redis-server on a free port, a receiver process that answers after --delay-ms, and --workers
 `manage.py hubworker` processes. N customers in a group, a webhook with a secret and a template,
-then `services.group_send_create` and the workers do the rest (fan-out, batch jobs, HTTP, records).
+then `services.group_send_create` and the workers do the rest (fan-out, claimed waves, HTTP, records).
 In the same run, a bare loop renders, signs and POSTs the same bodies with the same client
 (webhooks.http.attempt, aiohttp) at the workers' total concurrency, for the ratio.
 See bench/README.md.
@@ -71,7 +71,7 @@ def parse_args():
     parser.add_argument("--bare-n", type=int, default=None, help="requests of the bare loop (default: --n)")
     parser.add_argument("--timeout", type=float, default=900, help="give up on the send after this many seconds")
     parser.add_argument(
-        "--profile", action="store_true", help="afterwards, cProfile one fan-out step and one batch job in this process"
+        "--profile", action="store_true", help="afterwards, cProfile one fan-out and one drain in this process"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and logs (debugging)")
     return parser.parse_args()
