@@ -88,7 +88,7 @@ class ChannelAdmin(AdministratorsOnly):
             ]
         return fieldsets
 
-    @admin.display(description=_("robot webhook URL"))
+    @admin.display(description=_("stored robot URL (key hidden)"))
     def robot_url(self, obj):
         if not obj.is_robot or not obj.url:
             return "—"

@@ -55,10 +55,8 @@ def _line(label: str, value: str) -> str:
 
 
 def _md(text: str) -> str:
-    # A webhook's name or an error must not open a link or a heading in the robot's markdown.
-    return (
-        str(text).replace("[", "(").replace("]", ")").replace("\n", " ").replace("#", "\uff03").replace("*", "\ufe61")
-    )
+    # A webhook's name or an error must not open a link, bold text or a new line in the robot's markdown.
+    return str(text).replace("](", "] (").replace("\n", " ").replace("*", "\ufe61")
 
 
 def absolute_url(path: str) -> str:
@@ -90,7 +88,7 @@ def _last_error(facts: dict) -> str:
     if len(error) > ERROR_LIMIT:
         error = error[:ERROR_LIMIT] + "…"
     status = facts.get("last_status_code")
-    if status:
+    if status and f"HTTP {status}" not in error:
         return f"HTTP {status} · {error}" if error else f"HTTP {status}"
     return error
 
