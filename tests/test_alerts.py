@@ -380,3 +380,45 @@ def test_the_channel_form_keeps_secrets_write_only(client, django_user_model):
     response = client.post(url, {**data, "url": ""})
     assert response.status_code == 200
     assert Channel.objects.count() == 1
+
+
+def test_plain_text_messages_are_taken_by_every_robot(robots, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    robot_channels(robots, message_format=Channel.Format.TEXT)
+    webhook = make_webhook("https://crm.example.com/hook", name="CRM")
+    alerts = services.alerts_record(webhook=webhook, kind="failing", incident_id=8, facts=FAILING_FACTS)
+    counts = services.alerts_send(alert_ids=[alert.pk for alert in alerts])
+    assert counts == {"sent": 3, "failed": 0, "retry": 0}
+    assert robots["wecom"].messages[0]["msgtype"] == "text"
+    assert robots["dingtalk"].messages[0]["msgtype"] == "text"
+    assert robots["feishu"].messages[0]["msg_type"] == "text"
+    for kind, robot in robots.items():
+        text = message_text(kind, robot.messages[0])
+        assert text.startswith("[WebhookHub] Webhook 推送失败：CRM")
+        assert "**" not in text
+
+
+def test_robot_urls_are_masked_and_their_keys_known_as_secrets():
+    from alerts.robots import masked_url, url_secrets
+
+    cases = {
+        "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx": (
+            "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=••••••",
+            ["693a91f6-7xxx"],
+        ),
+        "https://oapi.dingtalk.com/robot/send?access_token=abc%2Fdef": (
+            "https://oapi.dingtalk.com/robot/send?access_token=••••••",
+            ["abc/def"],
+        ),
+        "https://open.feishu.cn/open-apis/bot/v2/hook/0d2f-77aa": (
+            "https://open.feishu.cn/open-apis/bot/v2/hook/••••••",
+            ["0d2f-77aa"],
+        ),
+        "https://u:pw@crm.example.com:8443/in?x=1&token=t9": (
+            "https://crm.example.com:8443/in?x=1&token=••••••",
+            ["t9", "pw"],
+        ),
+    }
+    for url, (masked, secrets) in cases.items():
+        assert masked_url(url) == masked
+        assert url_secrets(url) == secrets
