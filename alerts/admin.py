@@ -72,10 +72,14 @@ class ChannelAdmin(AdministratorsOnly):
     filter_horizontal = ("webhooks",)
     actions = ["send_test_alerts"]
     readonly_fields = ("robot_url",)
+
+    class Media:
+        js = ("alerts/channel_form.js",)
+
     fieldsets = (
         (None, {"fields": ("name", "kind", "is_active")}),
-        (_("Group robot"), {"fields": ("robot_url", "url", "secret", "message_format")}),
-        (_("Email"), {"fields": ("recipients",)}),
+        (_("Group robot"), {"fields": ("robot_url", "url", "secret", "message_format"), "classes": ("alerts-robot",)}),
+        (_("Email"), {"fields": ("recipients",), "classes": ("alerts-email",)}),
         (_("What it covers"), {"fields": ("all_webhooks", "webhooks", "on_failing", "on_paused", "on_recovered")}),
     )
 

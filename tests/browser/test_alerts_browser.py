@@ -78,7 +78,16 @@ def test_channels_test_alert_and_what_the_robots_received(page, live_server, red
         # The DingTalk robot with 加签, through the form.
         page.goto(f"{base}/admin/alerts/channel/add/")
         page.fill("#id_name", "钉钉 · 运营告警群")
+        # The form shows what the kind needs.
+        page.select_option("#id_kind", "email")
+        assert page.locator("#id_recipients").is_visible()
+        assert not page.locator("#id_url").is_visible()
+        page.select_option("#id_kind", "wecom")
+        assert page.locator("#id_url").is_visible()
+        assert not page.locator("#id_secret").is_visible()
+        assert not page.locator("#id_recipients").is_visible()
         page.select_option("#id_kind", "dingtalk")
+        assert page.locator("#id_secret").is_visible()
         page.fill("#id_url", dingtalk.url)
         page.fill("#id_secret", DING_SECRET)
         page.click("input[name=_continue]")
@@ -88,6 +97,12 @@ def test_channels_test_alert_and_what_the_robots_received(page, live_server, red
         html = page.content()
         assert "ding-token-8a1f" not in html
         assert DING_SECRET not in html
+
+        # A stored secret opens for replacing only when asked.
+        assert not page.locator("#id_secret").is_visible()
+        page.check('[data-secret-replace="secret"]')
+        assert page.locator("#id_secret").is_visible()
+        page.uncheck('[data-secret-replace="secret"]')
 
         page.click("#test-alert-button")
         page.wait_for_selector(".messagelist .success")
