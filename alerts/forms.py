@@ -60,7 +60,7 @@ class ChannelForm(forms.ModelForm):
             field.initial = None
 
     def clean(self):
-        cleaned = super().clean()
+        cleaned: dict = super().clean() or {}
         for name in SECRET_FIELDS:
             if name in cleaned and cleaned[name] is KEEP:
                 cleaned[name] = getattr(self.instance, name)

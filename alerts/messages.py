@@ -5,7 +5,7 @@ webhook's page. One AlertMessage, then the form each channel wants (markdown, te
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -68,7 +68,7 @@ def _when(value) -> str:
     if not isinstance(moment, datetime):
         return str(value or "")
     if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, timezone.UTC)
+        moment = timezone.make_aware(moment, UTC)
     return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S")
 
 

@@ -173,7 +173,7 @@ def alert_record_result(*, alert: Alert, result: SendResult, final: bool = False
         outcome, alert.status, alert.sent_at, alert.next_attempt_at = "sent", Alert.Status.SENT, now, None
     elif not final and alert.kind != Alert.Kind.TEST and alert.tries <= len(delays):
         outcome, alert.status = "retry", Alert.Status.PENDING
-        alert.next_attempt_at = now + timedelta(seconds=delays[alert.tries - 1])
+        retry_at = alert.next_attempt_at = now + timedelta(seconds=delays[alert.tries - 1])
     else:
         outcome, alert.status, alert.next_attempt_at = "failed", Alert.Status.FAILED, None
     with transaction.atomic():
@@ -190,7 +190,7 @@ def alert_record_result(*, alert: Alert, result: SendResult, final: bool = False
             ]
         )
         if outcome == "retry":
-            doorbell.ring_at_on_commit(alert.next_attempt_at)
+            doorbell.ring_at_on_commit(retry_at)
     # Channel and alert by id only: a robot's URL and secret never reach a log.
     logger.info(
         "alert %s (%s) to channel %s: %s%s",
