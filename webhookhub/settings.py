@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "webhookhub",
     "api",
     "automation",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -182,6 +183,27 @@ WEBHOOK_RECONCILE_INTERVAL = env.int("WEBHOOK_RECONCILE_INTERVAL", default=60)
 WEBHOOK_OVERDUE_WARNING = env.int("WEBHOOK_OVERDUE_WARNING", default=120)
 # SSRF guard: hosts and CIDR ranges a webhook may reach although private or loopback.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+
+# --- Alerts (alerts/: a webhook failing, paused or recovered, told to email and group robots) ---------
+# This hub's address as people open it, for the links in alerts (e.g. https://webhookhub.example.com).
+HUB_BASE_URL = env.str("HUB_BASE_URL", default="http://127.0.0.1:8000")
+# Seconds one alert's request (robot or mail server) may take.
+ALERT_TIMEOUT = env.float("ALERT_TIMEOUT", default=10.0)
+# Seconds after a failed alert before each further try (an empty list: one try only).
+ALERT_RETRY_DELAYS = env.list("ALERT_RETRY_DELAYS", cast=int, default=[60, 300, 900])
+# Seconds after which the drain's due work sends a pending alert whose rq job did not (Redis lost it).
+ALERT_JOB_GRACE = env.int("ALERT_JOB_GRACE", default=60)
+# Email for the alerts' email channels: the console in development, SMTP otherwise.
+_mail_backend = "console" if DEBUG else "smtp"
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=f"django.core.mail.backends.{_mail_backend}.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="WebhookHub <webhookhub@localhost>")
 
 # --- Micro-page forms ---------------------------------------------------------------------------
 # Submissions a minute from one address (0: no limit), so one client cannot flood the webhooks.
