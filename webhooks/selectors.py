@@ -404,3 +404,9 @@ def webhook_rotations_next_at():
         standard=Min("standard_secret_previous_until"), key=Min("secret_key_previous_until")
     )
     return min((moment for moment in ends.values() if moment is not None), default=None)
+
+
+def delivery_is_sample(delivery: Delivery) -> bool:
+    """A sample event (webhooks/samples.py): sent by hand to test a fixed-event webhook, not a real event."""
+    context = delivery.message.context
+    return isinstance(context, dict) and context.get("sample") is True
