@@ -173,6 +173,8 @@ def test_a_sample_of_each_event_for_a_real_member(staff, loyalty, receiver, redi
     assert page.content.decode().count('data-sample="1"') == 5
     detail = staff.get(reverse("admin:webhooks_delivery_change", args=[answers[FixedEvent.DRAW_COUPON]["delivery_id"]]))
     assert 'id="sample-mark"' in detail.content.decode()
+    webhook_page = staff.get(reverse("admin:webhooks_webhook_change", args=[hooks[FixedEvent.DRAW_COUPON].pk]))
+    assert webhook_page.content.decode().count('data-sample="1"') == 1
 
     # The control: a real level change does start the flow (so "no flow started" above could fail).
     member_level_change(customer=member, level=diamond)

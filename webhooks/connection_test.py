@@ -147,7 +147,7 @@ def _auth_words(endpoint: Endpoint) -> str:
     if endpoint.auth_type == Webhook.AuthType.BASIC:
         return _("Basic authentication as “%(user)s”.") % {"user": endpoint.basic_username}
     if endpoint.auth_type == Webhook.AuthType.OAUTH2:
-        return _("OAuth2: an access token was obtained from the token URL and sent.")
+        return _("OAuth2: an access token from the token URL was sent (the workers' cached one, when they hold one).")
     return _("No authentication.")
 
 

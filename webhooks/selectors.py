@@ -226,7 +226,8 @@ def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
 
 
 def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 10):
-    return list(Delivery.objects.filter(webhook=webhook).select_related("customer").order_by("-created_at")[:limit])
+    deliveries = Delivery.objects.filter(webhook=webhook).select_related("customer", "message")
+    return list(deliveries.order_by("-created_at")[:limit])
 
 
 def engine_warnings() -> list[str]:
