@@ -234,3 +234,36 @@ def test_a_sample_is_not_retried_and_non_members_are_refused(staff, loyalty, rec
     assert response.status_code == 400
     assert Message.objects.count() == 1
     assert Webhook.objects.count() == 2
+
+
+def test_the_open_api_sends_a_sample_event(client, loyalty, receiver, redis_conn, run_worker):
+    from api.models import Scope
+    from api.services import api_key_create
+
+    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
+    hook = make_webhook(receiver.url("/redeem"), name="核销", trigger_type="fixed", event=FixedEvent.REDEEM_COUPON)
+    path = f"/api/v1/webhooks/{hook.pk}/sample-event"
+    before = _snapshot()
+    answer = client.post(path, {"customer_id": loyalty["bare"].pk}, content_type="application/json", **auth)
+    assert answer.status_code == 201, answer.content
+    data = answer.json()
+    assert data["event"] == FixedEvent.REDEEM_COUPON
+    assert data["sample_members"] == ["couponId", "couponName", "couponCode"]
+    run_worker()
+    assert before == _snapshot()
+    body = json.loads(receiver.received[0].body)
+    _check_shape(FixedEvent.REDEEM_COUPON, body)
+    assert receiver.received[0].signature_ok is True
+    assert Delivery.objects.get(pk=data["delivery_id"]).status == Delivery.Status.SUCCEEDED
+    missing = client.post(path, {"customer_id": 999999}, content_type="application/json", **auth)
+    assert missing.status_code == 400
+    plain = make_webhook(receiver.url("/plain"), name="plain")
+    refused = client.post(
+        f"/api/v1/webhooks/{plain.pk}/sample-event",
+        {"customer_id": loyalty["member"].pk},
+        content_type="application/json",
+        **auth,
+    )
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "refused"

@@ -13,10 +13,10 @@ from django.views.decorators.http import require_POST
 from webhookhub.errors import HubError
 from webhookhub.roles import SEND_PERMISSION
 
+from . import services
 from .connection_test import webhook_connection_test
 from .forms import TestSendForm
 from .models import Webhook
-from .samples import sample_event_send
 from .views import _errors, _require
 
 CONNECTION_TEST_PERMISSION = "webhooks.change_webhook"
@@ -40,7 +40,9 @@ def sample_event(request, pk):
     if not form.is_valid():
         return _errors(form)
     try:
-        delivery, sample = sample_event_send(webhook=webhook, customer=form.cleaned_data["customer"], user=request.user)
+        delivery, sample = services.sample_event_send(
+            webhook=webhook, customer=form.cleaned_data["customer"], user=request.user
+        )
     except HubError as exc:
         return _errors(exc)
     return JsonResponse(

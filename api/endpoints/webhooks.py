@@ -195,6 +195,14 @@ class TestOut(Schema):
     delivery_id: str = Field(description="Read its result at GET /deliveries/{delivery_id}.")
 
 
+class SampleOut(Schema):
+    delivery_id: str = Field(description="Read its result at GET /deliveries/{delivery_id}.")
+    event: str = Field(description="The webhook's loyalty event, sent with its exact payload.")
+    sample_members: list[str] = Field(
+        description="Payload members sent as marked sample values, because the member has none of their own."
+    )
+
+
 class ConnectionStepOut(Schema):
     step: str = Field(description="resolve, allowed, connect, tls, auth or answer.")
     label: str
@@ -370,6 +378,30 @@ def webhook_test_send(request, payload: TestIn, webhook_id: int = pk_path()):
         )
     delivery = services.message_test_send(webhook=webhook, customer=customer, user=request.auth.created_by)
     return Status(201, {"delivery_id": delivery.pk})
+
+
+@router.post(
+    "/webhooks/{webhook_id}/sample-event",
+    response=responses({201: SampleOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="sendSampleEvent",
+)
+def webhook_sample_event(request, payload: TestIn, webhook_id: int = pk_path()):
+    """A fixed-event webhook's event, with its exact payload built from one member's real data (发送示例事件).
+
+    Sent to this webhook only, like a test send; nothing of the member changes and no flow starts.
+    """
+    webhook = _webhook(webhook_id)
+    customer = Customer.objects.filter(pk=payload.customer_id).first()
+    if customer is None:
+        raise ApiError(
+            400,
+            "invalid_fields",
+            _("That customer does not exist."),
+            fields={"customer_id": [_("That customer does not exist.")]},
+        )
+    delivery, sample = services.sample_event_send(webhook=webhook, customer=customer, user=request.auth.created_by)
+    return Status(201, {"delivery_id": delivery.pk, "event": delivery.event, "sample_members": sample.sample_members})
 
 
 @router.post(
