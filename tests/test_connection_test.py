@@ -200,3 +200,40 @@ def test_the_open_api_operation(client, receiver):
     operation = document["paths"]["/webhooks/{webhook_id}/test-connection"]["post"]
     assert operation["operationId"] == "testWebhookConnection"
     assert "200" in operation["responses"]
+
+
+def test_every_outcome_through_the_admin_button_and_the_open_api(client, settings, tmp_path, redis_conn):
+    """The same words for the same receiver, whichever door is used."""
+    client.force_login(User.objects.create_superuser("staff", "staff@example.com", "pw-staff-1"))
+    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE])
+    config = ReceiverConfig(
+        secret="s3cr3t", basic_username="hub", basic_password="pa:ss", oauth_app_id="app-1", oauth_app_secret="right"
+    )
+    with ThreadedReceiver(config) as server, ScriptedServer(ssl_context=self_signed_context(tmp_path)) as tls:
+        cases = {
+            "ok": make_webhook(server.url("/hook")),
+            "auth_failed": make_webhook(
+                server.url("/hook"), auth_type=Webhook.AuthType.BASIC, basic_username="hub", basic_password="no"
+            ),
+            "oauth_failed": make_webhook(
+                server.url("/hook"),
+                auth_type=Webhook.AuthType.OAUTH2,
+                oauth_token_url=server.url("/oauth/token"),
+                oauth_app_id="app-1",
+                oauth_app_secret="wrong",
+            ),
+            "tls_failed": make_webhook(tls.url("/hook")),
+            "connect_failed": make_webhook(f"http://127.0.0.1:{free_port()}/hook"),
+            "blocked": make_webhook(f"http://[::1]:{server.port}/hook"),
+            "dns_failed": make_webhook("http://no-such-host.invalid/hook"),
+        }
+        tls_off = make_webhook(tls.url("/hook"), verify_ssl=False)
+        for expected, webhook in [*cases.items(), ("ok", tls_off)]:
+            admin = client.post(reverse("admin:webhooks_webhook_connection_test", args=[webhook.pk])).json()
+            api = client.post(
+                f"/api/v1/webhooks/{webhook.pk}/test-connection", HTTP_AUTHORIZATION=f"Bearer {raw}"
+            ).json()
+            assert admin["outcome"] == api["outcome"] == expected, (webhook.url, admin, api)
+            assert admin["title"] == api["title"]
+            assert api["ok"] is (expected == "ok")
+    assert not Delivery.objects.exists()
