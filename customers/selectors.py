@@ -6,6 +6,8 @@ from django.db.models import Count
 from .models import Customer, Group
 
 SEARCH_LIMIT = 20
+# Past this many matches the picker says "more than 1,000": counting further reads more of the index.
+SEARCH_COUNT_CAP = 1000
 
 
 def _prefix(field: str, text: str) -> dict:
@@ -17,6 +19,30 @@ def _prefix(field: str, text: str) -> dict:
     return {f"{field}__startswith": text}
 
 
+def _lookups(text: str) -> list[tuple[str, dict]]:
+    lookups = [("name", _prefix("name", text)), ("wechat_nickname", _prefix("wechat_nickname", text))]
+    if text.isdigit() or text.startswith("+"):
+        lookups.insert(0, ("mobile", _prefix("mobile", text)))
+    if text.isdigit() and len(text) < 12:
+        lookups.insert(0, ("pk", {"pk": int(text)}))
+    return lookups
+
+
+def customer_search_page(*, query: str, limit: int = SEARCH_LIMIT, count_cap: int = SEARCH_COUNT_CAP) -> dict:
+    """The picker's answer: the first `limit` matches, how many match in all (counted up to `count_cap`,
+    by the same indexed lookups: ids only) and whether there are more than are shown."""
+    results = customer_search(query=query, limit=limit)
+    text = (query or "").strip()
+    if len(results) < limit:
+        return {"results": results, "total": len(results), "more": False, "total_capped": False}
+    ids: set[int] = set()
+    for order, lookup in _lookups(text):
+        ids.update(Customer.objects.filter(**lookup).order_by(order).values_list("pk", flat=True)[: count_cap + 1])
+    capped = len(ids) > count_cap
+    total = count_cap if capped else len(ids)
+    return {"results": results, "total": total, "more": total > len(results), "total_capped": capped}
+
+
 def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
     """Customers whose name, WeChat nickname or mobile starts with `query` (exact id too).
 
@@ -26,12 +52,7 @@ def customer_search(*, query: str, limit: int = SEARCH_LIMIT) -> list[Customer]:
     if not text:
         return []
     found: dict[int, Customer] = {}
-    lookups = [("name", _prefix("name", text)), ("wechat_nickname", _prefix("wechat_nickname", text))]
-    if text.isdigit() or text.startswith("+"):
-        lookups.insert(0, ("mobile", _prefix("mobile", text)))
-    if text.isdigit() and len(text) < 12:
-        lookups.insert(0, ("pk", {"pk": int(text)}))
-    for order, lookup in lookups:
+    for order, lookup in _lookups(text):
         for customer in Customer.objects.filter(**lookup).order_by(order)[:limit]:
             found.setdefault(customer.pk, customer)
         if len(found) >= limit:

@@ -91,13 +91,17 @@ def test_roles_exist_with_their_permissions():
 # --- Webhook list and page ------------------------------------------------------------------------
 
 
-def test_webhook_list_has_send_button_for_non_fixed_only(admin_client, webhook, fixed_webhook):
+def test_webhook_list_has_send_button_and_sample_event_button_for_fixed(admin_client, webhook, fixed_webhook):
     response = admin_client.get(reverse("admin:webhooks_webhook_changelist"))
     html = response.content.decode()
     assert response.status_code == 200
     assert f'data-send-dialog="/admin/webhooks/webhook/{webhook.pk}/send/?fragment=1"' in html
-    assert f"/admin/webhooks/webhook/{fixed_webhook.pk}/send/" not in html
-    assert 'data-fixed-event="1"' in html
+    # A fixed-event webhook's button opens the sample event dialog.
+    assert f'data-send-dialog="/admin/webhooks/webhook/{fixed_webhook.pk}/send/?fragment=1"' in html
+    assert html.count('data-fixed-event="1"') == 1
+    fragment = admin_client.get(f"/admin/webhooks/webhook/{fixed_webhook.pk}/send/?fragment=1").content.decode()
+    assert 'id="sample-event-form"' in fragment
+    assert 'id="test-send-form"' not in fragment
     assert "A fixed-event webhook sends only when its loyalty event happens." in html
 
 

@@ -1,6 +1,8 @@
 """Every operation of the Open API fuzzed from its OpenAPI document (schemathesis, bounded examples):
 no answer is a 5xx, and every answer has a documented status, content type and schema."""
 
+import socket
+
 import pytest
 import schemathesis
 from django.core import signals
@@ -17,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 
 from api.models import ApiKey, Scope
 from api.services import api_key_create
+from webhooks import connection_test
 from webhooks.models import Webhook
 
 from .factories import make_customers, make_group
@@ -45,6 +48,20 @@ def _key() -> str:
         make_group(customers)
         Webhook.objects.create(name="fuzz", url="https://receiver.example.com/hook")
     return _keys[0]
+
+
+@pytest.fixture(autouse=True)
+def _no_network_beyond_loopback(monkeypatch):
+    # Test connection really resolves and connects: fuzzed URLs (names and public IP literals) stay on this host.
+    real = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        if host in ("127.0.0.1", "localhost", "::1"):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, "not resolved in the fuzz test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+    monkeypatch.setattr(connection_test, "address_allowed", lambda host, address: address == "127.0.0.1")
 
 
 @pytest.fixture(autouse=True)

@@ -33,7 +33,10 @@ def _as_json_schema(node):
     if isinstance(node, dict):
         node = {key: _as_json_schema(value) for key, value in node.items()}
         if node.pop("nullable", False):
-            node["type"] = [node["type"], "null"]
+            if "type" in node:
+                node["type"] = [node["type"], "null"]
+            else:  # a nullable object ({"allOf": [{"$ref": …}], "nullable": true})
+                node = {"anyOf": [node, {"type": "null"}]}
         return node
     if isinstance(node, list):
         return [_as_json_schema(item) for item in node]

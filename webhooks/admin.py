@@ -23,7 +23,7 @@ from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 
-from . import retention, selectors, views
+from . import check_views, retention, selectors, views
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
 from .models import Delivery, GroupSend, Webhook
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
@@ -112,7 +112,13 @@ class WebhookAdmin(admin.ModelAdmin):
         # The list page loads forms.css for the dialog in its template (change_list.html): loaded here
         # again, on the change page it would come after responsive.css and undo its rules.
         return super().media + forms.Media(
-            js=[reverse("admin:webhooks_jsi18n"), "webhooks/webhook_form.js", "webhooks/send_dialog.js"], css=ADMIN_CSS
+            js=[
+                reverse("admin:webhooks_jsi18n"),
+                "webhooks/webhook_form.js",
+                "webhooks/send_dialog.js",
+                "webhooks/connection_test.js",
+            ],
+            css=ADMIN_CSS,
         )
 
     def get_urls(self):
@@ -126,6 +132,12 @@ class WebhookAdmin(admin.ModelAdmin):
             path("<int:pk>/send/", wrap(views.send_dialog), {"model_admin": self}, name="webhooks_webhook_send"),
             path("<int:pk>/send/test/", wrap(views.test_send), name="webhooks_webhook_test_send"),
             path("<int:pk>/send/group/", wrap(views.group_send), name="webhooks_webhook_group_send"),
+            path("<int:pk>/send/sample/", wrap(check_views.sample_event), name="webhooks_webhook_sample_event"),
+            path(
+                "<int:pk>/test-connection/",
+                wrap(check_views.connection_test),
+                name="webhooks_webhook_connection_test",
+            ),
             path("preview/", wrap(views.template_preview), name="webhooks_webhook_preview"),
             path("customer-search/", wrap(views.customer_search), name="webhooks_customer_search"),
             path("<int:pk>/standard-secret/rotate/", wrap(self.rotate_view), name="webhooks_webhook_secret_rotate"),
@@ -182,6 +194,9 @@ class WebhookAdmin(admin.ModelAdmin):
                 security_warnings=selectors.webhook_security_warnings(webhook=webhook),
                 history=webhook.history.all()[:20],
                 can_manage_secrets=can_manage_secrets(request.user),
+                connection_test_url=reverse("admin:webhooks_webhook_connection_test", args=[webhook.pk])
+                if request.user.has_perm(check_views.CONNECTION_TEST_PERMISSION)
+                else "",
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -266,13 +281,18 @@ class WebhookAdmin(admin.ModelAdmin):
 
 
 def send_button(webhook: Webhook):
-    if webhook.is_fixed:
-        return format_html(
-            '<span class="hub-no-send" data-fixed-event="1" title="{}">{}</span>',
-            gettext("A fixed-event webhook sends only when its loyalty event happens."),
-            gettext("Sent on its event"),
-        )
     url = reverse("admin:webhooks_webhook_send", args=[webhook.pk])
+    if webhook.is_fixed:
+        # Sent on its event; the dialog sends a sample of that event for one member (webhooks/samples.py).
+        return format_html(
+            '<a class="button hub-send-button" href="{}" data-send-dialog="{}?fragment=1" data-webhook="{}"'
+            ' data-fixed-event="1" title="{}">{}</a>',
+            url,
+            url,
+            webhook.pk,
+            gettext("A fixed-event webhook sends only when its loyalty event happens."),
+            gettext("Send sample event"),
+        )
     return format_html(
         '<a class="button hub-send-button" href="{}" data-send-dialog="{}?fragment=1" data-webhook="{}">{}</a>',
         url,
@@ -410,7 +430,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "webhook",
-        "event",
+        "event_label",
         "customer",
         "status_label",
         "attempt_count",
@@ -421,7 +441,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     list_filter = ("webhook", "status", "event", SendFilter, CustomerFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("=id",)
-    list_select_related = ("webhook", "customer")
+    # message: its context says whether the delivery is a sample event.
+    list_select_related = ("webhook", "customer", "message")
     show_full_result_count = False
     list_per_page = 50
 
@@ -448,6 +469,14 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def status_label(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
+    @admin.display(description=_("event"), ordering="event")
+    def event_label(self, obj):
+        if selectors.delivery_is_sample(obj):
+            return format_html(
+                '{} <span class="hub-sample-mark" data-sample="1">{}</span>', obj.get_event_display(), gettext("sample")
+            )
+        return obj.get_event_display()
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         delivery = (
             Delivery.objects.select_related("webhook", "customer", "message__group_send", "redeliver_requested_by")
@@ -468,6 +497,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "subtitle": None,
             "delivery": delivery,
             "send": delivery.message.group_send,
+            "is_sample": selectors.delivery_is_sample(delivery),
             "attempts": result["attempts"],
             "status_badge": status_badge(delivery.status, delivery.get_status_display()),
             "can_redeliver": request.user.has_perm(REDELIVER_PERMISSION),

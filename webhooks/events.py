@@ -16,6 +16,10 @@ class Event(models.TextChoices):
     TEST_SEND = "manual/test-send", _("Manual test send")
 
 
+# Test connection's ping (webhooks/connection_test.py): never a Message or a Delivery, so not a choice above.
+PING_EVENT = "webhookhub/ping"
+
+
 class FixedEvent(models.TextChoices):
     """The five loyalty events a fixed-trigger webhook can subscribe to."""
 

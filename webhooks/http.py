@@ -33,6 +33,8 @@ SIGNATURE_HEADER = "X-Clab-Hmac-Signature"
 PREVIOUS_SIGNATURE_HEADER = "X-Clab-Hmac-Signature-Previous"
 # An attempt's deadline beyond its webhook's connect + response timeouts: a token fetch, the loop's lag.
 DEADLINE_MARGIN = 2.0
+# How much of a refusing token endpoint's answer is kept in the error.
+TOKEN_ANSWER_LIMIT = 500
 
 
 def _reveal(value) -> str:
@@ -220,7 +222,13 @@ async def fetch_token(session, endpoint: "Endpoint") -> tuple[str, int]:
         async with session.get(url, timeout=timeout, allow_redirects=False, ssl=ssl) as r:
             raw = await r.content.read(RESPONSE_BODY_LIMIT)
             if r.status // 100 != 2:
-                raise OAuthError(_("Token request answered HTTP %(status)s.") % {"status": r.status})
+                # The endpoint's own words say why (invalid_client…); attempt() scrubs the hub's secrets from them.
+                answer = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd").strip()[:TOKEN_ANSWER_LIMIT]
+                if not answer:
+                    raise OAuthError(_("Token request answered HTTP %(status)s.") % {"status": r.status})
+                raise OAuthError(
+                    _("Token request answered HTTP %(status)s: %(answer)s") % {"status": r.status, "answer": answer}
+                )
     except OAuthError:
         raise
     except Exception as exc:  # noqa: BLE001 - the reason, never the URL (it carries the app secret)

@@ -19,10 +19,11 @@ from django.utils.translation import gettext as _
 
 from .bulk import rows_insert
 from .claim import Claimed
-from .events import Event
+from .events import Event, FixedEvent
 from .http import AttemptResult
 from .models import Attempt, Delivery, GroupSend, Message, Webhook
 from .outcome import AttemptFacts, outcome_decide
+from .samples import sample_message_ids
 
 logger = logging.getLogger(__name__)
 attempts_log = logging.getLogger("webhookhub.attempts")
@@ -47,6 +48,7 @@ def _messages_state(message_ids) -> tuple[set, set]:
     """
     rows = list(Message.objects.filter(pk__in=message_ids).values_list("pk", "event", "group_send_id"))
     no_retry = {pk for pk, event, _send in rows if event == Event.TEST_SEND}
+    no_retry |= sample_message_ids(pk for pk, event, _send in rows if event in FixedEvent.values)
     send_ids = {send for _pk, _event, send in rows if send}
     cancelled = set()
     if send_ids:

@@ -226,7 +226,8 @@ def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
 
 
 def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 10):
-    return list(Delivery.objects.filter(webhook=webhook).select_related("customer").order_by("-created_at")[:limit])
+    deliveries = Delivery.objects.filter(webhook=webhook).select_related("customer", "message")
+    return list(deliveries.order_by("-created_at")[:limit])
 
 
 def engine_warnings() -> list[str]:
@@ -404,3 +405,9 @@ def webhook_rotations_next_at():
         standard=Min("standard_secret_previous_until"), key=Min("secret_key_previous_until")
     )
     return min((moment for moment in ends.values() if moment is not None), default=None)
+
+
+def delivery_is_sample(delivery: Delivery) -> bool:
+    """A sample event (webhooks/samples.py): sent by hand to test a fixed-event webhook, not a real event."""
+    context = delivery.message.context
+    return isinstance(context, dict) and context.get("sample") is True

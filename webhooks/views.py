@@ -17,7 +17,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from customers.selectors import customer_search as customers_find
+from customers.selectors import customer_search_page as customers_find_page
 from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION
 
@@ -55,6 +55,7 @@ def dialog_urls(webhook: Webhook) -> dict:
     return {
         "test_send": reverse("admin:webhooks_webhook_test_send", args=[webhook.pk]),
         "group_send": reverse("admin:webhooks_webhook_group_send", args=[webhook.pk]),
+        "sample_event": reverse("admin:webhooks_webhook_sample_event", args=[webhook.pk]),
         "customer_search": reverse("admin:webhooks_customer_search"),
         "sends": reverse("admin:webhooks_groupsend_changelist"),
     }
@@ -136,11 +137,21 @@ def group_send(request, pk):
 @require_GET
 def customer_search(request):
     _require(request, "customers.view_customer")
+    found = customers_find_page(query=request.GET.get("q", ""))
     results = [
         {"id": c.pk, "label": str(c), "name": c.name, "wechat_nickname": c.wechat_nickname, "mobile": c.mobile}
-        for c in customers_find(query=request.GET.get("q", ""))
+        for c in found["results"]
     ]
-    return JsonResponse({"results": results})
+    # The query echoed: the picker shows an answer only for the query still in its box.
+    return JsonResponse(
+        {
+            "query": request.GET.get("q", ""),
+            "results": results,
+            "total": found["total"],
+            "more": found["more"],
+            "total_capped": found["total_capped"],
+        }
+    )
 
 
 @require_GET

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from customers.models import Customer
 from webhooks import services
+from webhooks.connection_test import webhook_connection_test
 from webhooks.events import FixedEvent
 from webhooks.forms import SECRET_FIELDS, WebhookForm
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook, WebhookHistory
@@ -194,6 +195,48 @@ class TestOut(Schema):
     delivery_id: str = Field(description="Read its result at GET /deliveries/{delivery_id}.")
 
 
+class SampleOut(Schema):
+    delivery_id: str = Field(description="Read its result at GET /deliveries/{delivery_id}.")
+    event: str = Field(description="The webhook's loyalty event, sent with its exact payload.")
+    sample_members: list[str] = Field(
+        description="Payload members sent as marked sample values, because the member has none of their own."
+    )
+
+
+class ConnectionStepOut(Schema):
+    step: str = Field(description="resolve, allowed, connect, tls, auth or answer.")
+    label: str
+    state: str = Field(description="ok, failed or skipped.")
+    detail: str
+
+
+class PingRequestOut(Schema):
+    url: str = Field(description="The URL as requested (an OAuth2 access token masked).")
+    headers: dict[str, str] = Field(description="Headers as sent, secrets masked.")
+    body: str
+    duration_ms: int
+
+
+class PingResponseOut(Schema):
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+class ConnectionTestOut(Schema):
+    ok: bool = Field(description="The receiver answered the ping with 2xx.")
+    outcome: str = Field(
+        description="ok, dns_failed, blocked, connect_failed, timeout, tls_failed, oauth_failed, auth_failed, "
+        "redirect, http_error or error."
+    )
+    title: str = Field(description="The outcome in words, in the request's language.")
+    detail: str = Field(description="The technical detail (the error, or the HTTP status and time).")
+    tested_at: datetime
+    steps: list[ConnectionStepOut]
+    request: PingRequestOut | None = Field(None, description="The ping as sent, when it was sent.")
+    response: PingResponseOut | None = Field(None, description="The receiver's answer, when there was one.")
+
+
 def webhook_as_dict(webhook: Webhook, *, standard_secret: str = "") -> dict:
     data = {name: getattr(webhook, name) for name in WebhookOut.model_fields if hasattr(webhook, name)}
     data.update(
@@ -335,6 +378,45 @@ def webhook_test_send(request, payload: TestIn, webhook_id: int = pk_path()):
         )
     delivery = services.message_test_send(webhook=webhook, customer=customer, user=request.auth.created_by)
     return Status(201, {"delivery_id": delivery.pk})
+
+
+@router.post(
+    "/webhooks/{webhook_id}/sample-event",
+    response=responses({201: SampleOut}, post=True, refused=True),
+    auth=WRITE,
+    operation_id="sendSampleEvent",
+)
+def webhook_sample_event(request, payload: TestIn, webhook_id: int = pk_path()):
+    """A fixed-event webhook's event, with its exact payload built from one member's real data (发送示例事件).
+
+    Sent to this webhook only, like a test send; nothing of the member changes and no flow starts.
+    """
+    webhook = _webhook(webhook_id)
+    customer = Customer.objects.filter(pk=payload.customer_id).first()
+    if customer is None:
+        raise ApiError(
+            400,
+            "invalid_fields",
+            _("That customer does not exist."),
+            fields={"customer_id": [_("That customer does not exist.")]},
+        )
+    delivery, sample = services.sample_event_send(webhook=webhook, customer=customer, user=request.auth.created_by)
+    return Status(201, {"delivery_id": delivery.pk, "event": delivery.event, "sample_members": sample.sample_members})
+
+
+@router.post(
+    "/webhooks/{webhook_id}/test-connection",
+    response=responses({200: ConnectionTestOut}, post=True),
+    auth=WRITE,
+    operation_id="testWebhookConnection",
+)
+def webhook_test_connection(request, webhook_id: int = pk_path()):
+    """Test connection: one signed ping (event webhookhub/ping, nothing of a customer's) to the receiving URL.
+
+    Says whether the host resolves and is allowed by the SSRF guard, connects, whether TLS verifies and
+    whether the authentication is accepted (for OAuth2, that a token is obtained). Not a delivery; not recorded.
+    """
+    return webhook_connection_test(webhook=_webhook(webhook_id)).as_dict()
 
 
 @router.post(

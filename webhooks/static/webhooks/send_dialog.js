@@ -30,15 +30,28 @@
   }
 
   // --- The customer picker: indexed prefix search as the user types --------------------------
+  // Only the answer to the query in the box can be chosen: a newer keystroke aborts the request in
+  // flight and marks the results on screen stale (greyed, not clickable) until its own answer arrives,
+  // so a quick click never picks someone from the previous query.
   function initPicker(picker, onChoose) {
     if (picker.dataset.ready) return;
     picker.dataset.ready = "1";
     var input = picker.querySelector(".hub-picker-input");
     var value = picker.querySelector(".hub-picker-value");
     var list = picker.querySelector(".hub-picker-results");
-    var timer = null, seq = 0;
+    var timer = null, seq = 0, controller = null;
+    var interpolate = window.interpolate || function (fmt, obj) {
+      return fmt.replace(/%\((\w+)\)s/g, function (m, key) { return String(obj[key]); });
+    };
 
-    function choose(item) {
+    function setPending(on) {
+      list.classList.toggle("hub-picker-stale", on);
+      list.setAttribute("aria-busy", on ? "true" : "false");
+      if (on) picker.dataset.pending = "1"; else delete picker.dataset.pending;
+    }
+
+    function choose(item, query) {
+      if (picker.dataset.pending || query !== input.value.trim()) return;  // a stale result
       value.value = item.id;
       input.value = item.label;
       input.dataset.chosen = item.id;
@@ -46,39 +59,67 @@
       if (onChoose) onChoose(item);
     }
 
+    function render(data, q) {
+      list.innerHTML = "";
+      list.dataset.query = q;
+      if (!data.results.length) list.appendChild(el("li", {"class": "hub-picker-info"}, gettext("No customer matches.")));
+      data.results.forEach(function (item) {
+        var li = el("li", {"role": "option", "class": "hub-picker-option", "data-customer-id": item.id});
+        li.appendChild(el("strong", {}, item.name));
+        if (item.wechat_nickname) li.appendChild(el("span", {"class": "hub-muted"}, " · " + item.wechat_nickname));
+        if (item.mobile) li.appendChild(el("span", {"class": "hub-muted"}, " · " + item.mobile));
+        li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(item, q); });
+        list.appendChild(li);
+      });
+      if (data.more) {
+        var text = data.total_capped
+          ? interpolate(gettext("Showing the first %(shown)s of more than %(total)s; type more characters."),
+              {shown: data.results.length, total: data.total}, true)
+          : interpolate(gettext("Showing the first %(shown)s of %(total)s; type more characters."),
+              {shown: data.results.length, total: data.total}, true);
+        list.appendChild(el("li", {"class": "hub-picker-info hub-picker-more", "data-total": data.total}, text));
+      }
+    }
+
     function search() {
       var q = input.value.trim();
       var mine = ++seq;
-      if (!q) { list.hidden = true; return; }
-      list.innerHTML = "";
-      list.appendChild(el("li", {"class": "hub-picker-info"}, gettext("Searching…")));
-      list.hidden = false;
-      fetch(picker.dataset.searchUrl + "?q=" + encodeURIComponent(q), {credentials: "same-origin"})
+      if (controller) controller.abort();
+      controller = null;
+      if (!q) { setPending(false); list.hidden = true; return; }
+      if (list.hidden || !list.querySelector(".hub-picker-option")) {
+        list.innerHTML = "";
+        list.appendChild(el("li", {"class": "hub-picker-info"}, gettext("Searching…")));
+        list.hidden = false;
+      }
+      var options = {credentials: "same-origin"};
+      if (typeof AbortController !== "undefined") {
+        controller = new AbortController();
+        options.signal = controller.signal;
+      }
+      fetch(picker.dataset.searchUrl + "?q=" + encodeURIComponent(q), options)
         .then(function (r) { return r.json(); })
         .then(function (data) {
-          if (mine !== seq) return;  // an older answer arriving late
-          list.innerHTML = "";
-          if (!data.results.length) list.appendChild(el("li", {"class": "hub-picker-info"}, gettext("No customer matches.")));
-          data.results.forEach(function (item) {
-            var li = el("li", {"role": "option", "class": "hub-picker-option", "data-customer-id": item.id});
-            li.appendChild(el("strong", {}, item.name));
-            if (item.wechat_nickname) li.appendChild(el("span", {"class": "hub-muted"}, " · " + item.wechat_nickname));
-            if (item.mobile) li.appendChild(el("span", {"class": "hub-muted"}, " · " + item.mobile));
-            li.addEventListener("mousedown", function (ev) { ev.preventDefault(); choose(item); });
-            list.appendChild(li);
-          });
+          if (mine !== seq || q !== input.value.trim()) return;  // an older answer arriving late
+          setPending(false);
+          render(data, q);
+          list.hidden = false;
         })
-        .catch(function () { if (mine === seq) list.hidden = true; });
+        .catch(function () { if (mine === seq) { setPending(false); list.hidden = true; } });
     }
 
     input.addEventListener("input", function () {
       value.value = "";
       delete input.dataset.chosen;
       clearTimeout(timer);
+      seq++;  // whatever answer is on its way is now stale
+      if (controller) { controller.abort(); controller = null; }
+      setPending(true);
       timer = setTimeout(search, 150);
     });
     input.addEventListener("keydown", function (ev) {
       var first = list.querySelector(".hub-picker-option");
+      if (ev.key === "Enter" && picker.dataset.pending) { ev.preventDefault(); return; }
       if (ev.key === "Enter" && !list.hidden && first) { ev.preventDefault(); first.dispatchEvent(new MouseEvent("mousedown")); }
       if (ev.key === "Escape" && !list.hidden) { ev.stopPropagation(); list.hidden = true; }
     });
@@ -132,29 +173,34 @@
       });
     });
 
-    var testForm = dialog.querySelector("#test-send-form");
-    if (testForm) {
-      initPicker(testForm.querySelector(".hub-picker"));
-      testForm.addEventListener("submit", function (ev) {
+    // A test send, or a fixed-event webhook's sample event: one delivery whose result the dialog shows.
+    [["#test-send-form", dialog.dataset.testUrl], ["#sample-event-form", dialog.dataset.sampleUrl]].forEach(function (pair) {
+      var form = dialog.querySelector(pair[0]);
+      if (!form) return;
+      initPicker(form.querySelector(".hub-picker"));
+      form.addEventListener("submit", function (ev) {
         ev.preventDefault();
-        var errors = testForm.querySelector(".hub-errors");
-        var box = testForm.querySelector(".hub-result");
+        var errors = form.querySelector(".hub-errors");
+        var box = form.querySelector(".hub-result");
+        var note = form.querySelector(".hub-samples-note");
         showErrors(errors, {});
+        if (note) note.hidden = true;
         box.hidden = false;
         box.innerHTML = "";
         box.dataset.status = "";
         box.appendChild(el("p", {"class": "hub-muted hub-waiting"}, gettext("Waiting for the result…")));
         // The server checks the form (no customer chosen is its error too) and says what is wrong.
-        post(testForm, dialog.dataset.testUrl).then(function (res) {
+        post(form, pair[1]).then(function (res) {
           if (!res.ok) { box.hidden = true; showErrors(errors, res.data.errors); return; }
           box.dataset.delivery = res.data.delivery_id;
+          if (note && res.data.samples_note) { note.textContent = res.data.samples_note; note.hidden = false; }
           pollDelivery(box, res.data.result_url);
         }).catch(function () {
           box.hidden = true;
           showErrors(errors, {__all__: [gettext("The server could not be reached; try again.")]});
         });
       });
-    }
+    });
 
     var groupForm = dialog.querySelector("#group-send-form");
     if (groupForm) {
