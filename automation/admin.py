@@ -1,14 +1,16 @@
+import json
+
 from django.contrib import admin
 from django.db.models import Count, Prefetch
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
 
 from . import selectors
-from .models import Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
+from .models import TRIGGER_FIELDS, Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
 
 
 class FormFieldInline(admin.TabularInline):
@@ -39,6 +41,13 @@ class MicroPageAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("group").annotate(_submissions=Count("submissions"))
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and field.help_text:
+            # The admin shows help texts as HTML: "/p/<address>/" would lose "<address>" as an unknown tag.
+            field.help_text = escape(field.help_text)
+        return field
+
     @admin.display(description=_("public page"))
     def public_link(self, page):
         url = page.get_absolute_url()
@@ -64,6 +73,13 @@ class FlowStepInline(admin.TabularInline):
     extra = 1
     fields = ("order", "kind", "wait", "webhook")
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "order":
+            # Written by the up/down buttons (flow_form.js); still editable by hand.
+            field.widget.attrs.update({"class": "vIntegerField step-order", "style": "width: 4em"})
+        return field
+
 
 @admin.register(Flow)
 class FlowAdmin(admin.ModelAdmin):
@@ -72,6 +88,9 @@ class FlowAdmin(admin.ModelAdmin):
     search_fields = ("name",)
     inlines = [FlowStepInline]
     readonly_fields = ("runs_overview",)
+
+    class Media:
+        js = ("automation/flow_form.js",)
     fieldsets = (
         (None, {"fields": ("name", "is_active")}),
         (_("Trigger"), {"fields": ("trigger", "score_threshold", "group", "page", "event")}),
@@ -85,6 +104,12 @@ class FlowAdmin(admin.ModelAdmin):
             .select_related("group", "page")
             .annotate(_steps=Count("steps", distinct=True), _runs=Count("runs", distinct=True))
         )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "trigger":
+            field.widget.attrs["data-trigger-fields"] = json.dumps(TRIGGER_FIELDS)
+        return field
 
     @admin.display(description=_("trigger"))
     def trigger_label_display(self, flow):

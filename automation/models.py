@@ -226,6 +226,15 @@ class Flow(models.Model):
         return f"{self.get_trigger_display()}: {detail}"
 
 
+# The field each trigger needs (the form shows only the chosen trigger's).
+TRIGGER_FIELDS = {
+    Flow.Trigger.SCORE_REACHED: "score_threshold",
+    Flow.Trigger.GROUP_JOINED: "group",
+    Flow.Trigger.FORM_SUBMITTED: "page",
+    Flow.Trigger.LOYALTY_EVENT: "event",
+}
+
+
 class FlowStep(models.Model):
     class Kind(models.TextChoices):
         WAIT = "wait", _("wait")
