@@ -2,6 +2,7 @@
 without its scheme is refused with a clear error (admin form and Open API), the favicon, the admin's
 sections, roles and language files. The browser side is tests/browser/test_navigation_browser.py."""
 
+import io
 import json
 import socket
 
@@ -9,7 +10,6 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
-from django.test import Client
 from django.utils import translation
 
 from api.models import Scope
@@ -20,7 +20,7 @@ from webhooks.models import Attempt, Delivery, Webhook, WebhookHistory
 from webhooks.publishing import message_test_send
 from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 
-from .factories import make_webhook
+ZH_SCHEME_ERROR = "请填写完整地址，包括 https://（例如 https://crm.example.com/hook）。"  # noqa: RUF001 - Chinese punctuation
 
 
 def _free_port() -> int:
@@ -40,7 +40,7 @@ def test_demo_data_follows_the_receiver_port_and_a_rerun_repoints_the_demo_webho
     monkeypatch.delenv("DEMO_RECEIVER_URL", raising=False)
     dead = _free_port()  # nothing listens there: where the receiver used to be
     monkeypatch.setenv("DEMO_RECEIVER_PORT", str(dead))
-    call_command("demo_data", customers=6, stdout=open("/dev/null", "w"))
+    call_command("demo_data", customers=6, stdout=io.StringIO())
     assert Webhook.objects.count() == 9
     assert all(w.url.startswith(f"http://127.0.0.1:{dead}/") for w in Webhook.objects.all())
     shop = Webhook.objects.get(auth_type="oauth2")
@@ -59,7 +59,7 @@ def test_demo_data_follows_the_receiver_port_and_a_rerun_repoints_the_demo_webho
     )
     with ThreadedReceiver(config) as receiver:
         monkeypatch.setenv("DEMO_RECEIVER_PORT", str(receiver.port))
-        call_command("demo_data", customers=6, stdout=open("/dev/null", "w"))
+        call_command("demo_data", customers=6, stdout=io.StringIO())
         assert Customer.objects.count() == 6  # nothing loaded twice
         moved = Webhook.objects.exclude(pk=elsewhere.pk)
         assert all(w.url.startswith(f"http://127.0.0.1:{receiver.port}/") for w in moved), [w.url for w in moved]
@@ -107,7 +107,7 @@ def test_a_url_without_its_scheme_is_refused_not_saved_as_http():
     with translation.override("zh-hans"):
         form = WebhookForm(data=_webhook_data(url="crm.example.com/hook"))
         assert not form.is_valid()
-        assert form.errors["url"] == ["请填写完整地址，包括 https://（例如 https://crm.example.com/hook）。"]
+        assert form.errors["url"] == [ZH_SCHEME_ERROR]
     with translation.override("en"):
         form = WebhookForm(
             data=_webhook_data(auth_type="oauth2", oauth_token_url="auth.example.com/token", oauth_app_id="a")
@@ -135,7 +135,7 @@ def test_the_open_api_refuses_a_url_without_its_scheme_with_the_same_words(clien
         HTTP_ACCEPT_LANGUAGE="zh-hans",
     )
     assert answer.status_code == 400
-    assert answer.json()["error"]["fields"]["url"] == ["请填写完整地址，包括 https://（例如 https://crm.example.com/hook）。"]
+    assert answer.json()["error"]["fields"]["url"] == [ZH_SCHEME_ERROR]
     assert not Webhook.objects.exists()
 
 
