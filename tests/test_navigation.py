@@ -211,3 +211,24 @@ def test_only_the_chinese_catalogue_is_kept_english_is_the_msgids():
 
     locales = sorted(path.name for path in settings.LOCALE_PATHS[0].iterdir())
     assert locales == ["zh_Hans"]
+
+
+@pytest.mark.django_db
+def test_a_users_roles_are_called_roles_in_both_languages(admin_client):
+    from django.contrib.auth.models import Group
+
+    from webhookhub.roles import MARKETER
+
+    assert Group.objects.filter(name=MARKETER).exists()  # roles_sync after migrate
+    user = get_user_model().objects.create_user("li", password="pw-123456!")
+    url = f"/admin/auth/user/{user.pk}/change/"
+    chinese = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    form = chinese.context["adminform"].form
+    assert str(form.fields["groups"].label) == "角色"
+    assert "营销人员" in [label for _value, label in form.fields["groups"].choices]
+    english = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="en")
+    form = english.context["adminform"].form
+    assert str(form.fields["groups"].label) == "Roles"
+    assert "Marketer" in [label for _value, label in form.fields["groups"].choices]
+    roles = admin_client.get("/admin/auth/group/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "角色" in roles
