@@ -170,7 +170,7 @@ def test_the_admin_index_in_a_marketers_order_with_roles_not_groups(admin_client
         "Webhook settings",
         "Sending records",
         "Customers and loyalty",
-        "Micro-pages and flows",
+        "Micro-pages and automation",
         "Open API",
         "System",
     ]

@@ -66,7 +66,7 @@ SECTIONS = (
     ),
     (
         "automation",
-        _("Micro-pages and flows"),
+        _("Micro-pages and automation"),
         [("automation", "MicroPage"), ("automation", "Submission"), ("automation", "Flow"), ("automation", "FlowRun")],
     ),
     ("api", _("Open API"), [("api", "ApiKey")]),

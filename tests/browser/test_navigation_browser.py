@@ -93,7 +93,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(page, live_server, w
     page.goto(f"{live_server.url}/admin/")
     # As shown: in Chinese no Latin word is put in capitals.
     shown = [text.strip() for text in page.locator("#content-main .module caption").all_inner_texts()]
-    assert shown == ["Webhook 设置", "发送记录", "客户与会员", "微页面与流程", "开放 API", "系统"]
+    assert shown == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "系统"]
     rows = [text.strip() for text in page.locator("#content-main .module th[scope=row]").all_inner_texts()]
     assert rows[:3] == ["Webhook", "群发记录", "推送记录"]
     assert rows.count("群组") == 1
@@ -102,7 +102,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(page, live_server, w
     # The sidebar follows the same order.
     page.goto(f"{live_server.url}/admin/webhooks/webhook/")
     sidebar = [text.strip() for text in page.locator("#nav-sidebar .module caption").all_inner_texts()]  # as shown
-    assert sidebar == ["Webhook 设置", "发送记录", "客户与会员", "微页面与流程", "开放 API", "系统"]
+    assert sidebar == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "系统"]
     # Django's capitals stay English-only: "增加 Webhook", not "增加 WEBHOOK".
     assert page.inner_text(".object-tools a.addlink").strip() == "增加 Webhook"
     page.goto(f"{live_server.url}/admin/")
@@ -114,7 +114,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(page, live_server, w
         "Webhook settings",
         "Sending records",
         "Customers and loyalty",
-        "Micro-pages and flows",
+        "Micro-pages and automation",
         "Open API",
         "System",
     ]
