@@ -2,6 +2,7 @@
 both languages, the filter_horizontal widget in Chinese, the customer list without bulk delete, the
 micro-page form within 1440 px, the flow form's trigger fields and step order."""
 
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,9 @@ def test_language_switcher_on_every_page_and_it_persists(context, live_server):
     page.wait_for_load_state()
     assert _lang(page) == "en"
     assert page.locator("input[type=submit]").get_attribute("value") == "Log in"
+    cookie = next(c for c in context.cookies() if c["name"] == "django_language")
+    assert cookie["value"] == "en"
+    assert cookie["expires"] > time.time() + 300 * 24 * 3600  # kept, not a session cookie
     _log_in(page, base)
     assert _lang(page) == "en"
     assert _sections(page)[0] == "Webhook settings"
