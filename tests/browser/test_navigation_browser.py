@@ -195,6 +195,7 @@ def test_flow_form_shows_the_chosen_triggers_field_and_moves_a_step_up(page, liv
         name: page.is_visible(f".form-row.field-{name}") for name in ("score_threshold", "group", "page", "event")
     }
     assert visible == {"score_threshold": False, "group": False, "page": False, "event": True}
+    page.select_option("#id_event", index=1)  # chosen, then the trigger changed back: not kept
     page.select_option("#id_trigger", "score_reached")
 
     page.click("#steps-1 .step-move-up")
@@ -204,4 +205,6 @@ def test_flow_form_shows_the_chosen_triggers_field_and_moves_a_step_up(page, liv
     page.wait_for_selector(".messagelist .success")
     steps = list(flow.steps.order_by("order").values_list("webhook__name", flat=True))
     assert steps == ["第二个", "第一个"]
+    flow.refresh_from_db()
+    assert (flow.trigger, flow.score_threshold, flow.event) == (Flow.Trigger.SCORE_REACHED, 500, "")
     assert MicroPage.objects.count() == 0
