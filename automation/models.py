@@ -213,6 +213,11 @@ class Flow(models.Model):
         needed = requirements.get(self.trigger)
         if needed and not needed[1]:
             raise ValidationError({needed[0]: _("Required for this trigger.")})
+        # The form shows only the chosen trigger's field: what another trigger had stays hidden, so it is
+        # cleared (a forgotten group or page would otherwise be kept and protected from deletion).
+        for trigger, name in TRIGGER_FIELDS.items():
+            if trigger != self.trigger:
+                setattr(self, name, "" if name == "event" else None)
 
     @property
     def trigger_label(self) -> str:
@@ -224,6 +229,15 @@ class Flow(models.Model):
         }
         detail = details.get(self.trigger)
         return f"{self.get_trigger_display()}: {detail}"
+
+
+# The field each trigger needs (the form shows only the chosen trigger's).
+TRIGGER_FIELDS = {
+    Flow.Trigger.SCORE_REACHED: "score_threshold",
+    Flow.Trigger.GROUP_JOINED: "group",
+    Flow.Trigger.FORM_SUBMITTED: "page",
+    Flow.Trigger.LOYALTY_EVENT: "event",
+}
 
 
 class FlowStep(models.Model):

@@ -17,14 +17,15 @@ from .forms import MicroPageForm
 
 
 def content_security_policy(view):
-    """A strict Content-Security-Policy on the public pages: no script at all, only the page's own style."""
+    """A strict Content-Security-Policy on the public pages: no script at all, only the page's own style (and
+    images from the hub itself: the favicon)."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         request.csp_nonce = secrets.token_urlsafe(16)
         response = view(request, *args, **kwargs)
         response.headers["Content-Security-Policy"] = (
-            f"default-src 'none'; style-src 'nonce-{request.csp_nonce}'; img-src data:; "
+            f"default-src 'none'; style-src 'nonce-{request.csp_nonce}'; img-src 'self' data:; "
             "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         )
         return response

@@ -1,4 +1,5 @@
-"""The admin site of the hub: its name, the task-queue dashboard for administrators only (last in the menu)."""
+"""The admin site of the hub: its name, its index and sidebar in a marketer's order (DM Hub's words), the
+task-queue dashboard for administrators only (last, under System)."""
 
 from functools import wraps
 
@@ -19,28 +20,9 @@ class HubAdminSite(admin.AdminSite):
 
     def get_app_list(self, request, app_label=None):
         app_list = super().get_app_list(request, app_label)
-        if app_label is None and is_administrator(request.user):
-            # Last, not first: an operator's tool, after the marketers' own screens.
-            url = reverse("django_rq:home")
-            app_list.append(
-                {
-                    "name": _("Task queues"),
-                    "app_label": "rq",
-                    "app_url": url,
-                    "has_module_perms": True,
-                    "models": [
-                        {
-                            "name": _("Queues, workers and jobs (rq)"),
-                            "object_name": "RqDashboard",
-                            "perms": {"view": True},
-                            "admin_url": url,
-                            "add_url": None,
-                            "view_only": True,
-                        }
-                    ],
-                }
-            )
-        return app_list
+        if app_label is not None:
+            return app_list
+        return sections_of(app_list, rq_dashboard=_rq_dashboard() if is_administrator(request.user) else None)
 
     def get_urls(self):
         urls = super().get_urls()
@@ -62,6 +44,83 @@ def view_on_site(request, content_type_id, object_id):
     if model is None or not model._meta.managed:
         raise Http404
     return shortcut(request, content_type_id, object_id)
+
+
+# The index and the sidebar, as a marketer who used DM Hub looks for things: the webhooks first (DM Hub's
+# 设置 › Webhook), then what was sent, the customers, micro-pages and flows, the Open API, and the system
+# last. Each entry is (section key, name, [(app label, model name), ...]).
+SECTIONS = (
+    ("webhook-settings", _("Webhook settings"), [("webhooks", "Webhook")]),
+    ("sending-records", _("Sending records"), [("webhooks", "GroupSend"), ("webhooks", "Delivery")]),
+    (
+        "customers",
+        _("Customers and loyalty"),
+        [
+            ("customers", "Customer"),
+            ("customers", "Group"),
+            ("customers", "Member"),
+            ("customers", "MembershipLevel"),
+            ("customers", "Coupon"),
+            ("customers", "CouponCode"),
+        ],
+    ),
+    (
+        "automation",
+        _("Micro-pages and automation"),
+        [("automation", "MicroPage"), ("automation", "Submission"), ("automation", "Flow"), ("automation", "FlowRun")],
+    ),
+    ("api", _("Open API"), [("api", "ApiKey")]),
+)
+SYSTEM = ("system", _("System"), [("auth", "User"), ("auth", "Group")])
+
+
+def sections_of(app_list: list[dict], *, rq_dashboard: dict | None) -> list[dict]:
+    """Django's app list regrouped into SECTIONS; a model no section names keeps its own app's entry,
+    after the sections and before System (an app added later shows up without being forgotten)."""
+    models = {(app["app_label"], model["object_name"]): (app, model) for app in app_list for model in app["models"]}
+    named = {member for _key, _name, members in (*SECTIONS, SYSTEM) for member in members}
+    result = []
+    for key, name, members in (*SECTIONS, SYSTEM):
+        if key == SYSTEM[0]:
+            result.extend(_apps_left(app_list, named))
+        found = [models[member] for member in members if member in models]
+        entries = [model for _app, model in found]
+        if key == SYSTEM[0] and rq_dashboard is not None:
+            entries.append(rq_dashboard)
+        if not entries:
+            continue
+        first_app = found[0][0] if found else None
+        result.append(
+            {
+                "name": name,
+                "app_label": key,
+                "app_url": first_app["app_url"] if first_app else entries[0]["admin_url"],
+                "has_module_perms": True,
+                "models": entries,
+            }
+        )
+    return result
+
+
+def _apps_left(app_list: list[dict], named: set[tuple[str, str]]) -> list[dict]:
+    left = []
+    for app in app_list:
+        models = [model for model in app["models"] if (app["app_label"], model["object_name"]) not in named]
+        if models:
+            left.append({**app, "models": models})
+    return left
+
+
+def _rq_dashboard() -> dict:
+    url = reverse("django_rq:home")
+    return {
+        "name": _("Queues, workers and jobs (rq)"),
+        "object_name": "RqDashboard",
+        "perms": {"view": True},
+        "admin_url": url,
+        "add_url": None,
+        "view_only": True,
+    }
 
 
 class HubAdminConfig(AdminConfig):

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -6,6 +8,8 @@ from . import monitoring, rq_dashboard
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    # Browsers ask for /favicon.ico on pages that name none (a JSON answer, a download).
+    path("favicon.ico", lambda request: redirect(static("webhookhub/favicon.svg")), name="favicon"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/rq/", include((rq_dashboard.urlpatterns(), "django_rq"))),
     path("admin/", admin.site.urls),

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer, Group
 from customers.selectors import groups_with_counts
+from webhookhub.fields import FullURLField
 
 from .models import Webhook
 from .secrets import MASK
@@ -110,7 +111,10 @@ class WebhookForm(forms.ModelForm):
             "body_template": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField", "spellcheck": "false"}),
             **{name: SecretInput for name in SECRET_FIELDS},
         }
-        field_classes = {name: SecretField for name in SECRET_FIELDS}
+        field_classes = {name: SecretField for name in SECRET_FIELDS} | {
+            "url": FullURLField,
+            "oauth_token_url": FullURLField,
+        }
 
     # The rotation helper of the DM Hub signature: asked when the secret key is replaced.
     keep_previous_signature = forms.BooleanField(

@@ -99,6 +99,13 @@ class CustomerAdmin(admin.ModelAdmin):
         ),
     )
 
+    def get_actions(self, request):
+        # Deleting a customer (a member is the same row) loses its history: from its own page only, for who
+        # may, never as the first entry of a bulk list.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def get_readonly_fields(self, request, obj=None):
         # A member's level changes through Members › change level, which raises the level up/down event.
         if obj is not None and obj.level_id:

@@ -82,6 +82,13 @@ class MemberAdmin(admin.ModelAdmin):
     readonly_fields = ("name", "membership_id", "level")
     actions = ["change_level", "dispatch_coupon", "draw_coupon"]
 
+    def get_actions(self, request):
+        # Deleting a customer (a member is the same row) loses its history: from its own page only, for who
+        # may, never as the first entry of a bulk list.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     def get_queryset(self, request):
         return super().get_queryset(request).exclude(membership_id="")
 

@@ -1,8 +1,10 @@
 """Demo data: a few hundred customers with Chinese names, three groups, levels, and webhooks of each kind
-pointing at the demo receiver (manage.py demo_receiver). Idempotent: does nothing when data exists."""
+pointing at the demo receiver (manage.py demo_receiver, on DEMO_RECEIVER_PORT). Idempotent: when data
+exists it loads nothing, but points the demo webhooks at the receiver again (its port may have changed)."""
 
 import os
 import random
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -12,12 +14,46 @@ from customers.models import Customer, Group, MembershipLevel
 from webhooks.events import FixedEvent
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook
 from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET
+from webhooks.webhook_secrets import webhook_save
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
 GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国建华玉兰萍红梅鑫宇浩然子轩欣怡梓涵思远雨萱"
 NICK_WORDS = ["小", "阿", "快乐的", "爱喝茶的", "晴天", "星空", "奔跑的", "安静的", "微笑", "追风"]
 NICK_TAILS = ["猫", "鱼", "兔", "熊", "少年", "姑娘", "旅人", "咖啡", "月亮", "向日葵"]
 CITIES = ["上海", "北京", "广州", "深圳", "杭州", "成都", "南京", "武汉"]
+NAMES = ["CRM(秘钥签名)", "工单系统(Basic 认证, TEXT)", "商城(OAuth2)", "通知(无鉴权)"]
+EVENT_NAME = "会员事件:{label}"
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def receiver_url() -> str:
+    """Where the demo receiver listens: DEMO_RECEIVER_URL, else 127.0.0.1 on DEMO_RECEIVER_PORT (as
+    manage.py demo_receiver reads it)."""
+    url = os.environ.get("DEMO_RECEIVER_URL")
+    return url or f"http://127.0.0.1:{os.environ.get('DEMO_RECEIVER_PORT') or 8099}"
+
+
+def demo_webhooks_point(*, url: str) -> int:
+    """Point the demo webhooks still aimed at a local receiver at `url` (same paths); returns how many
+    changed. A demo webhook someone pointed elsewhere (not a loopback host) is left alone."""
+    names = NAMES + [EVENT_NAME.format(label=event.label) for event in FixedEvent]
+    changed = 0
+    for webhook in Webhook.objects.filter(name__in=names).order_by("pk"):
+        fields = {"url": _moved(webhook.url, url), "oauth_token_url": _moved(webhook.oauth_token_url, url)}
+        fields = {name: value for name, value in fields.items() if value and value != getattr(webhook, name)}
+        if not fields:
+            continue
+        for name, value in fields.items():
+            setattr(webhook, name, value)
+        webhook_save(webhook=webhook, actor="demo_data")
+        changed += 1
+    return changed
+
+
+def _moved(old: str, base: str) -> str:
+    if not old or urlsplit(old).hostname not in LOOPBACK:
+        return ""
+    return base.rstrip("/") + urlsplit(old).path
 
 
 class Command(BaseCommand):
@@ -25,12 +61,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--customers", type=int, default=300)
-        parser.add_argument("--receiver", default=os.environ.get("DEMO_RECEIVER_URL", "http://127.0.0.1:8099"))
+        parser.add_argument("--receiver", default=receiver_url(), help="the demo receiver's base URL")
 
     @transaction.atomic
     def handle(self, *args, **options):
         if Customer.objects.exists():
-            self.stdout.write("demo data: customers exist, nothing loaded")
+            changed = demo_webhooks_point(url=options["receiver"].rstrip("/"))
+            self.stdout.write(
+                f"demo data: customers exist, nothing loaded; {changed} demo webhooks now → {options['receiver']}"
+                if changed
+                else "demo data: customers exist, nothing loaded"
+            )
             return
         rng = random.Random(2026)  # demo data: the same on every load
         levels = [
@@ -66,7 +107,7 @@ class Command(BaseCommand):
         url = options["receiver"].rstrip("/")
         common = {"is_active": True}
         Webhook.objects.create(
-            name="CRM(秘钥签名)",
+            name=NAMES[0],
             url=f"{url}/crm",
             auth_type="secret",
             secret_key=DEMO_SECRET,
@@ -78,7 +119,7 @@ class Command(BaseCommand):
             **common,
         )
         Webhook.objects.create(
-            name="工单系统(Basic 认证, TEXT)",
+            name=NAMES[1],
             url=f"{url}/tickets",
             auth_type="basic",
             basic_username=DEMO_BASIC[0],
@@ -88,7 +129,7 @@ class Command(BaseCommand):
             **common,
         )
         Webhook.objects.create(
-            name="商城(OAuth2)",
+            name=NAMES[2],
             url=f"{url}/shop",
             auth_type="oauth2",
             oauth_token_url=f"{url}/oauth/token",
@@ -98,7 +139,7 @@ class Command(BaseCommand):
             **common,
         )
         Webhook.objects.create(
-            name="通知(无鉴权)",
+            name=NAMES[3],
             url=f"{url}/notify",
             auth_type="none",
             body_template='{"customerId":"${customerId}","city":"${customer.city!"未知"}"}',
@@ -106,7 +147,7 @@ class Command(BaseCommand):
         )
         for event in FixedEvent:
             Webhook.objects.create(
-                name=f"会员事件:{event.label}",
+                name=EVENT_NAME.format(label=event.label),
                 url=f"{url}/loyalty",
                 auth_type="secret",
                 secret_key=DEMO_SECRET,
