@@ -290,6 +290,8 @@ class GroupSend(models.Model):
     fanout_done = models.BooleanField(default=False, editable=False)
     # Set by selectors.group_sends_with_progress for the lists' progress bars; not a column.
     progress: dict
+    # Set by the admin per request: whether the progress links to the send's deliveries; not a column.
+    can_view_deliveries: bool
 
     # Renewed by the worker writing the fan-out; one older than the lease is taken over by another.
     fanout_heartbeat = models.DateTimeField(null=True, blank=True, editable=False)
