@@ -179,12 +179,22 @@ def test_deliveries_search_reads_a_few_indexed_queries(admin_client, webhook):
     with CaptureQueriesContext(connection) as queries:
         admin_client.get(reverse("admin:webhooks_delivery_changelist"), {"q": "王"})
     customer_reads = [q["sql"] for q in queries.captured_queries if 'FROM "customers_customer"' in q["sql"]]
-    assert customer_reads  # the customer picker's lookups: a range on the indexed name, nickname
-    assert all("LIKE" not in sql for sql in customer_reads), customer_reads
-    plan = connection.cursor().execute(
-        "EXPLAIN QUERY PLAN SELECT id FROM webhooks_delivery WHERE id >= 'ab12' AND id < 'ab12g'"
-    )
-    assert any("USING" in str(row) and "INDEX" in str(row) for row in plan.fetchall())
+    # The customer picker's own lookups (name, WeChat nickname), each bounded: never a scan of the customers.
+    assert 1 <= len(customer_reads) <= 3, customer_reads
+    assert all("LIMIT" in sql for sql in customer_reads), customer_reads
+    # The id prefix is a range on the primary key's index.
+    sql = "SELECT id FROM webhooks_delivery WHERE id >= 'ab12' AND id < 'ab12g'"
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("EXPLAIN QUERY PLAN " + sql)
+            plan = " ".join(str(row) for row in cursor.fetchall())
+            assert "INDEX" in plan, plan
+        else:
+            cursor.execute("SET enable_seqscan = off")  # a tiny table: ask whether the index can serve it
+            cursor.execute("EXPLAIN " + sql)
+            plan = " ".join(row[0] for row in cursor.fetchall())
+            cursor.execute("RESET enable_seqscan")
+            assert "webhooks_delivery_pkey" in plan, plan
 
 
 def test_deliveries_filter_by_http_status_class(admin_client, webhook):
