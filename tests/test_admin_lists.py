@@ -146,6 +146,15 @@ def test_lists_and_pages_show_one_date_format_and_the_time_zone(admin_client, we
     assert 'title="Asia/Shanghai (UTC+8)"' in deliveries.content.decode()
     page = admin_client.get(reverse("admin:webhooks_groupsend_change", args=[send.pk]), HTTP_ACCEPT_LANGUAGE=language)
     assert "Asia/Shanghai (UTC+8)" in page.content.decode()
+    # Other lists with times name the zone once, under the list; these two name it in their headers.
+    with translation.override(language):
+        note = translation.gettext("Times are in %(zone)s.") % {"zone": "Asia/Shanghai (UTC+8)"}
+    customers = admin_client.get(reverse("admin:customers_customer_changelist"), HTTP_ACCEPT_LANGUAGE=language)
+    assert note in customers.content.decode()
+    assert 'id="time-zone-note"' not in deliveries.content.decode()
+    assert 'id="time-zone-note"' not in sends.content.decode()
+    webhooks = admin_client.get(reverse("admin:webhooks_webhook_changelist"), HTTP_ACCEPT_LANGUAGE=language)
+    assert 'id="time-zone-note"' not in webhooks.content.decode()  # no time column
 
 
 # --- Deliveries: search and the HTTP status filter ------------------------------------------------

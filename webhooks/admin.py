@@ -22,9 +22,10 @@ from django.views.i18n import JavaScriptCatalog
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
+from webhookhub.zones import zone_title
 
 from . import retention, selectors, views
-from .admin_display import clip, send_links, time_cell, with_zone, zone_title
+from .admin_display import clip, send_links, time_cell, with_zone
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
 from .models import Delivery, GroupSend, Webhook
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
@@ -333,6 +334,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The cells of a row that change while a send runs: the list's script polls them, rendered by the
     # methods below (views.group_sends_status), and puts them in place.
     live_columns = ("status_label", "progress_bar", "run_times", "actions_column")
+    time_zone_in_headers = True  # the time column's header names the zone (templatetags/hub_time.py)
 
     class Media:
         js = ("webhooks/sends.js",)
@@ -482,6 +484,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("webhook", "customer")
     show_full_result_count = False
     list_per_page = 50
+    time_zone_in_headers = True  # the time column's header names the zone (templatetags/hub_time.py)
 
     class Media:
         css = ADMIN_CSS

@@ -9,21 +9,9 @@ from django.utils import timezone
 from django.utils.functional import lazy
 from django.utils.html import format_html
 
+from webhookhub.zones import zone_offset, zone_title
+
 from . import selectors
-
-
-def zone_offset() -> str:
-    """The user's time zone as a short offset, e.g. UTC+8 (UTC+5:30 where the zone has minutes)."""
-    offset = timezone.localtime().utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset else 0
-    sign = "+" if minutes >= 0 else "-"
-    hours, rest = divmod(abs(minutes), 60)
-    return f"UTC{sign}{hours}" + (f":{rest:02d}" if rest else "")
-
-
-def zone_title() -> str:
-    """The zone's name and offset, e.g. Asia/Shanghai (UTC+8): the title of every time shown."""
-    return f"{timezone.get_current_timezone_name()} ({zone_offset()})"
 
 
 def _with_zone(label) -> str:
