@@ -183,6 +183,19 @@ def test_deliveries_search_by_customer_and_by_the_id_prefix_the_list_shows(admin
     assert _rows(admin_client, q="nothing-like-this") == 0
 
 
+def test_deliveries_search_says_when_too_many_customers_match(admin_client, webhook, monkeypatch):
+    monkeypatch.setattr(selectors, "SEARCH_CUSTOMERS", 2)
+    _send(webhook, [S.SUCCEEDED] * 3, prefix="王")
+    response = admin_client.get(reverse("admin:webhooks_delivery_changelist"), {"q": "王"}, HTTP_ACCEPT_LANGUAGE="en")
+    html = response.content.decode()
+    assert html.count('class="hub-status hub-status-') == 2
+    assert "More than 2 customers start with “王”" in html
+    assert (
+        "More than"
+        not in admin_client.get(reverse("admin:webhooks_delivery_changelist"), {"q": "王1"}).content.decode()
+    )
+
+
 def test_deliveries_search_reads_a_few_indexed_queries(admin_client, webhook):
     _send(webhook, [S.SUCCEEDED] * 3, prefix="王")
     with CaptureQueriesContext(connection) as queries:

@@ -490,7 +490,18 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         css = ADMIN_CSS
 
     def get_search_results(self, request, queryset, search_term):
-        return selectors.deliveries_search(queryset, search_term), False
+        queryset, cut = selectors.deliveries_search(queryset, search_term)
+        if cut:
+            self.message_user(
+                request,
+                gettext(
+                    "More than %(count)s customers start with “%(text)s”: the deliveries of the first %(count)s "
+                    "are shown. Type more of the name or mobile to narrow the search."
+                )
+                % {"count": selectors.SEARCH_CUSTOMERS, "text": search_term.strip()},
+                messages.WARNING,
+            )
+        return queryset, False
 
     def get_queryset(self, request):
         # The list sorts rows it has not found by index: keep the bodies out of that sort.

@@ -44,6 +44,7 @@ SEARCH_CUSTOMERS = 200
 def deliveries_search(queryset, text: str):
     """Deliveries whose id starts with `text` (4 hex characters or more: the list shows the first 8), or
     whose customer's name, WeChat nickname or mobile starts with it (the customer picker's indexed search).
+    Returns the queryset and whether the customers found were cut at SEARCH_CUSTOMERS.
 
     The id prefix is a range on the primary key's index, `id >= prefix AND id < prefix + 'g'` ('g' follows
     every hex digit): no LIKE, the same plan on SQLite and PostgreSQL. Customers are looked up first (at
@@ -51,15 +52,15 @@ def deliveries_search(queryset, text: str):
     """
     text = (text or "").strip()
     if not text:
-        return queryset
+        return queryset, False
     condition = Q(pk__in=[])
     prefix = text.lower()
     if 4 <= len(prefix) <= 32 and set(prefix) <= HEX:
         condition |= Q(pk=prefix) if len(prefix) == 32 else Q(pk__gte=prefix, pk__lt=prefix + "g")
-    customer_ids = [customer.pk for customer in customer_search(query=text, limit=SEARCH_CUSTOMERS)]
+    customer_ids = [customer.pk for customer in customer_search(query=text, limit=SEARCH_CUSTOMERS + 1)]
     if customer_ids:
-        condition |= Q(customer_id__in=customer_ids)
-    return queryset.filter(condition)
+        condition |= Q(customer_id__in=customer_ids[:SEARCH_CUSTOMERS])
+    return queryset.filter(condition), len(customer_ids) > SEARCH_CUSTOMERS
 
 
 # HTTP status classes of a delivery's last answer, for the list's filter: (low, high) of last_status_code,
