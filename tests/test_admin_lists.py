@@ -190,10 +190,8 @@ def test_deliveries_search_says_when_too_many_customers_match(admin_client, webh
     html = response.content.decode()
     assert html.count('class="hub-status hub-status-') == 2
     assert "More than 2 customers start with “王”" in html
-    assert (
-        "More than"
-        not in admin_client.get(reverse("admin:webhooks_delivery_changelist"), {"q": "王1"}).content.decode()
-    )
+    narrow = admin_client.get(reverse("admin:webhooks_delivery_changelist"), {"q": "王1"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "More than" not in narrow.content.decode()
 
 
 def test_deliveries_search_reads_a_few_indexed_queries(admin_client, webhook):
