@@ -120,6 +120,8 @@ LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="zh-hans")
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Shanghai")
+# 2026-12-07 14:05:09 in both languages (webhookhub/formats/): one date format in every list and page.
+FORMAT_MODULE_PATH = ["webhookhub.formats"]
 USE_I18N = True
 # The language a person picks in the admin's header (Django's set_language): kept a year, not a session.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 3600

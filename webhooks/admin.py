@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.i18n import JavaScriptCatalog
@@ -22,8 +22,10 @@ from django.views.i18n import JavaScriptCatalog
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
+from webhookhub.zones import zone_title
 
 from . import check_views, retention, selectors, views
+from .admin_display import clip, send_links, time_cell, with_zone
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
 from .models import Delivery, GroupSend, Webhook
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
@@ -310,19 +312,21 @@ class SendChangeList(ChangeList):
         super().get_results(request)
         # One aggregate query for the whole page, not one per row.
         selectors.group_sends_with_progress(self.result_list)
+        can_view = request.user.has_perm("webhooks.view_delivery")
+        for send in self.result_list:
+            send.can_view_deliveries = can_view
 
 
 @admin.register(GroupSend)
 class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # A send is created from a webhook's "Send message" dialog, never from a blank form; cancelling and
-    # stopping are buttons gated by their own permission.
+    # stopping are buttons gated by their own permission. The list fits a 1366-pixel screen with its
+    # actions in view (admin_display.py): webhook and group share a cell, times wrap at their space.
     deletable = False
     list_display = (
         "id",
-        "webhook",
-        "group",
-        "created_by",
-        "scheduled_at",
+        "send_label",
+        "sent_by",
         "status_label",
         "progress_bar",
         "run_times",
@@ -342,6 +346,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "finished_at",
         "cancelled_by",
+        "time_zone",
         "progress_bar",
     )
     fields = readonly_fields
@@ -349,6 +354,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The cells of a row that change while a send runs: the list's script polls them, rendered by the
     # methods below (views.group_sends_status), and puts them in place.
     live_columns = ("status_label", "progress_bar", "run_times", "actions_column")
+    time_zone_in_headers = True  # the time column's header names the zone (templatetags/hub_time.py)
 
     class Media:
         js = ("webhooks/sends.js",)
@@ -359,16 +365,39 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("status/", wrap(views.group_sends_status), {"model_admin": self}, name="webhooks_groupsend_status"),
             path("<int:pk>/cancel/", wrap(views.group_send_cancel), name="webhooks_groupsend_cancel"),
+            path("<int:pk>/results.csv", wrap(views.group_send_export), name="webhooks_groupsend_export"),
             *super().get_urls(),
         ]
 
     def get_changelist(self, request, **kwargs):
         return SendChangeList
 
+    def get_object(self, request, object_id, from_field=None):
+        send = super().get_object(request, object_id, from_field)
+        if send is not None:
+            send.can_view_deliveries = request.user.has_perm("webhooks.view_delivery")
+        return send
+
     def changelist_view(self, request, extra_context=None):
         extra_context = dict(extra_context or {})
         extra_context["can_cancel"] = request.user.has_perm(CANCEL_PERMISSION)
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description=_("webhook → group"), ordering="webhook__name")
+    def send_label(self, obj):
+        return format_html(
+            '{}<span class="hub-to">→ {}</span>',
+            clip(obj.webhook, css="hub-clip-wide"),
+            clip(obj.group, css="hub-clip-wide"),
+        )
+
+    @admin.display(description=_("sent by"), ordering="created_by__username")
+    def sent_by(self, obj):
+        return clip(obj.created_by, css="hub-clip-narrow") if obj.created_by_id else "—"
+
+    @admin.display(description=_("time zone"))
+    def time_zone(self, obj):
+        return zone_title()
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
@@ -380,18 +409,23 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def progress_bar(self, obj):
         if getattr(obj, "progress", None) is None:
             selectors.group_sends_with_progress([obj])
-        return render_to_string("admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress})
+        links = send_links(obj) if getattr(obj, "can_view_deliveries", False) else None
+        return render_to_string(
+            "admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress, "links": links}
+        )
 
-    @admin.display(description=_("started / finished"), ordering="started_at")
+    @admin.display(description=with_zone(_("time")), ordering="scheduled_at")
     def run_times(self, obj):
+        times = [
+            time_cell(obj.started_at, label=gettext("Started"))
+            if obj.started_at
+            else time_cell(obj.scheduled_at, label=gettext("Scheduled")),
+            time_cell(obj.finished_at, label=gettext("Finished")) if obj.finished_at else "",
+        ]
         return format_html(
-            '<div class="hub-times" data-send-times="{}"><span class="hub-started" title="{}">{}</span><br>'
-            '<span class="hub-finished" title="{}">{}</span></div>',
+            '<div class="hub-times" data-send-times="{}">{}</div>',
             obj.pk,
-            gettext("started at"),
-            selectors.local_time(obj.started_at) or "—",
-            gettext("finished at"),
-            selectors.local_time(obj.finished_at) or "—",
+            format_html_join("", '<div class="hub-time-row">{}</div>', ((t,) for t in times if t)),
         )
 
     @admin.display(description=_("actions"))
@@ -423,31 +457,72 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 # --- Deliveries -----------------------------------------------------------------------------------
 
 
+class StatusClassFilter(admin.SimpleListFilter):
+    title = _("HTTP status")
+    parameter_name = "http"
+
+    def lookups(self, request, model_admin):
+        return (
+            ("2xx", "2xx"),
+            ("3xx", "3xx"),
+            ("4xx", "4xx"),
+            ("5xx", "5xx"),
+            ("none", _("no answer")),
+        )
+
+    def queryset(self, request, queryset):
+        return selectors.deliveries_of_status_class(queryset, self.value() or "")
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
+    # The list fits a 1366-pixel screen (admin_display.py): long text cut with a title, times wrapping.
     deletable = False
     list_display = (
         "short_id",
-        "webhook",
-        "event_label",
-        "customer",
+        "webhook_cell",
+        "event_cell",
+        "customer_cell",
         "status_label",
-        "attempt_count",
-        "retry_count",
-        "last_status_code",
-        "next_attempt_at",
-        "created_at",
+        "attempts_cell",
+        "http_cell",
+        "created_cell",
     )
-    list_filter = ("webhook", "status", "event", SendFilter, CustomerFilter, ("created_at", admin.DateFieldListFilter))
-    search_fields = ("=id",)
+    list_display_links = ("short_id",)
+    list_filter = (
+        "webhook",
+        "status",
+        StatusClassFilter,
+        "event",
+        SendFilter,
+        CustomerFilter,
+        ("created_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("=id",)  # the search box; get_search_results does the searching
+    search_help_text = _("Delivery ID (its first characters), customer name, WeChat nickname or mobile.")
     # message: its context says whether the delivery is a sample event.
     list_select_related = ("webhook", "customer", "message")
     show_full_result_count = False
     list_per_page = 50
+    time_zone_in_headers = True  # the time column's header names the zone (templatetags/hub_time.py)
 
     class Media:
         css = ADMIN_CSS
+
+    def get_search_results(self, request, queryset, search_term):
+        queryset, cut = selectors.deliveries_search(queryset, search_term)
+        if cut:
+            self.message_user(
+                request,
+                gettext(
+                    "More than %(count)s customers start with “%(text)s”: the deliveries of the first %(count)s "
+                    "are shown. Type more of the name or mobile to narrow the search."
+                )
+                % {"count": selectors.SEARCH_CUSTOMERS, "text": search_term.strip()},
+                messages.WARNING,
+            )
+        return queryset, False
 
     def get_queryset(self, request):
         # The list sorts rows it has not found by index: keep the bodies out of that sort.
@@ -457,25 +532,62 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         wrap = self.admin_site.admin_view
         return [
             path("<str:delivery_id>/result/", wrap(views.delivery_result), name="webhooks_delivery_result"),
+            path("<str:delivery_id>/state/", wrap(views.delivery_state), name="webhooks_delivery_state"),
             path("<str:delivery_id>/redeliver/", wrap(views.delivery_redeliver), name="webhooks_delivery_redeliver"),
             *super().get_urls(),
         ]
 
-    @admin.display(description=_("delivery ID"), ordering="id")
+    @admin.display(description=_("ID"), ordering="id")
     def short_id(self, obj):
-        return format_html('<code title="{}">{}…</code>', obj.pk, obj.pk[:12])
+        return format_html('<code class="hub-id" title="{}">{}</code>', obj.pk, obj.pk[:8])
+
+    @admin.display(description=_("webhook"), ordering="webhook_id")
+    def webhook_cell(self, obj):
+        return clip(obj.webhook, css="hub-clip-wide")
+
+    @admin.display(description=_("event"), ordering="event")
+    def event_cell(self, obj):
+        cell = clip(obj.get_event_display(), title=f"{obj.get_event_display()} ({obj.event})")
+        if selectors.delivery_is_sample(obj):
+            return format_html('{} <span class="hub-sample-mark" data-sample="1">{}</span>', cell, gettext("sample"))
+        return cell
+
+    @admin.display(description=_("customer"), ordering="customer_id")
+    def customer_cell(self, obj):
+        customer = obj.customer
+        if customer is None:
+            return "—"
+        return format_html(
+            '{}<span class="hub-clip hub-muted hub-small">{}</span>', clip(customer.name), customer.mobile or ""
+        )
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
-        return status_badge(obj.status, obj.get_status_display())
-
-    @admin.display(description=_("event"), ordering="event")
-    def event_label(self, obj):
-        if selectors.delivery_is_sample(obj):
+        badge = status_badge(obj.status, obj.get_status_display())
+        if obj.status in Delivery.WAITING_STATUSES and obj.next_attempt_at:
             return format_html(
-                '{} <span class="hub-sample-mark" data-sample="1">{}</span>', obj.get_event_display(), gettext("sample")
+                '{}<div class="hub-next">{}</div>', badge, time_cell(obj.next_attempt_at, label=gettext("next"))
             )
-        return obj.get_event_display()
+        return badge
+
+    @admin.display(description=_("attempts"), ordering="attempt_count")
+    def attempts_cell(self, obj):
+        if not obj.retry_count:
+            return str(obj.attempt_count)
+        return format_html(
+            '{} <span class="hub-muted hub-small" title="{}">↻{}</span>',
+            obj.attempt_count,
+            gettext("automatic retries"),
+            obj.retry_count,
+        )
+
+    @admin.display(description=_("HTTP"), ordering="last_status_code")
+    def http_cell(self, obj):
+        return str(obj.last_status_code) if obj.last_status_code else "—"
+
+    @admin.display(description=with_zone(_("created at")), ordering="created_at")
+    def created_cell(self, obj):
+        return time_cell(obj.created_at)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         delivery = (
@@ -502,6 +614,11 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "status_badge": status_badge(delivery.status, delivery.get_status_display()),
             "can_redeliver": request.user.has_perm(REDELIVER_PERMISSION),
             "bodies_days": settings.RETENTION_BODIES_DAYS,
+            # The page follows a delivery about to be attempted (a redelivery waiting, or due now) and
+            # reloads when its attempt is recorded.
+            "watch": delivery.redeliver_requested_by_id is not None
+            or delivery.status in (Delivery.Status.PENDING, Delivery.Status.SENDING),
+            "zone_title": zone_title(),
             "has_view_permission": True,
             "media": self.media,
         }

@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
+from customers.selectors import customer_search
+
 from .doorbell import BEACON_KEY
 from .models import Attempt, Delivery, GroupSend, Message, Webhook
 
@@ -32,6 +34,47 @@ def deliveries_of_customer(queryset, value: str):
     if value.isdigit() and len(value) < 11:
         return queryset.filter(customer_id=int(value))
     return queryset.filter(customer__mobile=value)
+
+
+HEX = frozenset("0123456789abcdef")
+# Deliveries of at most this many matching customers are searched: the picker's own indexed lookups.
+SEARCH_CUSTOMERS = 200
+
+
+def deliveries_search(queryset, text: str):
+    """Deliveries whose id starts with `text` (4 hex characters or more: the list shows the first 8), or
+    whose customer's name, WeChat nickname or mobile starts with it (the customer picker's indexed search).
+    Returns the queryset and whether the customers found were cut at SEARCH_CUSTOMERS.
+
+    The id prefix is a range on the primary key's index, `id >= prefix AND id < prefix + 'g'` ('g' follows
+    every hex digit): no LIKE, the same plan on SQLite and PostgreSQL. Customers are looked up first (at
+    most SEARCH_CUSTOMERS, by the customers' own indexes), then their deliveries by the customer index.
+    """
+    text = (text or "").strip()
+    if not text:
+        return queryset, False
+    condition = Q(pk__in=[])
+    prefix = text.lower()
+    if 4 <= len(prefix) <= 32 and set(prefix) <= HEX:
+        condition |= Q(pk=prefix) if len(prefix) == 32 else Q(pk__gte=prefix, pk__lt=prefix + "g")
+    customer_ids = [customer.pk for customer in customer_search(query=text, limit=SEARCH_CUSTOMERS + 1)]
+    if customer_ids:
+        condition |= Q(customer_id__in=customer_ids[:SEARCH_CUSTOMERS])
+    return queryset.filter(condition), len(customer_ids) > SEARCH_CUSTOMERS
+
+
+# HTTP status classes of a delivery's last answer, for the list's filter: (low, high) of last_status_code,
+# None for no answer (an attempt was made, nothing came back: a timeout, a refused connection).
+STATUS_CLASSES = {"2xx": (200, 300), "3xx": (300, 400), "4xx": (400, 500), "5xx": (500, 600), "none": None}
+
+
+def deliveries_of_status_class(queryset, status_class: str):
+    if status_class not in STATUS_CLASSES:
+        return queryset
+    bounds = STATUS_CLASSES[status_class]
+    if bounds is None:
+        return queryset.filter(last_status_code__isnull=True, attempt_count__gt=0)
+    return queryset.filter(last_status_code__gte=bounds[0], last_status_code__lt=bounds[1])
 
 
 def deliveries_filter(
@@ -61,6 +104,31 @@ def deliveries_filter(
     if created_before is not None:
         queryset = queryset.filter(created_at__lt=created_before)
     return queryset
+
+
+def group_send_results(*, send: GroupSend, chunk_size: int = 2000):
+    """Every delivery of a send with its customer, as tuples, read in chunks (a server-side cursor on
+    PostgreSQL): for the CSV export of a million rows. In the order of the (message, created_at) index."""
+    message_id = Message.objects.filter(group_send=send).values_list("pk", flat=True).first()
+    if message_id is None:
+        return iter(())
+    return (
+        Delivery.objects.filter(message_id=message_id)
+        .order_by("created_at")
+        .values_list(
+            "pk",
+            "customer_id",
+            "customer__name",
+            "customer__mobile",
+            "status",
+            "attempt_count",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "updated_at",
+        )
+        .iterator(chunk_size=chunk_size)
+    )
 
 
 def group_send_progress(*, send_ids) -> dict[int, dict]:
@@ -105,6 +173,15 @@ def progress_summary(send: GroupSend, counts: dict) -> dict:
     }
     for key in ("succeeded", "failed", "cancelled", "pending"):
         summary[f"{key}_pct"] = round(100 * summary[key] / total, 2) if total else 0
+    # Sent (succeeded or failed for good) out of the total, rounded down: 100 only when every one was sent.
+    summary["sent"] = counts["succeeded"] + counts["failed"]
+    summary["sent_pct"] = (100 * summary["sent"]) // total if total else 0
+    # Only a running send has deliveries waiting; a cancelled or stopped send's rest is never sent.
+    cancelled = send.status == GroupSend.Status.CANCELLED
+    summary["waiting"] = pending if send.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING) else 0
+    summary["cancelled_total"] = counts["cancelled"] + (pending if cancelled else 0)
+    summary["cancelled_total_pct"] = round(100 * summary["cancelled_total"] / total, 2) if total else 0
+    summary["stopped"] = cancelled and send.started_at is not None
     return summary
 
 
@@ -119,7 +196,9 @@ def group_sends_with_progress(sends):
 
 def group_sends_polled(*, send_ids) -> list[GroupSend]:
     """The sends the sends list polls, each with its progress."""
-    sends = GroupSend.objects.filter(pk__in=list(send_ids)).only("pk", "status", "total", "started_at", "finished_at")
+    sends = GroupSend.objects.filter(pk__in=list(send_ids)).only(
+        "pk", "status", "total", "scheduled_at", "started_at", "finished_at"
+    )
     return group_sends_with_progress(sends)
 
 
@@ -178,6 +257,19 @@ def delivery_result(*, delivery_id: str) -> dict | None:
         "retry_count": delivery.retry_count,
         "next_attempt_at": local_time(delivery.next_attempt_at),
         "attempts": [attempt_as_dict(attempt) for attempt in attempts],
+    }
+
+
+def delivery_state(*, delivery_id: str) -> dict | None:
+    """A delivery's status and attempt count, and whether a redelivery still waits for its attempt."""
+    row = Delivery.objects.filter(pk=delivery_id).values("status", "attempt_count", "redeliver_requested_by_id").first()
+    if row is None:
+        return None
+    return {
+        "status": row["status"],
+        "attempt_count": row["attempt_count"],
+        "final": row["status"] in Delivery.FINAL_STATUSES,
+        "redelivery_waiting": row["redeliver_requested_by_id"] is not None,
     }
 
 

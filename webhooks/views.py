@@ -8,7 +8,7 @@ and the script only puts it in place. The scripts' own words come from Django's 
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -21,7 +21,7 @@ from customers.selectors import customer_search_page as customers_find_page
 from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION
 
-from . import selectors, services
+from . import exports, selectors, services
 from .forms import GroupSendForm, TemplatePreviewForm, TestSendForm
 from .models import Delivery, GroupSend, Webhook
 from .payloads import message_context
@@ -165,16 +165,40 @@ def delivery_result(request, delivery_id):
 
 
 @require_GET
+def delivery_state(request, delivery_id):
+    """What the delivery page watches after a redelivery: its status and how many attempts it has."""
+    _require(request, "webhooks.view_delivery")
+    state = selectors.delivery_state(delivery_id=delivery_id)
+    if state is None:
+        raise Http404
+    return JsonResponse(state)
+
+
+@require_GET
 def group_sends_status(request, *, model_admin):
     """Each polled send's state, and its live cells rendered by the sends list's own column methods."""
     _require(request, "webhooks.view_groupsend")
     ids = [part for part in request.GET.get("ids", "").split(",") if part.strip().isdigit()][:MAX_POLLED_SENDS]
     columns = [name for name in model_admin.get_list_display(request) if name in model_admin.live_columns]
+    polled = selectors.group_sends_polled(send_ids=ids)
+    can_view_deliveries = request.user.has_perm("webhooks.view_delivery")
+    for send in polled:
+        send.can_view_deliveries = can_view_deliveries
     sends = [
         {**selectors.group_send_status(send), "cells": {name: getattr(model_admin, name)(send) for name in columns}}
-        for send in selectors.group_sends_polled(send_ids=ids)
+        for send in polled
     ]
     return JsonResponse({"sends": sends})
+
+
+@require_GET
+def group_send_export(request, pk):
+    """A send's results as CSV, streamed row by row (a million rows never sit in memory)."""
+    _require(request, "webhooks.view_delivery")
+    send = get_object_or_404(GroupSend, pk=pk)
+    response = StreamingHttpResponse(exports.group_send_results_csv(send=send), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="group-send-{send.pk}-results.csv"'
+    return response
 
 
 @require_POST

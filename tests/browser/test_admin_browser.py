@@ -151,7 +151,7 @@ def test_send_from_the_admin(page, live_server, worker, receiver):
     assert progress.get_attribute("data-pending") == "0"
     assert page.locator(f'[data-send-cancel="{send.pk}"]').count() == 0
     assert len([r for r in receiver.received if r.headers.get("X-Clab-Event") == "manual/group-send"]) == 4
-    page.screenshot(path=str(SHOTS / "sends-list.png"), full_page=True)
+    # sends-list.png is taken at 1366×768 by test_lists_browser.py.
 
     # The webhook's page: its statistics, recent deliveries and the template preview for a customer.
     page.goto(f"{base}/admin/webhooks/webhook/{webhook.pk}/change/")
