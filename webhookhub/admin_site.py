@@ -70,6 +70,8 @@ SECTIONS = (
         [("automation", "MicroPage"), ("automation", "Submission"), ("automation", "Flow"), ("automation", "FlowRun")],
     ),
     ("api", _("Open API"), [("api", "ApiKey")]),
+    # Administrators only (alerts/admin.py): where a failing webhook is announced, and what was announced.
+    ("alerts", _("Alerts"), [("alerts", "Channel"), ("alerts", "Alert")]),
 )
 SYSTEM = ("system", _("System"), [("auth", "User"), ("auth", "Group")])
 
