@@ -91,6 +91,8 @@ def failure_text(code: str, params: dict | None) -> str:
     """The sentence for a failure, in the active language; '' for an unknown code (show the stored text)."""
     p = params if isinstance(params, dict) else {}
     seconds = p.get("seconds")
+    if isinstance(seconds, float) and seconds.is_integer():
+        seconds = int(seconds)  # "1 s", not "1.0 s"
     if code == Code.HTTP_STATUS:
         status = p.get("status")
         if status in (401, 403):

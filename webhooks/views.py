@@ -220,7 +220,8 @@ def template_preview(request):
         body = template.render(message_context(customer=data["customer"]))
     except TemplateError as exc:
         return JsonResponse({"error": str(exc)}, status=200)
-    return JsonResponse({"body": body, "warnings": template_warnings(template.names)})
+    warnings = template_warnings(template.names)
+    return JsonResponse({"body": body, "warnings": warnings} if warnings else {"body": body})
 
 
 @require_POST
