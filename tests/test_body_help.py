@@ -269,7 +269,7 @@ def test_template_check_endpoint_in_the_users_language(admin_client):
         url, {"body_template": '{"b": "${customer.nmae}"}'}, HTTP_ACCEPT_LANGUAGE="zh-hans"
     ).json()
     assert answer["error"] is None
-    assert answer["warnings"] == ["没有任何客户有属性“nmae”：${customer.nmae} 将始终为空。 是否想写 ${customer.name}？"]
+    assert answer["warnings"] == ["没有任何客户有属性“nmae”：${customer.nmae} 将始终为空。是否想写 ${customer.name}？"]
 
 
 @pytest.mark.django_db

@@ -27,9 +27,7 @@ def closed_port() -> int:
 
 
 def page_text(client, delivery, language: str) -> str:
-    response = client.get(
-        reverse("admin:webhooks_delivery_change", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE=language
-    )
+    response = client.get(reverse("admin:webhooks_delivery_change", args=[delivery.pk]), HTTP_ACCEPT_LANGUAGE=language)
     assert response.status_code == 200
     return response.content.decode()
 

@@ -226,21 +226,28 @@ def template_warnings(names) -> list[str]:
             break
         checked += 1
         if prefix == "customer" and not _attribute_in_use(key):
-            text = _t("No customer has the attribute “%(key)s”: ${%(name)s} will always be empty.") % {
-                "key": key,
-                "name": name,
-            }
+            missing = "customer"
         elif prefix == "form" and not _form_key_in_use(key):
-            text = _t("No micro-page form has the field “%(key)s”: ${%(name)s} will always be empty.") % {
-                "key": key,
-                "name": name,
-            }
+            missing = "form"
         else:
             continue
         if known is None:
             known = _known_names()
-        suggestion = name_suggestion(name, known)
-        if suggestion:
-            text += " " + _t("Did you mean ${%(name)s}?") % {"name": suggestion}
-        warnings.append(text)
+        values = {"key": key, "name": name, "suggestion": name_suggestion(name, known)}
+        # One sentence per case, so that each language joins its own clauses.
+        if missing == "customer" and values["suggestion"]:
+            text = _t(
+                "No customer has the attribute “%(key)s”: ${%(name)s} will always be empty. "
+                "Did you mean ${%(suggestion)s}?"
+            )
+        elif missing == "customer":
+            text = _t("No customer has the attribute “%(key)s”: ${%(name)s} will always be empty.")
+        elif values["suggestion"]:
+            text = _t(
+                "No micro-page form has the field “%(key)s”: ${%(name)s} will always be empty. "
+                "Did you mean ${%(suggestion)s}?"
+            )
+        else:
+            text = _t("No micro-page form has the field “%(key)s”: ${%(name)s} will always be empty.")
+        warnings.append(text % values)
     return warnings

@@ -49,15 +49,14 @@ def _check_name(name: str, source: str, position: int) -> None:
     if name_is_valid(name):
         return
     line, column = line_column(source, position)
-    message = _("Unknown attribute “%(name)s” in ${…} at line %(line)s, column %(column)s.") % {
-        "name": name,
-        "line": line,
-        "column": column,
-    }
-    suggestion = name_suggestion(name)
-    if suggestion:
-        message += " " + _("Did you mean ${%(name)s}?") % {"name": suggestion}
-    raise TemplateError(message)
+    values = {"name": name, "line": line, "column": column, "suggestion": name_suggestion(name)}
+    if values["suggestion"]:
+        message = _(
+            "Unknown attribute “%(name)s” in ${…} at line %(line)s, column %(column)s. Did you mean ${%(suggestion)s}?"
+        )
+    else:
+        message = _("Unknown attribute “%(name)s” in ${…} at line %(line)s, column %(column)s.")
+    raise TemplateError(message % values)
 
 
 # json's messages, in words a marketer reads (the parser's English is kept for anything else).

@@ -68,9 +68,7 @@ class AttemptOut(Schema):
         "disconnected, dns, timeout, tls_verify, tls, ssrf_blocked, oauth_token, worker_lost, "
         "secret_undecryptable, other; empty when it succeeded or for attempts recorded before codes existed."
     )
-    error_params: dict = Field(
-        description='The code\'s facts, e.g. {"status": 401} or {"host": "…", "port": 443}.'
-    )
+    error_params: dict = Field(description='The code\'s facts, e.g. {"status": 401} or {"host": "…", "port": 443}.')
     error_text: str = Field(description="The failure in the request's language (Accept-Language).")
 
 
