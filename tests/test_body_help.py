@@ -194,6 +194,15 @@ def test_warnings_for_names_nothing_can_fill():
         assert template_names.template_warnings(["customer.nmae"])[0].startswith("没有任何客户有属性“nmae”")
 
 
+@pytest.mark.django_db
+def test_warnings_cost_a_bounded_number_of_queries(django_assert_max_num_queries):
+    names = [f"customer.typo{i}" for i in range(50)] + [f"form.typo{i}" for i in range(50)]
+    limit = template_names.WARNING_CHECKS_LIMIT
+    with django_assert_max_num_queries(limit + 3):  # the sample, the known names, one check per name
+        warnings = template_names.template_warnings(names)
+    assert len(warnings) == limit
+
+
 # --- Failure codes → sentences ----------------------------------------------------------------------
 
 CASES = [

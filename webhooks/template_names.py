@@ -95,15 +95,19 @@ def name_suggestion(name: str, known: tuple[str, ...] = ()) -> str | None:
 # --- What the data holds ---------------------------------------------------------------------------
 
 
-def custom_attribute_keys(*, limit: int = ATTRIBUTE_KEYS_LIMIT) -> list[str]:
-    """Custom attribute keys in use, from the newest customers (bounded: one indexed read)."""
+def _sampled_attribute_keys() -> set[str]:
     from customers.models import Customer
 
-    keys: dict[str, None] = {}
+    keys: set[str] = set()
     for attributes in Customer.objects.order_by("-pk").values_list("attributes", flat=True)[:ATTRIBUTE_SAMPLE]:
         if isinstance(attributes, dict):
-            keys.update(dict.fromkeys(key for key in attributes if isinstance(key, str)))
-    return sorted(key for key in keys if key not in CUSTOMER_BUILTIN_KEYS)[:limit]
+            keys.update(key for key in attributes if isinstance(key, str))
+    return keys - CUSTOMER_BUILTIN_KEYS
+
+
+def custom_attribute_keys(*, limit: int = ATTRIBUTE_KEYS_LIMIT) -> list[str]:
+    """Custom attribute keys in use, from the newest customers (bounded: one indexed read)."""
+    return sorted(_sampled_attribute_keys())[:limit]
 
 
 def _attribute_in_use(key: str) -> bool:
@@ -216,6 +220,7 @@ def template_warnings(names) -> list[str]:
     warnings = []
     checked = 0
     known: tuple[str, ...] | None = None
+    sampled: set[str] | None = None
     for name in dict.fromkeys(names):
         if name in FIXED_NAMES or not name_is_valid(name):
             continue
@@ -225,7 +230,9 @@ def template_warnings(names) -> list[str]:
         if checked >= WARNING_CHECKS_LIMIT:
             break
         checked += 1
-        if prefix == "customer" and not _attribute_in_use(key):
+        if prefix == "customer" and sampled is None:
+            sampled = _sampled_attribute_keys()  # most keys in use are found here, without a scan
+        if prefix == "customer" and key not in (sampled or ()) and not _attribute_in_use(key):
             missing = "customer"
         elif prefix == "form" and not _form_key_in_use(key):
             missing = "form"
