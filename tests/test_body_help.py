@@ -223,10 +223,17 @@ CASES = [
     ),
     (Code.DNS, {"host": "nope.example"}, "nope.example cannot be found", "找不到地址 nope.example"),
     (Code.SSRF_BLOCKED, {"host": "db.local", "address": "10.0.0.5"}, "(10.0.0.5)", "内网或本机地址（10.0.0.5）"),
-    (Code.WORKER_LOST, {"claimed_at": "2026-12-07T08:00:00+08:00"}, "claimed at 2026-12-07", "领取于 2026-12-07"),
+    (
+        Code.WORKER_LOST,
+        {"claimed_at": "2026-12-07T00:00:00+00:00"},
+        "claimed at 2026-12-07 08:00:00",
+        "领取于 2026-12-07 08:00:00",
+    ),
     (Code.TEMPLATE_ERROR, {"detail": "NaN"}, "could not be made for this customer: NaN", "无法为该客户生成消息：NaN"),
     (Code.SECRET_UNDECRYPTABLE, {}, "cannot be decrypted", "无法用本系统的密钥"),
     (Code.OAUTH_TOKEN, {"status": 403}, "token URL answered HTTP 403", "令牌地址返回 HTTP 403"),
+    (Code.CANCELLED, {"user": "小王"}, "Cancelled by 小王.", "小王"),
+    (Code.CUSTOMER_DELETED, {}, "The customer was deleted.", "客户"),
 ]
 
 

@@ -12,6 +12,8 @@ import ssl
 from urllib.parse import urlsplit
 
 import aiohttp
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from .oauth import OAuthError
@@ -35,6 +37,9 @@ class Code:
     TEMPLATE_ERROR = "template_error"  # {detail}
     SECRET_UNDECRYPTABLE = "secret_undecryptable"  # noqa: S105 - a code, not a secret
     OTHER = "other"  # {}
+    # Not failures of a request: why a delivery was cancelled before it was sent.
+    CANCELLED = "cancelled"  # {user}
+    CUSTOMER_DELETED = "customer_deleted"  # {}
 
 
 def _host_port(url: str) -> tuple[str, int | None]:
@@ -157,6 +162,9 @@ def failure_text(code: str, params: dict | None) -> str:
             }
         return _("The OAuth2 token could not be obtained: check the token URL, app ID and app secret.")
     if code == Code.WORKER_LOST:
+        claimed = parse_datetime(str(p.get("claimed_at") or ""))
+        if claimed is not None:  # stored in UTC, read in the installation's time zone
+            p = {**p, "claimed_at": timezone.localtime(claimed).strftime("%Y-%m-%d %H:%M:%S")}
         return _(
             "The worker sending this delivery stopped before the answer was recorded (claimed at %(time)s); "
             "the receiver may have received it."
@@ -170,4 +178,8 @@ def failure_text(code: str, params: dict | None) -> str:
         )
     if code == Code.OTHER:
         return _("The request failed.")
+    if code == Code.CANCELLED:
+        return _("Cancelled by %(user)s.") % {"user": p.get("user") or "?"}
+    if code == Code.CUSTOMER_DELETED:
+        return _("The customer was deleted.")
     return ""
