@@ -127,9 +127,16 @@ def test_attribute_picker_starters_and_warnings(page, live_server):
     page.locator("#body-help").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "body-editor.png"), full_page=True)
 
+    # A name outside the list is refused (as the save would), with where it is and the name meant.
+    page.fill("#id_body_template", '{"name": "${custmer.name}"}')
+    page.wait_for_selector("#body-error:not([hidden]) li >> text=custmer.name")
+    assert page.inner_text("#body-error li") == (
+        "第 1 行第 11 列：${…} 中的属性“custmer.name”不存在。是否想写 ${customer.name}？"
+    )
+
     # A JSON mistake: said at once, at the line and column typed, in Chinese.
     page.fill("#id_body_template", '{\n  "name": "${customer.nmae}"\n  "id": ${customerId}\n}')
-    error = page.wait_for_selector("#body-error:not([hidden]) li")
+    error = page.wait_for_selector("#body-error:not([hidden]) li >> text=消息体不是有效的 JSON")
     assert error.inner_text() == "消息体不是有效的 JSON：第 3 行第 3 列附近缺少逗号。"
 
     # Saved with the mistake fixed: the save goes through, and the warning is said again.
