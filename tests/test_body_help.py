@@ -338,6 +338,21 @@ def test_the_api_refuses_with_the_typed_position_and_shows_error_codes(client):
     (message,) = answer.json()["error"]["fields"]["body_template"]
     assert message == "消息体不是有效的 JSON：第 3 行第 29 列附近} 前多了一个逗号。"
 
+    # Saved with a name nothing can fill: created, and told why.
+    body["body_template"] = '{"id": ${customerId}, "name": "${customer.nmae}"}'
+    created = client.post("/api/v1/webhooks", json.dumps(body), content_type="application/json", **auth)
+    assert created.status_code == 201
+    assert created.json()["warnings"] == [
+        "没有任何客户有属性“nmae”：${customer.nmae} 将始终为空。是否想写 ${customer.name}？"
+    ]
+    patched = client.patch(
+        f"/api/v1/webhooks/{created.json()['id']}",
+        json.dumps({"body_template": '{"name": "${customer.name}"}'}),
+        content_type="application/json",
+        **auth,
+    )
+    assert patched.json()["warnings"] == []
+
     webhook = make_webhook("http://127.0.0.1:9/hook")
     message_row = Message.objects.create(event="manual/test-send")
     delivery = Delivery.objects.create(
