@@ -1,7 +1,7 @@
-"""The names a message body template can use: the one list, with labels and the triggers that fill them.
+"""The names a message body template can use: the one list, with their labels.
 
-templating.py checks names against it, payloads.py fills them (tests/test_template_names.py holds the
-two together), and the webhook form's attribute picker, its starter templates and the warnings about
+templating.py checks names against it, payloads.py fills them (tests/test_body_help.py holds the two
+together), and the webhook form's attribute picker, its starter templates and the warnings about
 names nothing can fill are built from it here. The picker's script has no list of its own.
 """
 
@@ -14,23 +14,17 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Use:
-    """The triggers of a non-fixed webhook: which names their messages fill."""
+    """The uses of a non-fixed webhook, each with its starter template."""
 
     GROUP_SEND = "group_send"
     FLOW = "flow"
     FORM = "form"
-    TEST_SEND = "test_send"
-
-
-ALL_USES = (Use.GROUP_SEND, Use.FLOW, Use.FORM, Use.TEST_SEND)
-WITH_CUSTOMER = ALL_USES  # a form submit that is an unverified match has none: see docs/contract.md section 6
 
 
 @dataclass(frozen=True)
 class Name:
     name: str
     label: str | Promise
-    uses: tuple[str, ...] = WITH_CUSTOMER
 
 
 CUSTOMER_NAMES = (
@@ -49,14 +43,14 @@ MEMBER_NAMES_SPEC = (
 )
 TRIGGER_NAMES = (
     Name("customerId", _("Customer ID")),
-    Name("flowId", _("Automation flow ID"), (Use.FLOW,)),
-    Name("flowStep", _("Step of the flow (from 1)"), (Use.FLOW,)),
-    Name("sendId", _("Group send ID"), (Use.GROUP_SEND,)),
+    Name("flowId", _("Automation flow ID")),
+    Name("flowStep", _("Step of the flow (from 1)")),
+    Name("sendId", _("Group send ID")),
 )
 SUBMISSION_NAMES_SPEC = (
-    Name("submission.id", _("Submission ID"), (Use.FORM,)),
-    Name("submission.matched", _("Mobile matched an existing customer"), (Use.FORM,)),
-    Name("submission.verified", _("Counts as that customer's"), (Use.FORM,)),
+    Name("submission.id", _("Submission ID")),
+    Name("submission.matched", _("Mobile matched an existing customer")),
+    Name("submission.verified", _("Counts as that customer's")),
 )
 
 # What templating.py accepts: these exact names, and any key after these prefixes.
@@ -186,8 +180,6 @@ def picker_catalogue(*, webhook=None) -> dict:
     }
 
 
-# DM Hub's default body, which automation flows send; kept as the model's default (models.py).
-FLOW_STARTER = '{"flowId":"${flowId}","flowStep":"${flowStep}","customerId":"${customerId}"}'
 GROUP_SEND_STARTER = (
     '{\n  "sendId": ${sendId},\n  "customerId": ${customerId},\n  "name": "${customer.name}",\n'
     '  "mobile": "${customer.mobile}",\n  "level": "${member.level!""}"\n}'
@@ -204,9 +196,12 @@ def form_starter(field_names: list[str]) -> str:
 
 
 def starters() -> list[dict]:
+    # DM Hub's default body, which its automation flows send, is still a new webhook's default.
+    from .models import DEFAULT_BODY_TEMPLATE
+
     return [
         {"key": Use.GROUP_SEND, "label": _t("Group send"), "body": GROUP_SEND_STARTER},
-        {"key": Use.FLOW, "label": _t("Automation flow (DM Hub's default)"), "body": FLOW_STARTER},
+        {"key": Use.FLOW, "label": _t("Automation flow (DM Hub's default)"), "body": DEFAULT_BODY_TEMPLATE},
         {"key": Use.FORM, "label": _t("Micro-page form"), "body": form_starter([])},
     ]
 

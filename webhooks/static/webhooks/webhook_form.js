@@ -42,8 +42,12 @@ document.addEventListener("DOMContentLoaded", function () {
   function quoted(text) {
     return text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
   }
+  // Until the marketer has clicked into the editor, its "cursor" is where the browser left it: the end.
+  var placed = false;
+  editor.addEventListener("focus", function () { placed = true; });
   function insert(text) {
-    var start = editor.selectionStart, end = editor.selectionEnd;
+    var start = placed ? editor.selectionStart : editor.value.length;
+    var end = placed ? editor.selectionEnd : start;
     editor.focus();
     editor.setRangeText(text, start, end, "end");
     editor.dispatchEvent(new Event("input", {bubbles: true}));
