@@ -26,8 +26,10 @@ from webhookhub.zones import zone_title
 
 from . import check_views, retention, selectors, views
 from .admin_display import clip, send_links, time_cell, with_zone
+from .failures import failure_text
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
 from .models import Delivery, GroupSend, Webhook
+from .template_names import picker_catalogue
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
 
 ADMIN_CSS: dict[str, Sequence[str]] = {"all": ("webhooks/admin.css",)}
@@ -141,6 +143,7 @@ class WebhookAdmin(admin.ModelAdmin):
                 name="webhooks_webhook_connection_test",
             ),
             path("preview/", wrap(views.template_preview), name="webhooks_webhook_preview"),
+            path("template-check/", wrap(views.template_check_view), name="webhooks_webhook_template_check"),
             path("customer-search/", wrap(views.customer_search), name="webhooks_customer_search"),
             path("<int:pk>/standard-secret/rotate/", wrap(self.rotate_view), name="webhooks_webhook_secret_rotate"),
             path("<int:pk>/rotation/end/", wrap(self.rotation_end_view), name="webhooks_webhook_rotation_end"),
@@ -199,6 +202,7 @@ class WebhookAdmin(admin.ModelAdmin):
                 connection_test_url=reverse("admin:webhooks_webhook_connection_test", args=[webhook.pk])
                 if request.user.has_perm(check_views.CONNECTION_TEST_PERMISSION)
                 else "",
+                body_help=picker_catalogue(webhook=webhook),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -210,6 +214,10 @@ class WebhookAdmin(admin.ModelAdmin):
         )
         # Allowed, but not silently: the person saving it reads why it is risky.
         for warning in selectors.webhook_security_warnings(webhook=obj):
+            self.message_user(request, warning, messages.WARNING)
+        # A misspelt attribute renders as the empty text for ever: said at once, the save kept (the
+        # attribute may be imported later, and the API saves through the same form without a dialog).
+        for warning in form.body_template_warnings():
             self.message_user(request, warning, messages.WARNING)
 
     def _secret_page(self, request, webhook, secret: str, *, title: str):
@@ -279,6 +287,7 @@ class WebhookAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         extra_context["can_preview"] = request.user.has_perm("customers.view_customer")
         extra_context["preview_search_url"] = reverse("admin:webhooks_customer_search")
+        extra_context["body_help"] = picker_catalogue()
         return super().add_view(request, form_url, extra_context)
 
 
@@ -583,7 +592,18 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("HTTP"), ordering="last_status_code")
     def http_cell(self, obj):
-        return str(obj.last_status_code) if obj.last_status_code else "—"
+        code = str(obj.last_status_code) if obj.last_status_code else "—"
+        if not obj.last_error_code:
+            return code
+        # Coded rows only: last_error is deferred (not read for the whole page); the delivery page shows it all.
+        reason = failure_text(obj.last_error_code, obj.last_error_params)
+        return format_html(
+            '{}<span class="hub-clip hub-small hub-error-text" data-error-code="{}" title="{}">{}</span>',
+            code,
+            obj.last_error_code,
+            reason,
+            reason,
+        )
 
     @admin.display(description=with_zone(_("created at")), ordering="created_at")
     def created_cell(self, obj):

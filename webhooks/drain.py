@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections
 
 from . import claim, doorbell, due, group_sends, record
+from .failures import Code
 from .http import AttemptResult, Endpoint, Outgoing, attempt, new_session
 from .models import Webhook
 from .oauth import TokenSource
@@ -101,7 +102,10 @@ class Drain:
         except SecretUndecryptable as exc:
             # Nothing can be signed or authenticated: each delivery fails with the reason, no request
             # is made, and the other webhooks go on.
-            results = [_unsent(d, error_class="SecretUndecryptable", reason=str(exc)) for d in claimed]
+            results = [
+                _unsent(d, error_class="SecretUndecryptable", reason=str(exc), code=Code.SECRET_UNDECRYPTABLE)
+                for d in claimed
+            ]
             await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
             return True
         if endpoint is None:
@@ -226,7 +230,7 @@ def _due_work_run() -> int:
     return sum(work.run() for work in due.due_work())
 
 
-def _unsent(delivery, *, error_class: str, reason: str) -> AttemptResult:
+def _unsent(delivery, *, error_class: str, reason: str, code: str) -> AttemptResult:
     return AttemptResult(
         delivery_id=delivery.id,
         started_at=datetime.now(UTC),
@@ -235,6 +239,7 @@ def _unsent(delivery, *, error_class: str, reason: str) -> AttemptResult:
         request_headers={},
         error_class=error_class,
         error_message=reason,
+        error_code=code,
     )
 
 

@@ -14,6 +14,8 @@ from webhookhub.fields import FullURLField
 
 from .models import Webhook
 from .secrets import MASK
+from .template_names import template_warnings
+from .templating import TemplateError, compile_template
 
 SECRET_FIELDS = ("secret_key", "basic_password", "oauth_app_secret")
 # Shown and used only with the right to manage secrets, like the secrets themselves.
@@ -149,6 +151,18 @@ class WebhookForm(forms.ModelForm):
                 self.cleaned_data[name] = getattr(self.instance, name)
         return cleaned
 
+    def body_template_warnings(self) -> list[str]:
+        """Names of the saved template that nothing can fill (no customer has the attribute, no form the
+        field): said, not refused, since the attribute may be imported later."""
+        instance = self.instance
+        if instance.is_fixed or "body_template" not in self.cleaned_data:
+            return []
+        try:
+            names = compile_template(instance.body_template, message_type=instance.message_type).names
+        except TemplateError:
+            return []
+        return template_warnings(names)
+
     def previous_signature_overlap(self):
         """The rotation helper's overlap, or None when the old key's signature is not wanted."""
         if not self.cleaned_data.get("keep_previous_signature"):
@@ -264,5 +278,13 @@ class TemplatePreviewForm(forms.Form):
         },
     )
     body_template = forms.CharField(required=False, strip=False)
+    message_type = forms.ChoiceField(required=False, choices=Webhook.MessageType.choices)
+    empty_text = forms.CharField(required=False, strip=False)
+
+
+class TemplateCheckForm(forms.Form):
+    """A body template being typed, checked before it is saved (the editor's live warnings)."""
+
+    body_template = forms.CharField(required=False, strip=False, max_length=100_000)
     message_type = forms.ChoiceField(required=False, choices=Webhook.MessageType.choices)
     empty_text = forms.CharField(required=False, strip=False)

@@ -18,6 +18,7 @@ from webhookhub.errors import HubError
 from . import doorbell
 from .bulk import rows_insert
 from .events import Event
+from .failures import Code
 from .models import Delivery, GroupSend, Message, Webhook
 from .payloads import CONTEXT_FIELDS, message_context
 from .publishing import delivery_for_customer, template_for
@@ -159,6 +160,8 @@ def group_send_cancel(*, send: GroupSend, user=None) -> GroupSend:
         next_attempt_at=None,
         updated_at=now,
         last_error=_("Cancelled by %(user)s.") % {"user": user or "?"},
+        last_error_code=Code.CANCELLED,
+        last_error_params={"user": str(user or "?")},
     )
     send.status = GroupSend.Status.CANCELLED
     send.cancelled_by = user

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 import webhookhub
 
+from .failures import failure_of_exception, failure_of_status
 from .models import Webhook
 from .oauth import OAuthError, TokenSource, with_query
 from .redact import masked_headers, masked_url, scrub
@@ -144,6 +145,9 @@ class AttemptResult:
     response_size: int = 0
     error_class: str = ""
     error_message: str = ""
+    # Why it failed, for the reader's language (webhooks/failures.py); error_* keep the technical detail.
+    error_code: str = ""
+    error_params: dict = field(default_factory=dict)
     retry_after: int | None = None
     location: str = ""
     response_cut: bool = False
@@ -224,10 +228,12 @@ async def fetch_token(session, endpoint: "Endpoint") -> tuple[str, int]:
             if r.status // 100 != 2:
                 # The endpoint's own words say why (invalid_client…); attempt() scrubs the hub's secrets from them.
                 answer = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd").strip()[:TOKEN_ANSWER_LIMIT]
+                params = {"status": r.status}
                 if not answer:
-                    raise OAuthError(_("Token request answered HTTP %(status)s.") % {"status": r.status})
+                    raise OAuthError(_("Token request answered HTTP %(status)s.") % params, params=params)
                 raise OAuthError(
-                    _("Token request answered HTTP %(status)s: %(answer)s") % {"status": r.status, "answer": answer}
+                    _("Token request answered HTTP %(status)s: %(answer)s") % {**params, "answer": answer},
+                    params=params,
                 )
     except OAuthError:
         raise
@@ -343,8 +349,18 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
             await _post(session, endpoint, outgoing, headers, result, tokens or TokenSource(None))
     except OAuthError as exc:
         result.error_class, result.error_message = "OAuthError", str(exc)
+        result.error_code, result.error_params = failure_of_exception(
+            exc, url=endpoint.url, connect_timeout=endpoint.connect_timeout, read_timeout=endpoint.read_timeout
+        )
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
         result.error_class, result.error_message = describe_error(exc)
+        result.error_code, result.error_params = failure_of_exception(
+            exc,
+            url=endpoint.url,
+            connect_timeout=endpoint.connect_timeout,
+            read_timeout=endpoint.read_timeout,
+            status=result.response_status,
+        )
         if result.response_status is not None and result.error_class == "Timeout":
             result.error_message = _("HTTP %(status)s, but the body did not arrive within the timeout.") % {
                 "status": result.response_status
@@ -361,12 +377,15 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
         elif not result.succeeded:
             result.error_class = "HTTPError"
             result.error_message = _("HTTP %(status)s") % {"status": status}
+        if not result.succeeded:
+            result.error_code, result.error_params = failure_of_status(status, result.location)
     result.duration_ms = int((time.monotonic() - clock) * 1000)
     # Whatever the receiver or an exception echoed back, no secret of the hub is kept in the record.
     secrets = [*endpoint.secrets, *result.secrets]
     if endpoint.auth_type == Webhook.AuthType.BASIC:
         secrets.append(headers["Authorization"].split(" ", 1)[1])
     result.error_message = scrub(result.error_message, secrets)
+    result.error_params = {k: scrub(v, secrets) if isinstance(v, str) else v for k, v in result.error_params.items()}
     result.response_body = scrub(result.response_body, secrets)
     result.response_headers = {k: scrub(str(v), secrets) for k, v in result.response_headers.items()}
     result.secrets = []

@@ -385,6 +385,9 @@ class Delivery(TimestampedModel):
     retry_count = models.PositiveIntegerField(_("automatic retries"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    # Why it failed, worded for each reader by webhooks/failures.py; last_error keeps the detail.
+    last_error_code = models.CharField(_("last error code"), max_length=32, blank=True, default="")
+    last_error_params = models.JSONField(_("last error parameters"), default=dict, blank=True)
     last_status_code = models.PositiveIntegerField(_("last response status"), null=True, blank=True)
     # Claim order: realtime before bulk, fresh before retries (see Priority).
     priority = models.PositiveSmallIntegerField(default=0, editable=False)
@@ -447,6 +450,15 @@ class Delivery(TimestampedModel):
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
 
+    @property
+    def last_error_text(self) -> str:
+        """The last failure in the reader's language; the stored text for rows without a code."""
+        from .failures import failure_text
+
+        if self.last_error_code:
+            return failure_text(self.last_error_code, self.last_error_params) or self.last_error
+        return self.last_error
+
 
 class Attempt(models.Model):
     """One HTTP request of a delivery, recorded exactly as sent and answered (secrets masked)."""
@@ -484,6 +496,10 @@ class Attempt(models.Model):
     succeeded = models.BooleanField(_("succeeded"), default=False)
     error_class = models.CharField(_("error class"), max_length=128, blank=True)
     error_message = models.TextField(_("error"), blank=True)
+    # Why it failed, worded for each reader by webhooks/failures.py; error_class and error_message keep
+    # the technical detail. Empty on rows written before codes existed: their text is shown.
+    error_code = models.CharField(_("error code"), max_length=32, blank=True, default="")
+    error_params = models.JSONField(_("error parameters"), default=dict, blank=True)
 
     class Meta:
         ordering = ["delivery", "number"]
@@ -493,6 +509,13 @@ class Attempt(models.Model):
 
     def __str__(self):
         return f"{self.delivery_id} #{self.number}"
+
+    @property
+    def error_text(self) -> str:
+        """The failure in the reader's language; the stored text for rows without a code."""
+        from .failures import failure_text
+
+        return (failure_text(self.error_code, self.error_params) if self.error_code else "") or self.error_message
 
     @property
     def response_truncated(self) -> bool:

@@ -18,7 +18,9 @@ def with_query(url: str, **params) -> str:
 
 
 class OAuthError(Exception):
-    pass
+    def __init__(self, message: str = "", *, params: dict | None = None):
+        super().__init__(message)
+        self.params = params or {}  # for webhooks/failures.py: the token URL's status
 
 
 class TokenCache:

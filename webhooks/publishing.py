@@ -14,6 +14,7 @@ from webhookhub.errors import HubError
 from . import doorbell
 from .bulk import rows_insert
 from .events import Event
+from .failures import Code
 from .models import Delivery, Message, Webhook
 from .payloads import fixed_event_payload, message_context
 from .signals import event_published
@@ -43,6 +44,7 @@ def delivery_for_customer(*, message, webhook, template, customer, context, now,
     except TemplateError as exc:
         # Kept, so the failure and its reason are visible; never queued.
         delivery.body, delivery.status, delivery.last_error = "", Delivery.Status.FAILED, str(exc)
+        delivery.last_error_code, delivery.last_error_params = Code.TEMPLATE_ERROR, {"detail": str(exc)}
         delivery.next_attempt_at = None
     return delivery
 

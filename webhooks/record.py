@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from .bulk import rows_insert
 from .claim import Claimed
 from .events import Event, FixedEvent
+from .failures import Code
 from .http import AttemptResult
 from .models import Attempt, Delivery, GroupSend, Message, Webhook
 from .outcome import AttemptFacts, outcome_decide
@@ -104,6 +105,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 succeeded=result.succeeded,
                 error_class=result.error_class,
                 error_message=result.error_message[:ERROR_LIMIT],
+                error_code=result.error_code,
+                error_params=result.error_params,
             )
         )
         webhook = webhooks[delivery.webhook_id]
@@ -152,6 +155,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 retry_count=delivery.retry_count + int(trigger == Attempt.Trigger.RETRY),
                 next_attempt_at=outcome.next_attempt_at,
                 last_error=error[:ERROR_LIMIT],
+                last_error_code=result.error_code,
+                last_error_params=result.error_params,
                 last_status_code=result.response_status,
                 claimed_at=None,
                 claimed_by="",
@@ -172,6 +177,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
             retry_count=F("retry_count") + int(was_retry),
             next_attempt_at=None,
             last_error="",
+            last_error_code="",
+            last_error_params={},
             last_status_code=status_code,
             claimed_at=None,
             claimed_by="",
@@ -187,6 +194,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 "retry_count",
                 "next_attempt_at",
                 "last_error",
+                "last_error_code",
+                "last_error_params",
                 "last_status_code",
                 "claimed_at",
                 "claimed_by",
@@ -264,6 +273,8 @@ def leases_expired_record() -> int:
                 url="",
                 request_headers={},
                 error_class=LOST,
+                error_code=Code.WORKER_LOST,
+                error_params={"claimed_at": d.claimed_at.isoformat(timespec="seconds")},
                 error_message=_(
                     "The worker sending this delivery stopped before recording the answer (claimed at %(time)s); "
                     "the receiver may have received it."

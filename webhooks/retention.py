@@ -32,6 +32,7 @@ from django.utils.translation import gettext
 from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 
+from .failures import Code
 from .models import Attempt, Delivery
 
 logger = logging.getLogger(__name__)
@@ -262,6 +263,7 @@ def customer_bodies_erase(*, customer_ids) -> int:
             status=Delivery.Status.CANCELLED,
             next_attempt_at=None,
             last_error=gettext("The customer was deleted."),
+            last_error_code=Code.CUSTOMER_DELETED,
             updated_at=now,
         )
         Delivery.objects.filter(pk__in=chunk).update(body="", updated_at=now)

@@ -237,6 +237,8 @@ def attempt_as_dict(attempt: Attempt) -> dict:
         "succeeded": attempt.succeeded,
         "error_class": attempt.error_class,
         "error_message": attempt.error_message,
+        "error_code": attempt.error_code,
+        "error_text": attempt.error_text,
     }
 
 
@@ -253,6 +255,8 @@ def delivery_result(*, delivery_id: str) -> dict | None:
         "final": delivery.is_final,
         "body": delivery.body,
         "last_error": delivery.last_error,
+        "last_error_code": delivery.last_error_code,
+        "last_error_text": delivery.last_error_text,
         "attempt_count": delivery.attempt_count,
         "retry_count": delivery.retry_count,
         "next_attempt_at": local_time(delivery.next_attempt_at),

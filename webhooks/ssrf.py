@@ -39,6 +39,9 @@ METADATA_NETWORKS = tuple(
 class BlockedAddressError(OSError):
     """The receiver's address is private, loopback, link-local or otherwise not public."""
 
+    host = ""
+    address = ""
+
 
 def embedded_ipv4(ip: IPAddress) -> list[ipaddress.IPv4Address]:
     """The IPv4 addresses an IPv6 address carries (both ends of a Teredo address); [] for others."""
@@ -95,13 +98,15 @@ def address_allowed(host: str, address: str) -> bool:
 
 
 def blocked_error(host: str, address: str) -> BlockedAddressError:
-    return BlockedAddressError(
+    error = BlockedAddressError(
         _(
             "Blocked: %(host)s resolves to %(address)s, which is not a public address; allow it with "
             "WEBHOOK_ALLOWED_HOSTS for an on-premise receiver."
         )
         % {"host": host, "address": address}
     )
+    error.host, error.address = host, address  # for webhooks/failures.py
+    return error
 
 
 class GuardedResolver(AbstractResolver):

@@ -12,18 +12,14 @@ import re
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from webhookhub.text import text_problem
 
 from .signing import canonical_json
+from .template_names import name_is_valid, name_suggestion
 
 PLACEHOLDER = re.compile(r'\$\{\s*([A-Za-z_][\w.]*)\s*(?:!\s*(?:"((?:[^"\\]|\\.)*)")?)?\s*\}')
-
-BUILTIN_NAMES = ("customerId", "flowId", "flowStep", "sendId")
-CUSTOMER_BUILTINS = ("name", "mobile", "email", "wechatNickname", "activityScore")
-MEMBER_NAMES = ("membershipId", "level", "levelId", "points")
-SUBMISSION_NAMES = ("id", "matched", "verified")
-PREFIXES = ("customer.", "member.", "form.")
 
 
 # Private-use characters that mark the holes of a compiled JSON template.
@@ -42,16 +38,53 @@ class _Slot:
     in_string: bool
 
 
-def _check_name(name: str) -> None:
-    if name in BUILTIN_NAMES:
+def line_column(source: str, position: int) -> tuple[int, int]:
+    """1-based line and column of a position in the template as typed (a column counts characters)."""
+    position = max(0, min(position, len(source)))
+    line = source.count("\n", 0, position) + 1
+    return line, position - (source.rfind("\n", 0, position) + 1) + 1
+
+
+def _check_name(name: str, source: str, position: int) -> None:
+    if name_is_valid(name):
         return
-    if name.startswith("member.") and name[len("member.") :] in MEMBER_NAMES:
-        return
-    if name.startswith("submission.") and name[len("submission.") :] in SUBMISSION_NAMES:
-        return
-    if name.startswith(("customer.", "form.")) and name.split(".", 1)[1]:
-        return
-    raise TemplateError(_("Unknown attribute “%(name)s” in ${…}.") % {"name": name})
+    line, column = line_column(source, position)
+    values = {"name": name, "line": line, "column": column, "suggestion": name_suggestion(name)}
+    if values["suggestion"]:
+        message = _(
+            "Unknown attribute “%(name)s” in ${…} at line %(line)s, column %(column)s. Did you mean ${%(suggestion)s}?"
+        )
+    else:
+        message = _("Unknown attribute “%(name)s” in ${…} at line %(line)s, column %(column)s.")
+    raise TemplateError(message % values)
+
+
+# json's messages, in words a marketer reads (the parser's English is kept for anything else).
+_JSON_REASONS = {
+    "Expecting ',' delimiter": gettext_lazy("a comma is missing"),
+    "Expecting ':' delimiter": gettext_lazy("a colon is missing"),
+    "Expecting property name enclosed in double quotes": gettext_lazy("a name in double quotes is expected"),
+    "Expecting value": gettext_lazy("a value is missing"),
+    "Unterminated string starting at": gettext_lazy('this string is not closed (a " is missing)'),
+    "Extra data": gettext_lazy("there is more text after the end of the JSON document"),
+    "Invalid control character at": gettext_lazy("a line break or tab inside a string (write \\n or \\t)"),
+    "Invalid \\escape": gettext_lazy("an invalid escape with \\"),
+    "Invalid \\uXXXX escape": gettext_lazy("an invalid escape with \\"),
+}
+
+
+def _json_reason(text: str, exc: json.JSONDecodeError) -> tuple[str, int]:
+    """What is wrong, and at which position of `text` to point."""
+    before = text[: exc.pos].rstrip()
+    here = text[exc.pos : exc.pos + 1]
+    if before.endswith(",") and here in ("}", "]"):
+        return _("a comma too many before %(bracket)s") % {"bracket": here}, len(before) - 1
+    if here == "'":
+        return _("use double quotes \" instead of single quotes '"), exc.pos
+    if not text[exc.pos :].strip() and exc.msg != "Unterminated string starting at":
+        return _("the document ends too early (a value or a closing bracket is missing)"), exc.pos
+    reason = _JSON_REASONS.get(exc.msg)
+    return (str(reason) if reason else exc.msg), exc.pos
 
 
 def _string_state(text: str, in_string: bool) -> bool:
@@ -73,19 +106,23 @@ class BodyTemplate:
         self.is_json = message_type == "json"
         self.empty_text = empty_text or ""
         self._parts: list[str | _Slot] = []
+        # Where each part stands in the source: an error in the rendered text points at what was typed.
+        self._starts: list[int] = []
         position, in_string = 0, False
         for match in PLACEHOLDER.finditer(self.source):
             literal = self.source[position : match.start()]
             in_string = _string_state(literal, in_string)
             name, fallback = match.group(1), match.group(2)
-            _check_name(name)
+            _check_name(name, self.source, match.start())
             if fallback is not None:
                 fallback = fallback.replace('\\"', '"').replace("\\\\", "\\")
             elif match.group(0).rstrip("} ").endswith("!"):
                 fallback = ""
             self._parts.extend([literal, _Slot(name, fallback, in_string)])
+            self._starts.extend([position, match.start()])
             position = match.end()
         self._parts.append(self.source[position:])
+        self._starts.append(position)
         self._skeleton = self._compile_skeleton() if self.is_json else None
 
     @property
@@ -178,6 +215,16 @@ class BodyTemplate:
                 return None
         return "".join(out)
 
+    def _source_position(self, pieces: list[str], position: int) -> int:
+        """The position in the source of a position in the rendered text: a literal maps character for
+        character, a placeholder's value to the placeholder's start."""
+        offset = 0
+        for piece, part, start in zip(pieces, self._parts, self._starts, strict=True):
+            if position < offset + len(piece):
+                return start + (position - offset) if isinstance(part, str) else start
+            offset += len(piece)
+        return len(self.source)
+
     def render(self, context: dict) -> str:
         """The body to send: canonical JSON for JSON messages, the substituted text for TEXT.
 
@@ -214,15 +261,18 @@ class BodyTemplate:
         return self._render_full(context)
 
     def _render_full(self, context: dict) -> str:
-        text = "".join(part if isinstance(part, str) else self._piece(part, context) for part in self._parts)
+        pieces = [part if isinstance(part, str) else self._piece(part, context) for part in self._parts]
+        text = "".join(pieces)
         if not self.is_json:
             return text
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
+            reason, position = _json_reason(text, exc)
+            line, column = line_column(self.source, self._source_position(pieces, position))
             raise TemplateError(
-                _("The message body is not valid JSON: %(reason)s (line %(line)s, column %(column)s).")
-                % {"reason": exc.msg, "line": exc.lineno, "column": exc.colno}
+                _("The message body is not valid JSON: %(reason)s, near line %(line)s, column %(column)s.")
+                % {"reason": reason, "line": line, "column": column}
             ) from exc
         try:
             return canonical_json(document)

@@ -22,10 +22,11 @@ from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION
 
 from . import exports, selectors, services
-from .forms import GroupSendForm, TemplatePreviewForm, TestSendForm
+from .forms import GroupSendForm, TemplateCheckForm, TemplatePreviewForm, TestSendForm
 from .models import Delivery, GroupSend, Webhook
 from .payloads import message_context
-from .templating import TemplateError, compile_template
+from .template_names import template_warnings
+from .templating import TemplateError, compile_template, template_check
 
 MAX_POLLED_SENDS = 200
 
@@ -248,9 +249,32 @@ def template_preview(request):
         webhook = get_object_or_404(Webhook, pk=webhook_id)
         source, message_type, empty_text = webhook.body_template, webhook.message_type, webhook.empty_text
     try:
-        body = compile_template(
+        template = compile_template(
             source, message_type=message_type or Webhook.MessageType.JSON, empty_text=empty_text
-        ).render(message_context(customer=data["customer"]))
+        )
+        body = template.render(message_context(customer=data["customer"]))
     except TemplateError as exc:
         return JsonResponse({"error": str(exc)}, status=200)
-    return JsonResponse({"body": body})
+    warnings = template_warnings(template.names)
+    return JsonResponse({"body": body, "warnings": warnings} if warnings else {"body": body})
+
+
+@require_POST
+def template_check_view(request):
+    """Whether the template being typed would save, and the names in it nothing can fill: the editor asks
+    as the marketer types, before any customer is chosen for the preview."""
+    _require(request, "webhooks.view_webhook")
+    form = TemplateCheckForm(request.POST)
+    if not form.is_valid():
+        return _errors(form)
+    data = form.cleaned_data
+    try:
+        template_check(
+            data["body_template"],
+            message_type=data["message_type"] or Webhook.MessageType.JSON,
+            empty_text=data["empty_text"],
+        )
+    except TemplateError as exc:
+        return JsonResponse({"error": str(exc), "warnings": []})
+    names = compile_template(data["body_template"], message_type=data["message_type"] or "json").names
+    return JsonResponse({"error": None, "warnings": template_warnings(names)})

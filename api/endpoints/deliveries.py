@@ -42,6 +42,8 @@ class DeliveryOut(Schema):
     next_attempt_at: datetime | None
     last_status_code: int | None
     last_error: str
+    last_error_code: str = Field(description="Why the last attempt failed, as a code (see error_code); empty if none.")
+    last_error_text: str = Field(description="The last failure in the request's language (Accept-Language).")
     created_at: datetime
     updated_at: datetime
 
@@ -61,6 +63,13 @@ class AttemptOut(Schema):
     succeeded: bool
     error_class: str
     error_message: str
+    error_code: str = Field(
+        description="Why the attempt failed: http_status, redirect, gone, connect_refused, connect_failed, "
+        "disconnected, dns, timeout, tls_verify, tls, ssrf_blocked, oauth_token, worker_lost, "
+        "secret_undecryptable, other; empty when it succeeded or for attempts recorded before codes existed."
+    )
+    error_params: dict = Field(description='The code\'s facts, e.g. {"status": 401} or {"host": "…", "port": 443}.')
+    error_text: str = Field(description="The failure in the request's language (Accept-Language).")
 
 
 class DeliveryDetailOut(DeliveryOut):
@@ -89,6 +98,8 @@ def delivery_as_dict(delivery: Delivery) -> dict:
         "next_attempt_at": delivery.next_attempt_at,
         "last_status_code": delivery.last_status_code,
         "last_error": delivery.last_error,
+        "last_error_code": delivery.last_error_code,
+        "last_error_text": delivery.last_error_text,
         "created_at": delivery.created_at,
         "updated_at": delivery.updated_at,
     }
@@ -110,6 +121,9 @@ def attempt_as_dict(attempt: Attempt) -> dict:
         "succeeded": attempt.succeeded,
         "error_class": attempt.error_class,
         "error_message": attempt.error_message,
+        "error_code": attempt.error_code,
+        "error_params": attempt.error_params if isinstance(attempt.error_params, dict) else {},
+        "error_text": attempt.error_text,
     }
 
 

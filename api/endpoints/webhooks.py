@@ -151,6 +151,11 @@ class WebhookOut(Schema):
     standard_secret: str | None = Field(
         None, description="Only in the answer that generated it (Standard Webhooks turned on): shown this once."
     )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Only in the answer to a create or update, in the request's language: names of the body "
+        "template nothing can fill (e.g. a misspelt customer attribute, ${customer.nmae}). The webhook is saved.",
+    )
 
 
 class WebhookPage(Schema):
@@ -307,9 +312,10 @@ def list_webhooks(
 )
 def create_webhook(request, payload: WebhookIn):
     """A new webhook, validated exactly as the admin validates it."""
-    webhook = _validated(_form(payload.model_dump()))
+    form = _form(payload.model_dump())
+    webhook = _validated(form)
     webhook, secret = services.webhook_save(webhook=webhook, actor=request.auth.actor)
-    return Status(201, webhook_as_dict(webhook, standard_secret=secret))
+    return Status(201, {**webhook_as_dict(webhook, standard_secret=secret), "warnings": form.body_template_warnings()})
 
 
 @router.get("/webhooks/{webhook_id}", response=responses({200: WebhookOut}), auth=READ, operation_id="getWebhook")
@@ -326,13 +332,14 @@ def update_webhook(request, payload: WebhookPatch, webhook_id: int = pk_path()):
     if hours and "secret_key" not in data:
         message = _("Only with a new secret_key: it keeps the old key signing for these hours.")
         raise ApiError(400, "invalid_fields", message, fields={"previous_signature_hours": [message]})
-    webhook = _validated(_form(data, instance=current))
+    form = _form(data, instance=current)
+    webhook = _validated(form)
     webhook, secret = services.webhook_save(
         webhook=webhook,
         actor=request.auth.actor,
         previous_signature_overlap=timedelta(hours=hours) if hours and "secret_key" in data else None,
     )
-    return webhook_as_dict(webhook, standard_secret=secret)
+    return {**webhook_as_dict(webhook, standard_secret=secret), "warnings": form.body_template_warnings()}
 
 
 @router.post(

@@ -283,6 +283,12 @@
       fetch(box.dataset.previewUrl, {
         method: "POST", body: data, credentials: "same-origin", headers: {"X-CSRFToken": csrf(form || document)}
       }).then(function (r) { return r.json(); }).then(function (res) {
+        var warned = box.querySelector("#preview-warnings");
+        if (warned) {
+          warned.innerHTML = "";
+          (res.warnings || []).forEach(function (text) { warned.appendChild(el("li", {"class": "warning"}, text)); });
+          warned.hidden = !(res.warnings || []).length;
+        }
         if (res.body !== undefined) {
           out.textContent = res.body; out.hidden = false; err.hidden = true;
         } else {

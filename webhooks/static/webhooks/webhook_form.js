@@ -23,3 +23,102 @@ document.addEventListener("DOMContentLoaded", function () {
   });
   sync();
 });
+
+// The message body's helpers (webhooks/templates/webhooks/body_help.html, built by the server from
+// webhooks/template_names.py): insert an attribute at the cursor, with its own fallback, start from a
+// template, and say as one types what would be refused or always empty.
+document.addEventListener("DOMContentLoaded", function () {
+  var help = document.getElementById("body-help");
+  var editor = document.getElementById("id_body_template");
+  if (!help || !editor) return;
+  var row = editor.closest(".form-row") || editor.parentNode;
+  row.appendChild(help);
+  var panel = document.getElementById("attribute-panel");
+  var toggle = document.getElementById("insert-attribute");
+  var fallback = document.getElementById("attr-fallback");
+  var pageSelect = document.getElementById("attr-page");
+  var form = editor.form;
+
+  function quoted(text) {
+    return text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
+  }
+  // Until the marketer has clicked into the editor, its "cursor" is where the browser left it: the end.
+  var placed = false;
+  editor.addEventListener("focus", function () { placed = true; });
+  function insert(text) {
+    var start = placed ? editor.selectionStart : editor.value.length;
+    var end = placed ? editor.selectionEnd : start;
+    editor.focus();
+    editor.setRangeText(text, start, end, "end");
+    editor.dispatchEvent(new Event("input", {bubbles: true}));
+  }
+  toggle.addEventListener("click", function () {
+    panel.hidden = !panel.hidden;
+    toggle.setAttribute("aria-expanded", String(!panel.hidden));
+  });
+  // mousedown keeps the editor's selection: a click on a button would otherwise move the focus first.
+  help.addEventListener("mousedown", function (ev) {
+    if (ev.target.closest(".hub-attr")) ev.preventDefault();
+  });
+  help.addEventListener("click", function (ev) {
+    var button = ev.target.closest(".hub-attr");
+    if (!button) return;
+    var name = button.dataset.name;
+    var text = fallback && fallback.value ? "${" + name + '!"' + quoted(fallback.value) + '"}' : "${" + name + "}";
+    insert(text);
+  });
+  if (pageSelect) {
+    pageSelect.addEventListener("change", function () {
+      help.querySelectorAll(".hub-attr-page").forEach(function (box) {
+        box.hidden = box.dataset.page !== pageSelect.value;
+      });
+    });
+  }
+  help.querySelectorAll(".hub-starter").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var body = button.dataset.body;
+      var page = pageSelect && pageSelect.value && help.querySelector('.hub-attr-page[data-page="' + pageSelect.value + '"]');
+      if (button.dataset.starter === "form" && page) body = page.dataset.starterBody;
+      if (editor.value.trim() && editor.value !== body &&
+          !window.confirm((window.gettext || String)("Replace the message body with this starter template?"))) return;
+      editor.value = body;
+      editor.dispatchEvent(new Event("input", {bubbles: true}));
+    });
+  });
+
+  var errorBox = document.getElementById("body-error");
+  var warningBox = document.getElementById("body-warnings");
+  function show(box, items, cls) {
+    box.innerHTML = "";
+    items.forEach(function (text) {
+      var li = document.createElement("li");
+      if (cls) li.className = cls;
+      li.textContent = text;
+      box.appendChild(li);
+    });
+    box.hidden = !items.length;
+  }
+  var timer = null, asked = 0;
+  function check() {
+    var data = new FormData();
+    ["body_template", "message_type", "empty_text"].forEach(function (name) {
+      var field = form.querySelector("[name=" + name + "]");
+      if (field) data.append(name, field.value);
+    });
+    var token = form.querySelector("[name=csrfmiddlewaretoken]");
+    var mine = ++asked;
+    fetch(help.dataset.checkUrl, {
+      method: "POST", body: data, credentials: "same-origin", headers: {"X-CSRFToken": token ? token.value : ""}
+    }).then(function (r) { return r.json(); }).then(function (res) {
+      if (mine !== asked) return;  // an older answer arriving late
+      show(errorBox, res.error ? [res.error] : [], "");
+      show(warningBox, res.warnings || [], "warning");
+    }).catch(function () {});
+  }
+  ["input", "change"].forEach(function (kind) {
+    editor.addEventListener(kind, function () { clearTimeout(timer); timer = setTimeout(check, 400); });
+  });
+  var type = document.getElementById("id_message_type");
+  if (type) type.addEventListener("change", check);
+  if (editor.value.trim()) check();
+});
