@@ -1,13 +1,14 @@
 """Every state change of webhooks, group sends and deliveries, each in one named function.
 
 The writes live where they belong on the delivery path (trigger → rows → claim → HTTP → attempts):
-publishing.py (events, forms, flows, test sends, redeliveries), group_sends.py (群发) and
-webhook_states.py (pause and resume) and webhook_secrets.py (saving a webhook, rotating its
-secrets). This module is the one door the rest of the project uses.
+publishing.py (events, forms, flows, test sends, redeliveries), group_sends.py (群发),
+recoveries.py (bulk recover), webhook_states.py (pause and resume) and webhook_secrets.py (saving a
+webhook, rotating its secrets). This module is the one door the rest of the project uses.
 """
 
 from .group_sends import group_send_cancel, group_send_create
 from .publishing import delivery_redeliver, event_publish, events_publish, message_publish, message_test_send
+from .recoveries import recovery_create, recovery_stop
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
 from .webhook_states import webhook_pause, webhook_resume
 
@@ -19,6 +20,8 @@ __all__ = [
     "group_send_create",
     "message_publish",
     "message_test_send",
+    "recovery_create",
+    "recovery_stop",
     "webhook_pause",
     "webhook_resume",
     "webhook_rotation_end",
