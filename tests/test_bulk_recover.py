@@ -97,7 +97,8 @@ def test_failed_deliveries_of_a_5000_send_are_sent_again_with_their_ids_without_
             probe.join(30)
         log = worker.log
 
-    assert (done.total, done.moved, done.succeeded, done.failed, done.cancelled) == (5000, 5000, 5000, 0, 0), log[-3000:]
+    counts = (done.total, done.moved, done.succeeded, done.failed, done.cancelled)
+    assert counts == (5000, 5000, 5000, 0, 0), log[-3000:]
     again = Counter(hit.delivery_id for hit in server.posts()) - first_ids
     assert set(again) == set(first_ids), "every delivery id seen again"
     assert set(again.values()) == {1}, "each exactly once more"
@@ -177,7 +178,8 @@ def test_a_stopped_recovery_starts_nothing_after_the_stop_returns(redis_conn):
         late = {hit.delivery_id for hit in server.posts() if hit.at > stopped_at}
         log = worker.log
     stopped = Recovery.objects.get(pk=recovery.pk)
-    assert stopped.status == Recovery.Status.STOPPED and stopped.stopped_by == user
+    assert stopped.status == Recovery.Status.STOPPED
+    assert stopped.stopped_by == user
     assert len(in_flight) <= 20
     assert late <= started, (late - started, log[-3000:])
     assert Attempt.objects.filter(delivery__recovery=recovery, number=2).count() == len(started)
