@@ -23,7 +23,7 @@ from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 
-from . import retention, selectors, views
+from . import recovery_admin, retention, selectors, views
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
 from .models import Delivery, GroupSend, Webhook
 from .webhook_secrets import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
@@ -182,6 +182,7 @@ class WebhookAdmin(admin.ModelAdmin):
                 security_warnings=selectors.webhook_security_warnings(webhook=webhook),
                 history=webhook.history.all()[:20],
                 can_manage_secrets=can_manage_secrets(request.user),
+                recover_url=recovery_admin.webhook_recover_url(webhook, request.user),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -377,7 +378,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("actions"))
     def actions_column(self, obj):
         if obj.status not in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING):
-            return ""
+            return recovery_admin.send_recover_link(obj)
         label = gettext("Cancel") if obj.status == GroupSend.Status.SCHEDULED else gettext("Stop")
         question = (
             gettext("Cancel this scheduled send?")
@@ -424,6 +425,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("webhook", "customer")
     show_full_result_count = False
     list_per_page = 50
+    actions = ["recover_selected"]
 
     class Media:
         css = ADMIN_CSS
@@ -439,6 +441,14 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path("<str:delivery_id>/redeliver/", wrap(views.delivery_redeliver), name="webhooks_delivery_redeliver"),
             *super().get_urls(),
         ]
+
+    def has_redeliver_permission(self, request):
+        return request.user.has_perm(REDELIVER_PERMISSION)
+
+    @admin.action(description=_("Send again (bulk recover)…"), permissions=["redeliver"])
+    def recover_selected(self, request, queryset):
+        # Nothing happens here: the confirmation page says how many, of which webhooks, and asks.
+        return recovery_admin.action_confirmation(self, request, queryset)
 
     @admin.display(description=_("delivery ID"), ordering="id")
     def short_id(self, obj):
