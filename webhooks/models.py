@@ -565,6 +565,8 @@ class Recovery(models.Model):
     succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     cancelled = models.PositiveIntegerField(_("cancelled"), default=0)
+    # Set by recoveries.recoveries_with_progress for the list's progress bar and the API; not a column.
+    progress: dict
 
     class Meta:
         ordering = ["-created_at", "-id"]

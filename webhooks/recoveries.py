@@ -50,12 +50,25 @@ SETTLE_SECONDS = 900
 def _moment(value) -> datetime | None:
     if value in (None, ""):
         return None
-    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    try:
+        moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    except ValueError:
+        moment = None
     if moment is None:
         raise HubError(_("Not a date and time: %(value)s") % {"value": value})
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
+
+
+def _id(value) -> int:
+    try:
+        number = int(str(value).strip().lstrip("#"))
+    except ValueError:
+        number = 0
+    if not 0 < number < 2**63:
+        raise HubError(_("Not an id: %(value)s") % {"value": value})
+    return number
 
 
 def criteria_clean(*, kind: str, criteria: dict) -> dict:
@@ -68,24 +81,28 @@ def criteria_clean(*, kind: str, criteria: dict) -> dict:
             raise HubError(_("At most %(max)s deliveries by id; use filters for more.") % {"max": MAX_IDS})
         return {"ids": sorted(set(ids))}
     if kind == Recovery.Kind.SEND:
-        send_id = criteria.get("send_id")
+        send_id = _id(criteria.get("send_id"))
         if not GroupSend.objects.filter(pk=send_id).exists():
             raise HubError(_("There is no such group send."))
-        return {"send_id": int(send_id)}
+        return {"send_id": send_id}
     if kind == Recovery.Kind.WEBHOOK:
-        webhook_id, since = criteria.get("webhook_id"), _moment(criteria.get("since"))
+        webhook_id, since = _id(criteria.get("webhook_id")), _moment(criteria.get("since"))
         if not Webhook.objects.filter(pk=webhook_id).exists():
             raise HubError(_("There is no such webhook."))
         if since is None:
             raise HubError(_("Choose since when failed deliveries are sent again."))
-        return {"webhook_id": int(webhook_id), "since": since.isoformat()}
+        return {"webhook_id": webhook_id, "since": since.isoformat()}
     if kind == Recovery.Kind.FILTER:
         cleaned = {key: criteria[key] for key in FILTER_KEYS if criteria.get(key) not in (None, "")}
         if not cleaned:
             raise HubError(_("Name at least one filter (webhook, status, event, send, customer or time)."))
-        for key in ("created_after", "created_before"):
+        for key in ("webhook_id", "send_id"):
             if key in cleaned:
-                cleaned[key] = _moment(cleaned[key]).isoformat()  # type: ignore[union-attr]
+                cleaned[key] = _id(cleaned[key])
+        for key in ("created_after", "created_before"):
+            moment = _moment(cleaned[key]) if key in cleaned else None
+            if moment is not None:
+                cleaned[key] = moment.isoformat()
         return cleaned
     raise HubError(_("Unknown kind of recovery."))
 
@@ -337,5 +354,5 @@ def recoveries_with_progress(recoveries) -> list[Recovery]:
             summary["pending"] = 0
         for key in ("succeeded", "failed", "cancelled", "pending"):
             summary[f"{key}_pct"] = round(100 * summary[key] / total, 2) if total else 0
-        recovery.progress = summary  # type: ignore[attr-defined]
+        recovery.progress = summary
     return recoveries

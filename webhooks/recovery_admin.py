@@ -71,7 +71,7 @@ def describe(recovery_or_kind, criteria: dict | None = None) -> str:
     if kind == Recovery.Kind.SEND:
         return gettext("Group send #%(id)s: its failed and cancelled deliveries") % {"id": criteria.get("send_id")}
     if kind == Recovery.Kind.WEBHOOK:
-        webhook = Webhook.objects.filter(pk=criteria.get("webhook_id")).first()
+        webhook = Webhook.objects.filter(pk=int(criteria.get("webhook_id") or 0)).first()
         since = datetime.fromisoformat(criteria["since"]) if criteria.get("since") else None
         return gettext("Webhook “%(name)s”: failed and cancelled since %(since)s") % {
             "name": webhook or f"#{criteria.get('webhook_id')}",
@@ -91,7 +91,7 @@ def describe(recovery_or_kind, criteria: dict | None = None) -> str:
         if key in ("created_after", "created_before"):
             value = selectors.local_time(datetime.fromisoformat(value))
         elif key == "webhook_id":
-            value = Webhook.objects.filter(pk=value).first() or f"#{value}"
+            value = Webhook.objects.filter(pk=int(value)).first() or f"#{value}"
         elif key == "status":
             value = Delivery.Status(value).label if value in Delivery.Status.values else value
         parts.append(f"{labels.get(key, key)} = {value}")

@@ -77,7 +77,7 @@ class RecoveryOut(Schema):
 
 def recovery_as_dict(recovery: Recovery) -> dict:
     recovery = recoveries.recoveries_with_progress([recovery])[0]
-    progress = recovery.progress  # type: ignore[attr-defined]
+    progress = recovery.progress
     return {
         "id": recovery.pk,
         "kind": recovery.kind,
