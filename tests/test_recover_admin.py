@@ -226,3 +226,39 @@ def test_who_cannot_redeliver_cannot_recover(client):
     assert "recover_selected" not in page
     assert client.get(reverse("admin:webhooks_recovery_changelist")).status_code == 200  # may watch
     assert not Recovery.objects.exists()
+
+
+def test_the_open_api_names_a_recovery_one_way_at_a_time_and_stops_it(client):
+    from api.models import Scope
+    from api.services import api_key_create
+
+    owner = User.objects.create_user("integrator", password="pw-integrator-1")
+    _key, raw = api_key_create(name="ops", scopes=[Scope.DELIVERIES_READ, Scope.DELIVERIES_WRITE], user=owner)
+    _reader, reader_raw = api_key_create(name="read", scopes=[Scope.DELIVERIES_READ])
+    webhook = make_webhook(HOOK_URL)
+    send = _send(webhook, [S.FAILED, S.FAILED, S.CANCELLED, S.SUCCEEDED])
+
+    def post(path, body, key=raw):
+        return client.post(
+            f"/api/v1{path}", json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}"
+        )
+
+    assert post("/deliveries/recover", {"send_id": send.pk}, key=reader_raw).status_code == 403
+    mixed = post("/deliveries/recover", {"delivery_ids": ["a" * 32], "status": "failed"})
+    assert mixed.status_code == 400
+    assert "delivery_ids" in mixed.json()["error"]["fields"]
+    assert post("/deliveries/recover", {}).status_code == 400
+    assert post("/deliveries/recover", {"since": "2026-01-01T00:00:00Z"}).status_code == 400
+    assert post("/deliveries/recover", {"status": "succeeded"}).json()["error"]["code"] == "refused"
+    answer = post("/deliveries/recover", {"webhook_id": webhook.pk, "status": "failed"})
+    assert answer.status_code == 202
+    body = answer.json()
+    assert (body["kind"], body["total"], body["moved"], body["status"]) == ("filter", 2, 0, "running")
+    assert body["progress"] == {"total": 2, "succeeded": 0, "failed": 0, "cancelled": 0, "pending": 2}
+    read = client.get(f"/api/v1/recoveries/{body['id']}", HTTP_AUTHORIZATION=f"Bearer {reader_raw}")
+    assert read.json()["id"] == body["id"]
+    stopped = post(f"/recoveries/{body['id']}/stop", {})
+    assert stopped.status_code == 200
+    assert stopped.json()["status"] == "stopped"
+    assert Recovery.objects.get(pk=body["id"]).stopped_by == owner
+    assert post(f"/recoveries/{body['id']}/stop", {}).status_code == 409
