@@ -17,6 +17,7 @@ resumed. A stop cancels what the recovery moved and has not sent (with the reaso
 at most the wave in flight when the stop commits still reaches its receiver.
 """
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -32,6 +33,7 @@ from .events import Event
 from .models import Delivery, GroupSend, Recovery, Webhook
 from .selectors import deliveries_filter, deliveries_of_send
 
+logger = logging.getLogger(__name__)
 Status = Delivery.Status
 RECOVERABLE = (Status.FAILED, Status.CANCELLED)
 OPEN = (Status.PENDING, Status.RETRYING, Status.SENDING)
@@ -224,7 +226,11 @@ def recoveries_advance() -> int:
     for recovery_id in Recovery.objects.filter(status=Recovery.Status.RUNNING, moving_done=False).values_list(
         "pk", flat=True
     )[:20]:
-        moved += int(recovery_move_batch(recovery_id=recovery_id))
+        try:
+            moved += int(recovery_move_batch(recovery_id=recovery_id))
+        except (HubError, KeyError, TypeError, ValueError):
+            # Criteria that no longer make sense must not stop the drain's upkeep for everyone else.
+            logger.exception("bulk recover %s could not move its next batch", recovery_id)
     return moved
 
 
