@@ -169,6 +169,9 @@ def test_the_list_action_confirms_the_selection_then_creates_the_recovery(market
     assert (recovery.kind, recovery.total, recovery.skipped, recovery.created_by) == ("selection", 2, 1, marketer)
     listing = marketer_client.get(reverse("admin:webhooks_recovery_changelist"))
     assert f'data-recovery-status="{recovery.pk}"' in listing.content.decode()
+    detail = marketer_client.get(reverse("admin:webhooks_recovery_change", args=[recovery.pk]))
+    assert detail.status_code == 200
+    assert '<div class="hub-progress"' in detail.content.decode()
     status = marketer_client.get(reverse("admin:webhooks_recovery_status") + f"?ids={recovery.pk}").json()
     assert status["recoveries"][0]["status"] == "running"
     assert "hub-progress" in status["recoveries"][0]["cells"]["progress_bar"]
