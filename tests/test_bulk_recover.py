@@ -6,18 +6,21 @@
   long: a concurrent test send's transaction is measured all along.
 - Realtime first: a test send during a large recovery is delivered promptly.
 - A stop is a stop: nothing new starts after it returns.
+- Redis losing the bell only delays a recovery: the workers' tick finds it in the database.
 """
 
 import threading
 import time
 from collections import Counter
 
+import django_rq
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
 from webhooks import recoveries, services
-from webhooks.models import Attempt, Delivery, GroupSend, Recovery
+from webhooks import worker as hub_worker
+from webhooks.models import Attempt, Delivery, GroupSend, Message, Recovery
 
 from .factories import make_customers, make_group, make_webhook
 from .support.receivers import ScriptedServer
@@ -190,3 +193,26 @@ def test_a_stopped_recovery_starts_nothing_after_the_stop_returns(redis_conn):
     assert "stopped by marketer" in cancelled.first().last_error
     # What the stop left unmoved stays failed; the moved and unsent are cancelled with the reason.
     assert Delivery.objects.filter(message__group_send=send, status=Delivery.Status.SUCCEEDED).count() < 1500
+
+
+def test_a_recovery_whose_bell_redis_lost_is_found_by_the_workers_tick(receiver, redis_conn, run_worker):
+    webhook = make_webhook(receiver.url())
+    customers = make_customers(20)
+    message = Message.objects.create(event="form/submit")
+    Delivery.objects.bulk_create(
+        [
+            Delivery(message=message, webhook=webhook, customer=c, event="form/submit", body="{}", status="failed")
+            for c in customers
+        ]
+    )
+    recovery = services.recovery_create(kind=Recovery.Kind.FILTER, criteria={"webhook_id": webhook.pk})
+    redis_conn.flushdb()  # the bell is gone; the recovery's row is not
+    hub = hub_worker.HubWorker([django_rq.get_queue("realtime"), django_rq.get_queue("bulk")], connection=redis_conn)
+    hub.run_maintenance_tasks()
+    assert django_rq.get_queue("bulk").count == 1
+    run_worker()
+    recovery.refresh_from_db()
+    assert (recovery.status, recovery.succeeded) == (Recovery.Status.COMPLETED, 20)
+    assert sorted(r.headers["X-Clab-Delivery-Id"] for r in receiver.received) == sorted(
+        Delivery.objects.values_list("pk", flat=True)
+    )
