@@ -8,7 +8,7 @@ Who may redeliver may recover (REDELIVER_PERMISSION); the recovery is recorded a
 """
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django import forms
 from django.contrib import admin, messages
@@ -155,7 +155,8 @@ def recovery_confirm(request):
     if request.GET.get("webhook", "").isdigit():
         webhook = get_object_or_404(Webhook, pk=int(request.GET["webhook"]))
         back = reverse("admin:webhooks_webhook_change", args=[webhook.pk])
-        form = SinceForm(request.GET if "since" in request.GET else None)
+        yesterday = timezone.localtime(timezone.now() - timedelta(days=1)).replace(second=0, microsecond=0)
+        form = SinceForm(request.GET if "since" in request.GET else None, initial={"since": yesterday})
         if not form.is_valid():
             return confirmation(request, kind=Recovery.Kind.WEBHOOK, criteria={}, back_url=back, since_form=form)
         criteria = {"webhook_id": webhook.pk, "since": form.cleaned_data["since"].isoformat()}
