@@ -199,6 +199,8 @@ def test_a_send_and_a_webhook_have_their_own_confirmation(marketer_client):
     send = _send(webhook, [S.FAILED, S.CANCELLED, S.SUCCEEDED])
     sends = marketer_client.get(reverse("admin:webhooks_groupsend_changelist")).content.decode()
     assert f'data-send-recover="{send.pk}"' in sends
+    detail = marketer_client.get(reverse("admin:webhooks_groupsend_change", args=[send.pk])).content.decode()
+    assert f'data-send-recover="{send.pk}"' in detail
     confirm = reverse("admin:webhooks_recovery_confirm")
     page = marketer_client.get(f"{confirm}?send={send.pk}")
     assert 'data-total="2"' in page.content.decode()

@@ -324,6 +324,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "finished_at",
         "cancelled_by",
         "progress_bar",
+        "recover_link",
     )
     fields = readonly_fields
     show_full_result_count = False
@@ -362,6 +363,12 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if getattr(obj, "progress", None) is None:
             selectors.group_sends_with_progress([obj])
         return render_to_string("admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress})
+
+    @admin.display(description=_("send again"))
+    def recover_link(self, obj):
+        if getattr(obj, "progress", None) is None:
+            selectors.group_sends_with_progress([obj])
+        return recovery_admin.send_recover_link(obj) or "—"
 
     @admin.display(description=_("started / finished"), ordering="started_at")
     def run_times(self, obj):
