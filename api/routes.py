@@ -1,9 +1,10 @@
 """The management Open API's operations, mounted on hub_api (api/hub.py) and served by api/urls.py."""
 
-from .endpoints import customers, deliveries, sends, webhooks
+from .endpoints import customers, deliveries, recoveries, sends, webhooks
 from .hub import ScopedKey, hub_api
 
-ROUTERS = (webhooks.router, deliveries.router, sends.router, customers.router)
+# recoveries before deliveries: POST /deliveries/recover is matched before /deliveries/{delivery_id}.
+ROUTERS = (webhooks.router, recoveries.router, deliveries.router, sends.router, customers.router)
 for _router in ROUTERS:
     hub_api.add_router("", _router)
 

@@ -1,6 +1,7 @@
-"""An integrator without the admin: from nothing to a delivered group send and a redelivery, through HTTP
-with a scoped key, against the live server, a real rq worker and a receiver that verifies every request
-with the public standardwebhooks library."""
+"""An integrator without the admin: from nothing to a delivered group send, a redelivery, and a bulk
+redelivery of a send that failed while the receiver was down, through HTTP with scoped keys, against the
+live server, a real rq worker and a receiver that verifies every request with the public standardwebhooks
+library."""
 
 import time
 
@@ -11,7 +12,7 @@ from django.contrib.auth import get_user_model
 
 from api.models import Scope
 from api.services import api_key_create
-from webhooks.models import Attempt, GroupSend
+from webhooks.models import Attempt, GroupSend, Recovery
 from webhooks.signing import verify
 
 from .support.receivers import ScriptedServer
@@ -51,9 +52,13 @@ class VerifyingReceiver:
     def __init__(self):
         self.secret = ""
         self.seen = []
+        self.down = False
 
     def __call__(self, hit):
         headers = {k.lower(): v for k, v in hit.headers.items()}
+        if self.down:  # the CRM is down for maintenance
+            self.seen.append((headers["webhook-id"], None))
+            return 503, {}, b"maintenance"
         try:
             standardwebhooks.Webhook(self.secret).verify(hit.body.encode("utf-8"), headers)
             ok = verify(hit.body, headers["x-clab-hmac-signature"], "crm-key")
@@ -134,12 +139,52 @@ def test_from_nothing_to_a_delivered_group_send_and_a_redelivery_through_http(li
             interval=0.2,
             message="the redelivery",
         )
+        seen_before_outage = list(receiver.seen)
+
+        # The CRM is down during a second send: every delivery fails. Back up, the integrator sends the
+        # failed ones again in bulk with a key that may only redeliver, and the same ids arrive.
+        receiver.down = True
+        outage = api("POST", "/sends", body, expect=201, **{"Idempotency-Key": "send-2"})
+        wait_until(
+            lambda: api("GET", f"/sends/{outage['id']}", expect=200)["progress"]["failed"] == 3,
+            timeout=30,
+            interval=0.2,
+            message="the send during the outage failed",
+        )
+        failed_ids = {d["id"] for d in api("GET", f"/deliveries?send_id={outage['id']}&status=failed")["items"]}
+        receiver.down = False
+        _fixer, fixer_raw = api_key_create(
+            name="运维", scopes=[Scope.DELIVERIES_READ, Scope.DELIVERIES_WRITE], user=admin
+        )
+        fixer = Client(live_server.url, fixer_raw)
+        refused = reader("POST", "/deliveries/recover", {"send_id": outage["id"]}, expect=403)
+        assert refused["error"]["scope"] == "deliveries:write"
+        recover = {"send_id": outage["id"]}
+        recovery = fixer("POST", "/deliveries/recover", recover, expect=202, **{"Idempotency-Key": "recover-1"})
+        assert (recovery["kind"], recovery["total"], recovery["status"]) == ("send", 3, "running")
+        replay = fixer("POST", "/deliveries/recover", recover, expect=202, **{"Idempotency-Key": "recover-1"})
+        assert replay["id"] == recovery["id"]
+        recovered = wait_until(
+            lambda: (r := fixer("GET", f"/recoveries/{recovery['id']}", expect=200))["status"] == "completed" and r,
+            timeout=30,
+            interval=0.2,
+            message="the bulk recover completed",
+        )
     elapsed = time.monotonic() - started
+    assert recovered["progress"] == {"total": 3, "succeeded": 3, "failed": 0, "cancelled": 0, "pending": 0}
     assert [a["trigger"] for a in redelivered["attempts"]] == ["first", "redeliver"]
     assert Attempt.objects.get(delivery_id=target, number=2).requested_by == admin
-    assert all(ok for _id, ok in receiver.seen)
-    assert len(receiver.seen) == 4
-    assert [delivery_id for delivery_id, _ok in receiver.seen].count(target) == 2
+    assert all(ok for _id, ok in seen_before_outage)
+    assert len(seen_before_outage) == 4
+    assert [delivery_id for delivery_id, _ok in seen_before_outage].count(target) == 2
     first, second = redelivered["attempts"]
     assert first["request_headers"]["webhook-id"] == second["request_headers"]["webhook-id"] == target
-    assert elapsed < 60
+    # The bulk recover: each failed id once more, verified, as a redelivery by the key's creator.
+    after = receiver.seen[len(seen_before_outage) :]
+    assert sorted(delivery_id for delivery_id, ok in after if ok is None) == sorted(failed_ids)
+    assert sorted(delivery_id for delivery_id, ok in after if ok) == sorted(failed_ids)
+    assert all(ok is not False for _id, ok in after)
+    again = Attempt.objects.filter(delivery_id__in=failed_ids, number=2)
+    assert set(again.values_list("trigger", "requested_by")) == {("redeliver", admin.pk)}
+    assert len(Recovery.objects.filter(pk=recovery["id"])) == 1
+    assert elapsed < 90

@@ -24,7 +24,7 @@ from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 from webhookhub.zones import zone_title
 
-from . import check_views, retention, selectors, views
+from . import check_views, recovery_admin, retention, selectors, views
 from .admin_display import clip, send_links, time_cell, with_zone
 from .failures import failure_text
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
@@ -203,6 +203,7 @@ class WebhookAdmin(admin.ModelAdmin):
                 if request.user.has_perm(check_views.CONNECTION_TEST_PERMISSION)
                 else "",
                 body_help=picker_catalogue(webhook=webhook),
+                recover_url=recovery_admin.webhook_recover_url(webhook, request.user),
             )
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -357,6 +358,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "cancelled_by",
         "time_zone",
         "progress_bar",
+        "recover_link",
     )
     fields = readonly_fields
     show_full_result_count = False
@@ -423,6 +425,12 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress, "links": links}
         )
 
+    @admin.display(description=_("send again"))
+    def recover_link(self, obj):
+        if getattr(obj, "progress", None) is None:
+            selectors.group_sends_with_progress([obj])
+        return recovery_admin.send_recover_link(obj) or "—"
+
     @admin.display(description=with_zone(_("time")), ordering="scheduled_at")
     def run_times(self, obj):
         times = [
@@ -440,7 +448,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("actions"))
     def actions_column(self, obj):
         if obj.status not in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING):
-            return ""
+            return recovery_admin.send_recover_link(obj)
         label = gettext("Cancel") if obj.status == GroupSend.Status.SCHEDULED else gettext("Stop")
         question = (
             gettext("Cancel this scheduled send?")
@@ -515,6 +523,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     time_zone_in_headers = True  # the time column's header names the zone (templatetags/hub_time.py)
+    actions = ["recover_selected"]
 
     class Media:
         css = ADMIN_CSS
@@ -545,6 +554,14 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             path("<str:delivery_id>/redeliver/", wrap(views.delivery_redeliver), name="webhooks_delivery_redeliver"),
             *super().get_urls(),
         ]
+
+    def has_redeliver_permission(self, request):
+        return request.user.has_perm(REDELIVER_PERMISSION)
+
+    @admin.action(description=_("Send again (bulk recover)…"), permissions=["redeliver"])
+    def recover_selected(self, request, queryset):
+        # Nothing happens here: the confirmation page says how many, of which webhooks, and asks.
+        return recovery_admin.action_confirmation(self, request, queryset)
 
     @admin.display(description=_("ID"), ordering="id")
     def short_id(self, obj):

@@ -64,13 +64,25 @@ def _free_slots(webhook: Webhook, *, limit: int, now: datetime) -> int:
 
 
 def deliveries_claim(
-    *, webhook_id: int, priorities: tuple[int, ...], limit: int, token: str, message_id: int | None = None
+    *,
+    webhook_id: int,
+    priorities: tuple[int, ...],
+    limit: int,
+    token: str,
+    message_id: int | None = None,
+    recovery_id: int | None = None,
 ) -> list[Claimed]:
-    """Claim up to `limit` due deliveries of one webhook (of one message, for a group send)."""
+    """Claim up to `limit` due deliveries of one webhook (of one message, for a group send; of one
+    bulk recover, for a recovery)."""
+    from .recoveries import recovery_running_lock
+
     now = timezone.now()
     with transaction.atomic():
         webhook = Webhook.objects.select_for_update().filter(pk=webhook_id).first()
         if webhook is None:
+            return []
+        # A stopped recovery is claimed from no more: its stop waits for this claim's commit.
+        if recovery_id is not None and not recovery_running_lock(recovery_id=recovery_id):
             return []
         count = _free_slots(webhook, limit=limit, now=now)
         if count <= 0:
@@ -78,6 +90,7 @@ def deliveries_claim(
         table = Delivery._meta.db_table
         skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
         by_message = " AND message_id = %s" if message_id is not None else ""
+        by_message += " AND recovery_id = %s" if recovery_id is not None else ""
         # One statement per priority, in claim order: with `priority = %s` the claim index yields the rows
         # already ordered by due time and the LIMIT stops the scan. `priority IN (2, 3) ORDER BY priority,
         # next_attempt_at` made PostgreSQL read and sort every waiting row of the send for each wave
@@ -98,6 +111,8 @@ def deliveries_claim(
                 params = [Delivery.Status.SENDING.value, token, stamp, stamp, *WAITING, priority, stamp, webhook_id]
                 if message_id is not None:
                     params.append(message_id)
+                if recovery_id is not None:
+                    params.append(recovery_id)
                 params.append(count - len(rows))
                 cursor.execute(sql, params)
                 rows += cursor.fetchall()
@@ -161,6 +176,10 @@ def work_due() -> bool:
     if Delivery.objects.filter(status=Delivery.Status.SENDING, claimed_at__lt=now - lease).exists():
         return True
     if any(work.due() for work in due.due_work()):
+        return True
+    from .recoveries import recoveries_due
+
+    if recoveries_due():
         return True
     return GroupSend.objects.filter(
         Q(status=GroupSend.Status.SCHEDULED, scheduled_at__lte=now)

@@ -5,13 +5,15 @@ trigger → rows (services) → claim (claim.py) → HTTP (http.py) → attempts
 - Realtime first. Every turn of the loop looks for due realtime deliveries (events, forms, flows,
   test sends, redeliveries) and sends them at once, whatever bulk work is in flight: the worker's
   bulk waves never take its last slot from realtime work.
-- Bulk round-robin: group sends take turns, one wave each, so a second send is not held behind the
-  first; each wave is bounded by its webhook's free slots (its concurrency across all workers).
+- Bulk round-robin: group sends and bulk recovers (per webhook) take turns, one wave each, so a second
+  send is not held behind the first; each wave is bounded by its webhook's free slots (its concurrency
+  across all workers).
 - Bounded: every request runs under its webhook's deadline, each wave is recorded as soon as it ends,
   and after its budget the drain claims nothing new, so the job ends within its rq timeout.
 - Upkeep on the way: due scheduled group sends start, fan-outs are written chunk by chunk, the
   claims of this drain are renewed, expired claims of dead drains are taken back, finished sends
-  complete. So a worker busy with long waves still does the recovery.
+  complete, bulk recovers move their next batch back to due and complete. So a worker busy with long
+  waves still does the recovery.
 
 The database calls run on one thread of their own (Django's ORM is synchronous); the HTTP requests
 share one aiohttp session on the event loop, so connections are reused across waves.
@@ -29,7 +31,7 @@ from functools import partial
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections
 
-from . import claim, doorbell, due, group_sends, record
+from . import claim, doorbell, due, group_sends, record, recoveries
 from .failures import Code
 from .http import AttemptResult, Endpoint, Outgoing, attempt, new_session
 from .models import Webhook
@@ -58,7 +60,9 @@ class Drain:
         # The ids of the deliveries this drain holds in flight: the heartbeat renews exactly these.
         self.held: set[str] = set()
         self.endpoints: dict[int, tuple] = {}
-        self.sends: list[tuple[int, int, int]] = []
+        # The bulk lanes, in turn: (message id, None, webhook id) of a group send being sent,
+        # (None, recovery id, webhook id) of a bulk recover running for that webhook.
+        self.lanes: list[tuple[int | None, int | None, int]] = []
         self.turn = 0
         self.fanout: asyncio.Task | None = None
         self.counts = {"waves": 0, "attempts": 0}
@@ -86,7 +90,7 @@ class Drain:
         self.endpoints[webhook_id] = (webhook.updated_at, endpoint)
         return endpoint
 
-    async def _claim(self, *, webhook_id: int, priorities, limit: int, message_id=None) -> bool:
+    async def _claim(self, *, webhook_id: int, priorities, limit: int, message_id=None, recovery_id=None) -> bool:
         claimed = await self.db(
             claim.deliveries_claim,
             webhook_id=webhook_id,
@@ -94,6 +98,7 @@ class Drain:
             limit=limit,
             token=self.token,
             message_id=message_id,
+            recovery_id=recovery_id,
         )
         if not claimed:
             return False
@@ -147,17 +152,18 @@ class Drain:
         return claimed
 
     async def _bulk(self) -> bool:
-        """Waves of the active group sends, in turn, while this worker has room for them."""
+        """Waves of the active group sends and bulk recovers, in turn, while this worker has room for them."""
         claimed = False
-        for _ in range(len(self.sends)):
+        for _ in range(len(self.lanes)):
             room = settings.WEBHOOK_WORKER_CONCURRENCY - self.in_flight
             if room <= 0 or self.over_budget:
                 break
-            _send_id, message_id, webhook_id = self.sends[self.turn % len(self.sends)]
+            message_id, recovery_id, webhook_id = self.lanes[self.turn % len(self.lanes)]
             self.turn += 1
             claimed |= await self._claim(
                 webhook_id=webhook_id,
                 message_id=message_id,
+                recovery_id=recovery_id,
                 priorities=claim.BULK,
                 limit=min(room, settings.WEBHOOK_WAVE_SIZE),
             )
@@ -171,7 +177,14 @@ class Drain:
         claim.claims_renew(token=self.token, ids=list(self.held))
         taken_back = record.leases_expired_record()
         group_sends.group_sends_complete()
-        return {"sends": claim.sends_active(), "taken_back": taken_back}
+        recoveries.recoveries_advance()
+        recoveries.recoveries_settle()
+        recoveries.recoveries_complete()
+        lanes: list[tuple[int | None, int | None, int]] = [
+            (message_id, None, webhook_id) for _send_id, message_id, webhook_id in claim.sends_active()
+        ]
+        lanes += [(None, recovery_id, webhook_id) for recovery_id, webhook_id in recoveries.recoveries_active()]
+        return {"lanes": lanes, "taken_back": taken_back}
 
     async def _fanout(self, send_id: int) -> None:
         try:
@@ -202,7 +215,7 @@ class Drain:
             while True:
                 if time.monotonic() - last_upkeep >= UPKEEP_INTERVAL:
                     state = await self.db(self._upkeep)
-                    self.sends = state["sends"]
+                    self.lanes = state["lanes"]
                     last_upkeep = time.monotonic()
                     await self._maybe_fanout()
                 busy = await self._realtime()

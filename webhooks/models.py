@@ -406,6 +406,17 @@ class Delivery(TimestampedModel):
         editable=False,
         db_index=False,
     )
+    # The bulk recover that last sent it again (webhooks/recoveries.py); its claim and progress read this.
+    recovery = models.ForeignKey(
+        "Recovery",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        db_index=False,
+        verbose_name=_("recovery"),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -441,6 +452,15 @@ class Delivery(TimestampedModel):
             # it PostgreSQL reads all 1,000,000 rows for a class that has few (0.5 s and more).
             # attempt_count tells "no answer" (attempted) from not yet attempted inside the index.
             models.Index(fields=["last_status_code", "attempt_count", "-created_at"], name="delivery_http_recent_idx"),
+            # A bulk recover's claim and its progress: only recovered rows are in these.
+            models.Index(
+                fields=["recovery", "webhook", "priority", "next_attempt_at"],
+                name="delivery_recovery_claim_idx",
+                condition=Q(status__in=["pending", "retrying"], recovery__isnull=False),
+            ),
+            models.Index(
+                fields=["recovery", "status"], name="delivery_recovery_idx", condition=Q(recovery__isnull=False)
+            ),
         ]
 
     def __str__(self):
@@ -520,3 +540,68 @@ class Attempt(models.Model):
     @property
     def response_truncated(self) -> bool:
         return self.response_cut or self.response_size > len(self.response_body.encode())
+
+
+class Recovery(models.Model):
+    """A bulk recover: failed and cancelled deliveries sent again, same ids, in the bulk lane.
+
+    Created (counted) in the request; the drain's upkeep moves its deliveries back to due in batches
+    (`cursor_at`, `cursor_id`: the last one moved, in (created_at, id) order) and completes it.
+    """
+
+    class Kind(models.TextChoices):
+        SELECTION = "selection", _("selected deliveries")
+        FILTER = "filter", _("deliveries matching filters")
+        SEND = "send", _("a group send's failed deliveries")
+        WEBHOOK = "webhook", _("a webhook's failed deliveries")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        COMPLETED = "completed", _("completed")
+        STOPPED = "stopped", _("stopped")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    # What was asked for: {"ids": [...]}, the list's filters, {"send_id": n} or {"webhook_id": n, "since": iso}.
+    criteria = models.JSONField(_("criteria"), default=dict)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    stopped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("stopped by"),
+    )
+    webhook_ids = models.JSONField(_("webhooks"), default=list)
+    total = models.PositiveIntegerField(_("to send again"), default=0)
+    # Asked for but not sent again: already pending or being sent, succeeded, no body kept, webhook inactive.
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    moved = models.PositiveIntegerField(_("moved back to due"), default=0)
+    cursor_at = models.DateTimeField(null=True, blank=True, editable=False)
+    cursor_id = models.CharField(max_length=32, blank=True, editable=False)
+    moving_done = models.BooleanField(default=False, editable=False)
+    # Frozen when it ends; while it runs, selectors.recovery_progress counts its deliveries.
+    succeeded = models.PositiveIntegerField(_("succeeded"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    cancelled = models.PositiveIntegerField(_("cancelled"), default=0)
+    # Set by recoveries.recoveries_with_progress for the list's progress bar and the API; not a column.
+    progress: dict
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("bulk recover")
+        verbose_name_plural = _("bulk recovers")
+        indexes = [models.Index(fields=["status"], name="recovery_status_idx")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.get_kind_display()}"
