@@ -98,7 +98,7 @@ class Webhook(TimestampedModel):
         _("pause after failing for (hours)"),
         null=True,
         blank=True,
-        validators=[MinValueValidator(0)],
+        validators=[MinValueValidator(0), MaxValueValidator(24 * 365)],
         help_text=_("Empty: the installation's default."),
     )
     autopause_failures = models.PositiveIntegerField(

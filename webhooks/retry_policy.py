@@ -42,10 +42,11 @@ class RetryPolicy:
     retries: int = field(init=False)
 
     def __post_init__(self):
-        retries = {
-            RetryPolicyKind.EXTENDED: EXTENDED_RETRIES,
-            RetryPolicyKind.CUSTOM: len(self.custom_delays),
-        }.get(self.kind, len(self.dmhub_delays))
+        retries = len(self.dmhub_delays)
+        if self.kind == RetryPolicyKind.EXTENDED:
+            retries = EXTENDED_RETRIES
+        elif self.kind == RetryPolicyKind.CUSTOM:
+            retries = len(self.custom_delays)
         object.__setattr__(self, "retries", retries)
 
 
@@ -123,7 +124,7 @@ def delays_parse(value) -> list[int]:
     if isinstance(value, list | tuple):
         items = value
     else:
-        items = [part for part in re.split(r"[,，;；\s]+", str(value or "").strip()) if part]
+        items = [part for part in re.split(r"[,;\s\uff0c\uff1b]+", str(value or "").strip()) if part]
     delays = []
     for item in items:
         if isinstance(item, bool):
