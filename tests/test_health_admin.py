@@ -148,6 +148,17 @@ def test_success_rates_weigh_the_partly_covered_hour():
     assert rates["day"] == {"succeeded": 80, "failed": 20, "rate": 80.0}
 
 
+def test_the_daily_prune_deletes_old_hourly_buckets():
+    from webhooks.retention import prune
+
+    webhook = make_webhook(HOOK_URL)
+    now = timezone.now()
+    WebhookHealthHour.objects.create(webhook=webhook, hour=now - timedelta(days=3), succeeded=1, failed=0)
+    recent = WebhookHealthHour.objects.create(webhook=webhook, hour=now - timedelta(hours=30), succeeded=1, failed=0)
+    prune(now=now)
+    assert list(WebhookHealthHour.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
 def test_pause_and_resume_by_hand_record_who_and_why(
     admin_client, admin_user, heard, django_capture_on_commit_callbacks
 ):

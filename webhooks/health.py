@@ -48,6 +48,8 @@ from .signals import webhook_health_changed
 logger = logging.getLogger(__name__)
 
 ERROR_LIMIT = 500
+# The success rates read a day of hourly buckets; the daily prune deletes older ones.
+HEALTH_HOURS_KEPT = timedelta(days=2)
 FAILING, PAUSED, RECOVERED = "failing", "paused", "recovered"
 Cause = WebhookIncident.PauseCause
 
@@ -319,6 +321,12 @@ def _transitions(webhook: Webhook, health: WebhookHealth, counts: dict, *, gone:
         paused_at=now, pause_reason=reason[:500]
     ):
         _pause_recorded(health, cause=cause, reason=reason, by="", now=now)
+
+
+def health_hours_prune(*, before: datetime) -> int:
+    """Delete the hourly buckets older than `before` (the daily prune, retention.py)."""
+    deleted, _per_model = WebhookHealthHour.objects.filter(hour__lt=before).delete()
+    return deleted
 
 
 # --- Pausing and resuming by hand (and through the Open API) -------------------------------------
