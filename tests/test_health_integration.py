@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from django.utils import timezone
 
 from webhooks import services
 from webhooks.health_models import WebhookHealth, WebhookIncident
@@ -209,3 +210,46 @@ def test_an_extended_policy_retry_goes_out_at_its_time(redis_conn):
     assert gap >= expected - 0.2, (gap, expected)
     assert len(hits) == 2
     assert {hit.delivery_id for hit in hits} == {delivery.pk}
+
+
+def test_waves_recorded_at_the_same_moment_announce_an_incident_once(settings, signals):
+    """Eight transactions cross the alert threshold and the policy together (on PostgreSQL truly side by
+    side): the health row's lock lets one incident open, and each kind goes out once."""
+    from django.db import connection, transaction
+
+    from webhooks.health import wave_health_record
+    from webhooks.http import AttemptResult
+
+    settings.WEBHOOK_ALERT_AFTER_FAILURES = 5
+    webhook = make_webhook("http://127.0.0.1:9/hook", autopause_hours=0, autopause_failures=10)
+    start = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def wave():
+        try:
+            now = timezone.now()
+            attempts = [
+                (webhook.pk, AttemptResult("x", now, 1, "http://127.0.0.1:9/hook", {}, response_status=500))
+                for _ in range(3)
+            ]
+            start.wait(10)
+            with transaction.atomic():
+                wave_health_record(
+                    webhooks={webhook.pk: Webhook.objects.get(pk=webhook.pk)}, attempts=attempts, gone={}, now=now
+                )
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=wave) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert WebhookHealth.objects.get(webhook=webhook).consecutive_failures == 24
+    assert WebhookIncident.objects.filter(webhook=webhook).count() == 1
+    assert signals.kinds(webhook) == ["failing", "paused"]
+    assert Webhook.objects.get(pk=webhook.pk).is_paused
+    assert WebhookHistory.objects.filter(webhook=webhook, action=WebhookHistory.Action.PAUSED).count() == 1

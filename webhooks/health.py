@@ -310,7 +310,9 @@ def _transitions(webhook: Webhook, health: WebhookHealth, counts: dict, *, gone:
             policy is not None
             and health.consecutive_failures >= policy[1]
             and health.failing_since is not None
-            and health.failing_since <= now - timedelta(hours=policy[0])
+            # A wave that waited for the lock may hold a `now` a moment before the failing_since another
+            # wave wrote: that counts as no time, not as a negative one.
+            and max(now - health.failing_since, timedelta(0)) >= timedelta(hours=policy[0])
         ):
             cause = Cause.POLICY
             reason = _("Paused automatically: %(failures)s failed attempts in a row, failing since %(since)s.") % {
