@@ -15,3 +15,8 @@ from webhookhub.settings import *  # noqa: F403
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# A worker started by a test that counts webhook_health_changed writes each signal to this file
+# (tests/support/signal_log.py): the signal is sent in the worker's process, not the test's.
+if os.environ.get("WEBHOOKHUB_TEST_SIGNAL_LOG"):
+    INSTALLED_APPS = [*INSTALLED_APPS, "tests.support.signal_log.SignalLogConfig"]  # noqa: F405

@@ -169,6 +169,14 @@ WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
 # Seconds after the attempt before: DM Hub's 30, 60 and 90 minutes.
 WEBHOOK_RETRY_DELAYS = env.list("WEBHOOK_RETRY_DELAYS", cast=int, default=[1800, 3600, 5400])
+# The extended retry policy's first delay in seconds, doubled for each retry (10 retries, about 3 days).
+WEBHOOK_RETRY_BASE_DELAY = env.int("WEBHOOK_RETRY_BASE_DELAY", default=300)
+# Health (webhooks/health.py): a webhook failing continuously for this many hours AND this many
+# consecutive failed attempts is paused (each webhook may set its own, or turn it off).
+WEBHOOK_AUTOPAUSE_HOURS = env.float("WEBHOOK_AUTOPAUSE_HOURS", default=24.0)
+WEBHOOK_AUTOPAUSE_FAILURES = env.int("WEBHOOK_AUTOPAUSE_FAILURES", default=50)
+# Consecutive failed attempts after which a webhook's incident begins and "failing" is announced.
+WEBHOOK_ALERT_AFTER_FAILURES = env.int("WEBHOOK_ALERT_AFTER_FAILURES", default=5)
 # A wave: deliveries of one webhook sent together and recorded together as soon as they end.
 WEBHOOK_WAVE_SIZE = env.int("WEBHOOK_WAVE_SIZE", default=100)
 # Requests in flight to one webhook across every worker (a webhook may set its own).

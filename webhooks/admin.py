@@ -24,7 +24,7 @@ from webhookhub.errors import HubError
 from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
 from webhookhub.zones import zone_title
 
-from . import check_views, recovery_admin, retention, selectors, views
+from . import check_views, health_selectors, health_views, recovery_admin, retention, selectors, views
 from .admin_display import clip, send_links, time_cell, with_zone
 from .failures import failure_text
 from .forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
@@ -81,7 +81,7 @@ class CustomerFilter(InputFilter):
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
-    list_display = ("name", "url", "trigger", "is_active", "last_delivery_status", "send_action")
+    list_display = ("name", "url", "trigger", "is_active", "health_column", "last_delivery_status", "send_action")
     list_filter = ("is_active", "trigger_type", "event", "auth_type")
     search_fields = ("name", "url")
     change_form_template = "admin/webhooks/webhook/change_form.html"
@@ -101,6 +101,20 @@ class WebhookAdmin(admin.ModelAdmin):
         (_("Message"), {"fields": ("message_type", "body_template", "empty_text"), "classes": ("trigger-non_fixed",)}),
         (_("Fixed event"), {"fields": ("event",), "classes": ("trigger-fixed",)}),
         (_("Standard Webhooks"), {"fields": ("standard_webhooks",)}),
+        (
+            _("Retries and pausing"),
+            {
+                "fields": (
+                    "retry_policy",
+                    "retry_delays",
+                    "autopause",
+                    "autopause_hours",
+                    "autopause_failures",
+                    "alert_after_failures",
+                ),
+                "classes": ("hub-retry-fields",),
+            },
+        ),
         (
             _("Connection"),
             {
@@ -147,12 +161,20 @@ class WebhookAdmin(admin.ModelAdmin):
             path("customer-search/", wrap(views.customer_search), name="webhooks_customer_search"),
             path("<int:pk>/standard-secret/rotate/", wrap(self.rotate_view), name="webhooks_webhook_secret_rotate"),
             path("<int:pk>/rotation/end/", wrap(self.rotation_end_view), name="webhooks_webhook_rotation_end"),
+            path("<int:pk>/pause/", wrap(health_views.webhook_pause), name="webhooks_webhook_pause"),
+            path("<int:pk>/resume/", wrap(health_views.webhook_resume), name="webhooks_webhook_resume"),
+            path("retry-schedule/", wrap(health_views.retry_schedule), name="webhooks_webhook_retry_schedule"),
             *super().get_urls(),
         ]
 
     def get_queryset(self, request):
         last = Delivery.objects.filter(webhook=OuterRef("pk")).order_by("-created_at")
-        return super().get_queryset(request).annotate(last_status=Subquery(last.values("status")[:1]))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("health")
+            .annotate(last_status=Subquery(last.values("status")[:1]))
+        )
 
     def get_fieldsets(self, request, obj=None):
         if can_manage_secrets(request.user) and obj is not None:
@@ -175,6 +197,10 @@ class WebhookAdmin(admin.ModelAdmin):
     @admin.display(description=_("trigger"), ordering="trigger_type")
     def trigger(self, obj):
         return obj.trigger_label
+
+    @admin.display(description=_("health"))
+    def health_column(self, obj):
+        return render_to_string("admin/webhooks/webhook/health_badge.html", health_selectors.health_state(obj))
 
     @admin.display(description=_("last delivery"))
     def last_delivery_status(self, obj):
@@ -204,8 +230,20 @@ class WebhookAdmin(admin.ModelAdmin):
                 else "",
                 body_help=picker_catalogue(webhook=webhook),
                 recover_url=recovery_admin.webhook_recover_url(webhook, request.user),
+                health=health_selectors.webhook_health(webhook=webhook),
+                can_pause=health_views.can_pause(request.user),
+                pause_form=health_views.PauseForm(),
             )
+        extra_context["retry_schedule"] = self._retry_schedule(webhook)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    @staticmethod
+    def _retry_schedule(webhook):
+        if webhook is None:
+            return health_views.schedule_lines(kind="", delays=[], auto_retry=False)
+        return health_views.schedule_lines(
+            kind=webhook.retry_policy, delays=webhook.retry_delays, auto_retry=webhook.auto_retry
+        )
 
     def save_model(self, request, obj, form, change):
         # Through the service: it generates the Standard Webhooks secret and records the history.
@@ -289,6 +327,7 @@ class WebhookAdmin(admin.ModelAdmin):
         extra_context["can_preview"] = request.user.has_perm("customers.view_customer")
         extra_context["preview_search_url"] = reverse("admin:webhooks_customer_search")
         extra_context["body_help"] = picker_catalogue()
+        extra_context["retry_schedule"] = self._retry_schedule(None)
         return super().add_view(request, form_url, extra_context)
 
 
@@ -589,6 +628,8 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
+        if obj.status in Delivery.WAITING_STATUSES and obj.webhook.is_paused:
+            return status_badge("paused", gettext("waiting: webhook paused"))
         badge = status_badge(obj.status, obj.get_status_display())
         if obj.status in Delivery.WAITING_STATUSES and obj.next_attempt_at:
             return format_html(

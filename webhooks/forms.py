@@ -13,6 +13,7 @@ from customers.selectors import groups_with_counts
 from webhookhub.fields import FullURLField
 
 from .models import Webhook
+from .retry_policy import DelaysError, RetryPolicyKind, delays_parse, delays_text
 from .secrets import MASK
 from .template_names import template_warnings
 from .templating import TemplateError, compile_template
@@ -63,6 +64,29 @@ class SecretInput(forms.PasswordInput):
 KEEP = object()  # the user left a stored secret as it is
 
 
+class DelaysField(forms.CharField):
+    """A custom retry schedule typed as "30m, 2h, 1d" (a bare number is minutes); a list of seconds inside."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        return delays_text(value) if isinstance(value, list | tuple) else value
+
+    def to_python(self, value):
+        try:
+            return delays_parse(value if isinstance(value, list | tuple) else super().to_python(value))
+        except DelaysError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from exc
+
+    def has_changed(self, initial, data):
+        try:
+            return list(initial or []) != self.to_python(data)
+        except forms.ValidationError:
+            return True
+
+
 class SecretField(forms.CharField):
     widget = SecretInput
 
@@ -108,6 +132,12 @@ class WebhookForm(forms.ModelForm):
             "max_concurrency",
             "rate_limit",
             "standard_webhooks",
+            "retry_policy",
+            "retry_delays",
+            "autopause",
+            "autopause_hours",
+            "autopause_failures",
+            "alert_after_failures",
         ]
         widgets = {
             "body_template": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField", "spellcheck": "false"}),
@@ -117,6 +147,12 @@ class WebhookForm(forms.ModelForm):
             "url": FullURLField,
             "oauth_token_url": FullURLField,
         }
+
+    retry_delays = DelaysField(
+        label=_("retry delays"),
+        help_text=_("For custom delays: each retry's wait after the failure before it, e.g. 1m, 10m, 1h, 6h, 1d."),
+        widget=forms.TextInput(attrs={"class": "vTextField", "placeholder": "1m, 10m, 1h, 6h, 1d"}),
+    )
 
     # The rotation helper of the DM Hub signature: asked when the secret key is replaced.
     keep_previous_signature = forms.BooleanField(
@@ -141,6 +177,12 @@ class WebhookForm(forms.ModelForm):
             field.widget.is_set = bool(stored)
             field.widget.undecryptable = bool(stored) and getattr(stored, "is_undecryptable", False)
             field.initial = None
+        if "retry_policy" in self.fields:
+            # Left out (an older script posting the form): DM Hub's, the default.
+            self.fields["retry_policy"].required = False
+
+    def clean_retry_policy(self):
+        return self.cleaned_data.get("retry_policy") or RetryPolicyKind.DMHUB
 
     def clean(self):
         # A secret left as it is keeps the stored (encrypted) value; the model then validates it
@@ -149,6 +191,9 @@ class WebhookForm(forms.ModelForm):
         for name in SECRET_FIELDS:
             if name in self.cleaned_data and self.cleaned_data[name] is KEEP:
                 self.cleaned_data[name] = getattr(self.instance, name)
+        custom = self.cleaned_data.get("retry_policy") == RetryPolicyKind.CUSTOM
+        if custom and not self.cleaned_data.get("retry_delays") and "retry_delays" not in self.errors:
+            self.add_error("retry_delays", _("Enter at least one delay for a custom retry policy."))
         return cleaned
 
     def body_template_warnings(self) -> list[str]:

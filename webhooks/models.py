@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from webhookhub.models import TimestampedModel
 
 from .events import Event, FixedEvent
+from .retry_policy import RetryPolicyKind
 from .secrets import EncryptedTextField
 
 DEFAULT_BODY_TEMPLATE = '{"flowId":"${flowId}","flowStep":"${flowStep}","customerId":"${customerId}"}'
@@ -81,6 +82,38 @@ class Webhook(TimestampedModel):
         _("automatic retry"),
         default=False,
         help_text=_("Retry a failed delivery 3 times: 30, 60 and 90 minutes after the attempt before."),
+    )
+    # Which retries `auto_retry` makes (webhooks/retry_policy.py); custom: the delays, in seconds.
+    retry_policy = models.CharField(
+        _("retry policy"), max_length=16, choices=RetryPolicyKind.choices, default=RetryPolicyKind.DMHUB
+    )
+    retry_delays = models.JSONField(_("retry delays"), default=list, blank=True)
+    # Auto-pause (webhooks/health.py): failing continuously for the hours AND the failures; empty: the defaults.
+    autopause = models.BooleanField(
+        _("pause automatically"),
+        default=True,
+        help_text=_("Pause this webhook when it keeps failing (its deliveries wait; resume sends them)."),
+    )
+    autopause_hours = models.FloatField(
+        _("pause after failing for (hours)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(24 * 365)],
+        help_text=_("Empty: the installation's default."),
+    )
+    autopause_failures = models.PositiveIntegerField(
+        _("pause after consecutive failures"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: the installation's default."),
+    )
+    alert_after_failures = models.PositiveIntegerField(
+        _("failing after consecutive failures"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("An incident begins (and alerts go out) after this many failed attempts in a row. Empty: default."),
     )
     verify_ssl = models.BooleanField(_("verify SSL certificate"), default=True)
     connect_timeout = models.FloatField(
@@ -195,6 +228,8 @@ class WebhookHistory(models.Model):
         STANDARD_DISABLED = "standard_disabled", _("Standard Webhooks turned off")
         ROTATION_STARTED = "rotation_started", _("secret rotated")
         ROTATION_ENDED = "rotation_ended", _("rotation ended")
+        PAUSED = "paused", _("paused")
+        RESUMED = "resumed", _("resumed")
 
     webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="history", verbose_name=_("webhook"))
     at = models.DateTimeField(_("time"), auto_now_add=True)
@@ -245,6 +280,10 @@ class WebhookHistory(models.Model):
             if data.get("early"):
                 return gettext("Ended early: %(what)s no longer signs.") % {"what": what}
             return gettext("Overlap over: %(what)s no longer signs.") % {"what": what}
+        if self.action in (self.Action.PAUSED, self.Action.RESUMED):
+            from .health import pause_words
+
+            return pause_words(data)
         return ""
 
 
@@ -605,3 +644,7 @@ class Recovery(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.get_kind_display()}"
+
+
+# Health, incidents (webhooks/health.py): in a module of their own, registered with the app from here.
+from .health_models import WebhookHealth, WebhookHealthHour, WebhookIncident  # noqa: E402, F401

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.utils.translation import gettext as _
 
 from .models import Delivery
+from .retry_policy import RetryPolicy, retry_delay
 
 # A Retry-After is honoured up to a day: a huge one would overflow the datetime and park the webhook.
 RETRY_AFTER_CAP = 86400
@@ -43,7 +44,9 @@ def outcome_decide(
     *,
     facts: AttemptFacts,
     auto_retry: bool,
-    retry_delays: list[int],
+    retry_delays: list[int] | None = None,
+    policy: RetryPolicy | None = None,
+    delivery_id: str = "",
     retries_done: int,
     retryable_message: bool,
     cancelled: bool,
@@ -55,7 +58,8 @@ def outcome_decide(
     - 410 Gone: failed at once, no retry; the webhook is gone (the receiver said so).
     - 3xx: failed at once, no retry (redirects are never followed; the reason names the Location).
     - anything else failed: retried while the webhook's policy has retries left, the message may be
-      retried (a test send may not) and nobody cancelled it; else failed (or cancelled).
+      retried (a test send may not) and nobody cancelled it; else failed (or cancelled). The delay of
+      retry n is the policy's (retry_policy.retry_delay; `retry_delays` alone is DM Hub's policy).
     - 429/503 with Retry-After: the retry waits at least that long, and so does the whole webhook.
     - worker lost (no answer known): sent again at once, even without automatic retry (delivery is
       at least once), while the policy's retries last (at least one): a delivery that kills its
@@ -63,13 +67,15 @@ def outcome_decide(
     """
     if facts.succeeded:
         return Outcome(status=Delivery.Status.SUCCEEDED)
+    if policy is None:
+        policy = RetryPolicy(dmhub_delays=tuple(retry_delays or ()))
     throttle_until = None
     if facts.retry_after is not None and facts.status_code in (429, 503):
         throttle_until = now + timedelta(seconds=min(max(facts.retry_after, 0), RETRY_AFTER_CAP))
     if cancelled:
         return Outcome(status=Delivery.Status.CANCELLED, throttle_until=throttle_until)
     if facts.worker_lost:
-        if retries_done < max(1, len(retry_delays)):
+        if retries_done < max(1, policy.retries):
             return Outcome(status=Delivery.Status.RETRYING, next_attempt_at=now)
         return Outcome(status=Delivery.Status.FAILED)
     code = facts.status_code or 0
@@ -81,8 +87,9 @@ def outcome_decide(
         )
     if 300 <= code < 400:
         return Outcome(status=Delivery.Status.FAILED, final_reason=_("Redirects are not followed: not retried."))
-    if auto_retry and retryable_message and retries_done < len(retry_delays):
-        delay = timedelta(seconds=retry_delays[retries_done])
+    seconds = retry_delay(policy, retries_done + 1, delivery_id)
+    if auto_retry and retryable_message and seconds is not None:
+        delay = timedelta(seconds=seconds)
         due = now + delay
         if throttle_until is not None and throttle_until > due:
             due = throttle_until

@@ -21,9 +21,11 @@ from .bulk import rows_insert
 from .claim import Claimed
 from .events import Event, FixedEvent
 from .failures import Code
+from .health import wave_health_record
 from .http import AttemptResult
 from .models import Attempt, Delivery, GroupSend, Message, Webhook
 from .outcome import AttemptFacts, outcome_decide
+from .retry_policy import policy_of
 from .samples import sample_message_ids
 
 logger = logging.getLogger(__name__)
@@ -75,12 +77,25 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
     webhooks = {
         w.pk: w
         for w in Webhook.objects.filter(pk__in={d.webhook_id for d in claimed}).only(
-            "pk", "name", "auto_retry", "throttled_until", "paused_at", "gone_at"
+            "pk",
+            "name",
+            "auto_retry",
+            "retry_policy",
+            "retry_delays",
+            "throttled_until",
+            "paused_at",
+            "gone_at",
+            "autopause",
+            "autopause_hours",
+            "autopause_failures",
+            "alert_after_failures",
         )
     }
+    policies = {pk: policy_of(kind=w.retry_policy, custom_delays=w.retry_delays) for pk, w in webhooks.items()}
     no_retry, cancelled = _messages_state({d.message_id for d in claimed})
-    delays = settings.WEBHOOK_RETRY_DELAYS
     attempts, succeeded, changed = [], defaultdict(list), []
+    # The receiver's answers, for its health: a lost worker is not the receiver's doing (health.py).
+    answered: list[tuple[int, AttemptResult]] = []
     throttle: dict[int, datetime] = {}
     gone: dict[int, str] = {}
     counts: dict[str, int] = defaultdict(int)
@@ -119,7 +134,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 worker_lost=result.error_class == LOST,
             ),
             auto_retry=webhook.auto_retry,
-            retry_delays=delays,
+            policy=policies[delivery.webhook_id],
+            delivery_id=delivery.id,
             retries_done=delivery.retry_count + int(trigger == Attempt.Trigger.RETRY),
             retryable_message=delivery.message_id not in no_retry,
             cancelled=delivery.message_id in cancelled,
@@ -134,6 +150,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
             outcome.status,
             result.error_class or "-",
         )
+        if result.error_class != LOST:
+            answered.append((delivery.webhook_id, result))
         if outcome.throttle_until:
             throttle[delivery.webhook_id] = max(outcome.throttle_until, throttle.get(delivery.webhook_id, now))
         if outcome.webhook_gone:
@@ -205,11 +223,11 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
             ],
             batch_size=500,
         )
-    for webhook_id, until in throttle.items():
+    # Health first: its row is locked before the webhook's, as a pause by hand locks them (health.py);
+    # it also marks 410 Gone and pauses.
+    wave_health_record(webhooks=webhooks, attempts=answered, gone=gone, now=now)
+    for webhook_id, until in sorted(throttle.items()):
         Webhook.objects.filter(pk=webhook_id).exclude(throttled_until__gte=until).update(throttled_until=until)
-    for webhook_id, reason in gone.items():
-        Webhook.objects.filter(pk=webhook_id, gone_at__isnull=True).update(gone_at=now)
-        Webhook.objects.filter(pk=webhook_id, paused_at__isnull=True).update(paused_at=now, pause_reason=reason)
     return dict(counts)
 
 

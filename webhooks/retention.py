@@ -33,6 +33,7 @@ from redis.exceptions import RedisError
 from rq.job import Job, JobStatus
 
 from .failures import Code
+from .health import HEALTH_HOURS_KEPT, health_hours_prune
 from .models import Attempt, Delivery
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def prune(*, now: datetime | None = None, time_budget: float | None = None, on_b
     blank_before = now - timedelta(days=settings.RETENTION_BODIES_DAYS)
     report.cutoffs = {"delete_before": delete_before.isoformat(), "blank_before": blank_before.isoformat()}
     clock = _Clock(time_budget, report)
+    health_hours_prune(before=now - HEALTH_HOURS_KEPT)
     report.finished = _delete_old(delete_before, clock, on_batch) and _blank_old(blank_before, clock, on_batch)
     report.seconds = round(time.monotonic() - clock.start, 3)
     return report

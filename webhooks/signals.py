@@ -14,5 +14,6 @@ event_published = Signal()
 #   incident_id int: one incident, from the first failure to the recovery; alerts send one message per
 #               incident, kind and channel
 #   facts       dict of JSON values: consecutive_failures, failing_since (ISO 8601), last_error,
-#               last_status_code, reason (why it was paused), by (who paused or resumed, or "")
+#               last_status_code, reason (why it was paused), by (who paused or resumed, or "");
+#               "paused" also has cause: "policy", "gone" (410) or "person"
 webhook_health_changed = Signal()

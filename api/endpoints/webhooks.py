@@ -20,7 +20,9 @@ from webhooks import services
 from webhooks.connection_test import webhook_connection_test
 from webhooks.events import FixedEvent
 from webhooks.forms import SECRET_FIELDS, WebhookForm
+from webhooks.health_selectors import webhook_health_api
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook, WebhookHistory
+from webhooks.retry_policy import MAX_CUSTOM_RETRIES, RetryPolicyKind
 from webhooks.webhook_secrets import MAX_OVERLAP
 
 from ..hub import ApiError, ScopedKey
@@ -44,11 +46,13 @@ if TYPE_CHECKING:
     TriggerType: TypeAlias = str
     MessageType: TypeAlias = str
     EventName: TypeAlias = str
+    RetryPolicyName: TypeAlias = str
 else:
     AuthType = Literal[tuple(Webhook.AuthType.values)]
     TriggerType = Literal[tuple(Webhook.TriggerType.values)]
     MessageType = Literal[tuple(Webhook.MessageType.values)]
     EventName = Literal[("", *FixedEvent.values)]
+    RetryPolicyName = Literal[tuple(RetryPolicyKind.values)]
 FORM_FIELDS = tuple(WebhookForm.Meta.fields)
 
 
@@ -79,6 +83,20 @@ class WebhookIn(Schema):
     standard_webhooks: bool = Field(
         False, description="Also send the Standard Webhooks headers; the hub generates the whsec_ secret."
     )
+    retry_policy: RetryPolicyName = Field(
+        "dmhub",
+        description="With auto_retry: dmhub (3 retries, 30, 60, 90 minutes), extended (10 retries over about "
+        "3 days, exponential with jitter) or custom (retry_delays).",
+    )
+    retry_delays: list[int] = Field(
+        [], max_length=MAX_CUSTOM_RETRIES, description="custom: seconds before each retry (1 to 604800)."
+    )
+    autopause: bool = Field(True, description="Pause the webhook when it keeps failing (the policy below).")
+    autopause_hours: float | None = Field(None, description="Failing for this many hours; null: the default.")
+    autopause_failures: int | None = Field(None, description="And this many failures in a row; null: the default.")
+    alert_after_failures: int | None = Field(
+        None, description="Failures in a row after which the webhook is failing (an incident); null: the default."
+    )
 
 
 class WebhookPatch(Schema):
@@ -106,6 +124,12 @@ class WebhookPatch(Schema):
     connect_timeout: float | None = None
     read_timeout: float | None = None
     standard_webhooks: bool | None = None
+    retry_policy: RetryPolicyName | None = None
+    retry_delays: list[int] | None = Field(None, max_length=MAX_CUSTOM_RETRIES)
+    autopause: bool | None = None
+    autopause_hours: float | None = None
+    autopause_failures: int | None = None
+    alert_after_failures: int | None = None
     previous_signature_hours: int | None = Field(
         None,
         ge=1,
@@ -113,6 +137,20 @@ class WebhookPatch(Schema):
         description="With a new secret_key: the old key keeps signing, in X-Clab-Hmac-Signature-Previous, "
         "for this many hours (the rotation helper; off when left out).",
     )
+
+
+class HealthOut(Schema):
+    """Read-only: counted from the webhook's attempts ("worker lost" ones aside)."""
+
+    state: str = Field(description="healthy, failing, paused, gone or unknown (nothing sent yet).")
+    consecutive_failures: int
+    failing_since: datetime | None
+    last_success_at: datetime | None
+    last_error: str
+    last_status_code: int | None
+    success_rate_hour: float | None = Field(description="Percent of attempts that succeeded in the last hour.")
+    success_rate_day: float | None = Field(description="Percent of attempts that succeeded in the last 24 hours.")
+    incident_id: int | None = Field(description="The open incident, if any.")
 
 
 class WebhookOut(Schema):
@@ -143,9 +181,17 @@ class WebhookOut(Schema):
     secret_key_previous_until: datetime | None = Field(
         description="While the rotation helper runs: when X-Clab-Hmac-Signature-Previous stops."
     )
+    retry_policy: str
+    retry_delays: list[int]
+    autopause: bool
+    autopause_hours: float | None
+    autopause_failures: int | None
+    alert_after_failures: int | None
     paused: bool
     paused_at: datetime | None
     pause_reason: str
+    gone_at: datetime | None
+    health: HealthOut
     created_at: datetime
     updated_at: datetime
     standard_secret: str | None = Field(
@@ -250,6 +296,7 @@ def webhook_as_dict(webhook: Webhook, *, standard_secret: str = "") -> dict:
         oauth_app_secret_set=bool(webhook.oauth_app_secret),
         paused=webhook.is_paused,
         standard_secret=standard_secret or None,
+        health=webhook_health_api(webhook),
     )
     for name in SECRET_FIELDS:
         data.pop(name, None)
@@ -296,7 +343,7 @@ def list_webhooks(
     q: str | None = text_query(200, "Name or URL contains."),
 ):
     """The webhooks, newest first, filtered as in the admin's list."""
-    queryset = Webhook.objects.all()
+    queryset = Webhook.objects.select_related("health")
     for name, value in (("is_active", is_active), ("trigger_type", trigger_type), ("auth_type", auth_type)):
         if value is not None:
             queryset = queryset.filter(**{name: value})
@@ -351,7 +398,9 @@ def update_webhook(request, payload: WebhookPatch, webhook_id: int = pk_path()):
 def pause_webhook(request, webhook_id: int = pk_path()):
     """Hold its deliveries: they wait, accepted, until it is resumed."""
     webhook = services.webhook_pause(
-        webhook=_webhook(webhook_id), reason=_("Paused by %(actor)s.") % {"actor": request.auth.actor}
+        webhook=_webhook(webhook_id),
+        reason=_("Paused by %(actor)s.") % {"actor": request.auth.actor},
+        actor=request.auth.actor,
     )
     return webhook_as_dict(webhook)
 
@@ -363,7 +412,7 @@ def pause_webhook(request, webhook_id: int = pk_path()):
     operation_id="resumeWebhook",
 )
 def resume_webhook(request, webhook_id: int = pk_path()):
-    return webhook_as_dict(services.webhook_resume(webhook=_webhook(webhook_id)))
+    return webhook_as_dict(services.webhook_resume(webhook=_webhook(webhook_id), actor=request.auth.actor))
 
 
 @router.post(
