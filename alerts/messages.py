@@ -83,6 +83,20 @@ def _pause_reason(reason: str, by: str) -> str:
     return reason or _("not given")
 
 
+def _pause_text(facts: dict) -> str:
+    """Why, in the alert's language: the health's `cause` picks the words (its `reason` text was written
+    in the worker's language); a person's own reason follows theirs."""
+    cause = str(facts.get("cause") or "")
+    reason = str(facts.get("reason") or "")
+    by = str(facts.get("by") or "")
+    if cause in {"policy", "gone"}:
+        return _pause_reason(cause, by)
+    if cause == "person":
+        words = _pause_reason("person", by)
+        return f"{words}: {reason}" if reason else words
+    return _pause_reason(reason, by)
+
+
 def _last_error(facts: dict) -> str:
     error = str(facts.get("last_error") or "")
     if len(error) > ERROR_LIMIT:
@@ -127,9 +141,7 @@ def _health_message(alert: Alert) -> AlertMessage:
         if failures is not None:
             message.lines.append((_("Consecutive failures"), str(failures)))
     elif alert.kind == Alert.Kind.PAUSED:
-        message.lines.append(
-            (_("Paused because"), _pause_reason(str(facts.get("reason") or ""), facts.get("by") or ""))
-        )
+        message.lines.append((_("Paused because"), _pause_text(facts)))
         if failures:
             message.lines.append((_("Consecutive failures"), str(failures)))
         message.lines.append((_("What now"), _("Deliveries wait until the webhook is resumed on its page.")))

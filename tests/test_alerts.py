@@ -15,7 +15,7 @@ from django.utils import timezone
 from alerts import services
 from alerts.models import Alert, Channel
 from webhooks import services as webhook_services
-from webhooks.models import Delivery, Webhook
+from webhooks.models import Webhook
 from webhooks.signals import webhook_health_changed
 
 from .factories import make_customers, make_webhook
@@ -238,35 +238,25 @@ def test_pause_reasons_and_recovery_read_naturally_in_chinese(settings):
     assert "2 小时" in bodies[2]
 
 
-def test_the_real_engine_pauses_on_410_and_its_facts_make_the_alert(robots, redis_conn, run_worker, settings):
-    """Through the engine as far as it goes on this branch: a 410 pauses the webhook (webhooks/record.py);
-    the signal is sent here with the real delivery's facts (the health branch sends it once merged)."""
+def test_the_real_engine_pauses_on_410_and_announces_it(robots, redis_conn, run_worker, settings):
+    """Through the engine: a 410 pauses the webhook (webhooks/record.py, webhooks/health.py), whose signal
+    makes the alert; the worker sends it, in the installation's language, with the real delivery's facts."""
     settings.LANGUAGE_CODE = "zh-hans"
     channels = robot_channels({"wecom": robots["wecom"]})
     with ScriptedServer(lambda hit: (410, {}, b"gone")) as receiver:
         webhook = make_webhook(receiver.url("/gone"), name="已下线的接收方")
         webhook_services.message_publish(event="form/submit", webhooks=[webhook], customer=make_customers(1)[0])
-        run_worker()
+        run_worker(LANGUAGE_CODE="zh-hans")
     webhook.refresh_from_db()
     assert webhook.is_paused
     assert "410" in webhook.pause_reason
-    delivery = Delivery.objects.get(webhook=webhook)
-    assert Alert.objects.count() == 0  # the engine does not announce yet: the lead wires it after merging
-    announce(
-        webhook,
-        kind="paused",
-        incident_id=77,
-        facts={
-            "consecutive_failures": delivery.attempt_count,
-            "failing_since": delivery.updated_at.isoformat(),
-            "last_error": delivery.last_error,
-            "last_status_code": delivery.last_status_code,
-            "reason": webhook.pause_reason,
-            "by": "",
-        },
-    )
-    log = run_worker(LANGUAGE_CODE="zh-hans")
-    assert Alert.objects.get(channel=channels["wecom"]).status == Alert.Status.SENT, log[-2000:]
+    log = run_worker(LANGUAGE_CODE="zh-hans")  # the alert's job, if the first run ended before it
+    alert = Alert.objects.get(channel=channels["wecom"])
+    assert alert.kind == Alert.Kind.PAUSED
+    assert alert.status == Alert.Status.SENT, log[-2000:]
+    assert alert.facts["cause"] == "gone"
+    assert alert.facts["last_status_code"] == 410
+    assert len(robots["wecom"].messages) == 1
     text = message_text("wecom", robots["wecom"].messages[0])
     assert "Webhook 已暂停：已下线的接收方" in text
     assert "410" in text
