@@ -51,7 +51,11 @@ def view_on_site(request, content_type_id, object_id):
 # last. Each entry is (section key, name, [(app label, model name), ...]).
 SECTIONS = (
     ("webhook-settings", _("Webhook settings"), [("webhooks", "Webhook")]),
-    ("sending-records", _("Sending records"), [("webhooks", "GroupSend"), ("webhooks", "Delivery")]),
+    (
+        "sending-records",
+        _("Sending records"),
+        [("webhooks", "GroupSend"), ("webhooks", "Delivery"), ("webhooks", "Recovery")],
+    ),
     (
         "customers",
         _("Customers and loyalty"),

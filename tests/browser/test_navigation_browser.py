@@ -106,7 +106,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(worker, live_server,
     page.goto(f"{live_server.url}/admin/")
     # As shown: in Chinese no Latin word is put in capitals.
     shown = [text.strip() for text in page.locator("#content-main .module caption").all_inner_texts()]
-    assert shown == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "系统"]
+    assert shown == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "告警", "系统"]
     rows = [text.strip() for text in page.locator("#content-main .module th[scope=row]").all_inner_texts()]
     assert rows[:3] == ["Webhook", "群发记录", "推送记录"]
     assert rows.count("群组") == 1
@@ -115,7 +115,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(worker, live_server,
     # The sidebar follows the same order.
     page.goto(f"{live_server.url}/admin/webhooks/webhook/")
     sidebar = [text.strip() for text in page.locator("#nav-sidebar .module caption").all_inner_texts()]  # as shown
-    assert sidebar == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "系统"]
+    assert sidebar == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "告警", "系统"]
     # Django's capitals stay English-only: "增加 Webhook", not "增加 WEBHOOK".
     assert page.inner_text(".object-tools a.addlink").strip() == "增加 Webhook"
     page.goto(f"{live_server.url}/admin/")
@@ -129,6 +129,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(worker, live_server,
         "Customers and loyalty",
         "Micro-pages and automation",
         "Open API",
+        "Alerts",
         "System",
     ]
     rows = [text.strip() for text in page.locator("#content-main .module th[scope=row]").all_inner_texts()]
