@@ -6,7 +6,6 @@ Thin, as webhooks/views.py: a permission, a form, a service, an answer the dialo
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -17,7 +16,7 @@ from . import services
 from .connection_test import webhook_connection_test
 from .forms import TestSendForm
 from .models import Webhook
-from .views import _errors, _require
+from .views import _errors, _require, delivery_urls
 
 CONNECTION_TEST_PERMISSION = "webhooks.change_webhook"
 
@@ -47,9 +46,7 @@ def sample_event(request, pk):
         return _errors(exc)
     return JsonResponse(
         {
-            "delivery_id": delivery.pk,
-            "result_url": reverse("admin:webhooks_delivery_result", args=[delivery.pk]),
-            "detail_url": reverse("admin:webhooks_delivery_change", args=[delivery.pk]),
+            **delivery_urls(delivery),
             "sample_members": sample.sample_members,
             "samples_note": samples_note(sample),
         },

@@ -43,6 +43,15 @@ def _errors(form_or_error) -> JsonResponse:
     return JsonResponse({"errors": errors}, status=400)
 
 
+def delivery_urls(delivery: Delivery) -> dict:
+    """What the send dialog polls for a delivery it started (a test send, a sample event)."""
+    return {
+        "delivery_id": delivery.pk,
+        "result_url": reverse("admin:webhooks_delivery_result", args=[delivery.pk]),
+        "detail_url": reverse("admin:webhooks_delivery_change", args=[delivery.pk]),
+    }
+
+
 def _back(request, fallback: str):
     target = request.POST.get("next") or request.GET.get("next")
     if target and url_has_allowed_host_and_scheme(
@@ -95,11 +104,7 @@ def test_send(request, pk):
     except HubError as exc:
         return _errors(exc)
     return JsonResponse(
-        {
-            "delivery_id": delivery.pk,
-            "result_url": reverse("admin:webhooks_delivery_result", args=[delivery.pk]),
-            "detail_url": reverse("admin:webhooks_delivery_change", args=[delivery.pk]),
-        },
+        delivery_urls(delivery),
         status=201,
     )
 
