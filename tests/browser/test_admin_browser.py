@@ -17,30 +17,20 @@ from django.utils import translation
 
 from customers.models import Customer
 from tests.factories import make_customers, make_group
+from tests.support.browser import SHOTS, admin_page, log_in
 from webhooks import services
 from webhooks.models import Delivery, GroupSend, Webhook
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
 ZONE = "Asia/Shanghai"
-PASSWORD = "browser-pass-1"
 
 
 @pytest.fixture
 def page(live_server, browser):
-    context = browser.new_context(
-        locale="zh-CN",
-        timezone_id=ZONE,
-        extra_http_headers={"Accept-Language": "zh-hans"},
-        viewport={"width": 1600, "height": 900},
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # the "cancel this send?" confirmation
-    yield page
-    context.close()
+    with admin_page(browser, width=1600, height=900, accept_dialogs=True) as page:
+        yield page
 
 
 def _wait(condition, timeout=60, what="condition"):
@@ -53,21 +43,12 @@ def _wait(condition, timeout=60, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def _log_in(page, base):
-    User.objects.create_superuser("staff", "staff@example.com", PASSWORD)
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")
-
-
 def test_send_from_the_admin(page, live_server, worker, receiver):
     base = live_server.url
     make_customers(4, prefix="会员")
     Customer.objects.create(name="李雷", wechat_nickname="小明同学", mobile="13800138000")
     group = make_group(Customer.objects.filter(name__startswith="会员"), name="VIP 客户")
-    _log_in(page, base)
+    log_in(page, base)
 
     # Create a webhook with a secret through the form.
     page.goto(f"{base}/admin/webhooks/webhook/add/")

@@ -4,7 +4,6 @@ alerts through a real rq worker to fake WeCom, DingTalk and Feishu robots on 127
 received is shown as its group chat would show it (the screenshots in docs/screenshots/alert-*.png)."""
 
 import time
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -12,6 +11,7 @@ from django.db import transaction
 
 from alerts.models import Alert, Channel
 from tests.factories import make_webhook
+from tests.support.browser import PASSWORD, SHOTS, admin_page
 from tests.support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, chat_page, message_text
 from webhooks.models import Webhook
 from webhooks.selectors import engine_warnings
@@ -19,23 +19,13 @@ from webhooks.signals import webhook_health_changed
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PASSWORD = "browser-pass-1"
 DING_SECRET = "SEC3f1c0e9b8a7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0"
 
 
 @pytest.fixture
 def page(live_server, browser):
-    context = browser.new_context(
-        locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-        extra_http_headers={"Accept-Language": "zh-hans"},
-        viewport={"width": 1400, "height": 900},
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
+    with admin_page(browser, width=1400, height=900) as page:
+        yield page
 
 
 def _wait(condition, what, worker=None, timeout=60):

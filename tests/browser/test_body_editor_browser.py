@@ -5,41 +5,22 @@ template replaces the body, and a misspelt name or a JSON mistake is said as one
 Saves docs/screenshots/body-editor.png."""
 
 import time
-from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 
 from automation.models import FormField, MicroPage
 from customers.models import Customer
+from tests.support.browser import SHOTS, admin_page, log_in
 from webhooks.models import Webhook
 from webhooks.template_names import GROUP_SEND_STARTER
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-PASSWORD = "browser-pass-1"
-
 
 @pytest.fixture
 def page(live_server, browser):
-    context = browser.new_context(
-        locale="zh-CN", extra_http_headers={"Accept-Language": "zh-hans"}, viewport={"width": 1400, "height": 1000}
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())  # "replace the body with this starter?"
-    yield page
-    context.close()
-
-
-def _log_in(page, base):
-    User.objects.create_superuser("staff", "staff@example.com", PASSWORD)
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")
+    with admin_page(browser, width=1400, height=1000, accept_dialogs=True) as page:
+        yield page
 
 
 def _cursor_after(page, text: str) -> None:
@@ -71,7 +52,7 @@ def test_attribute_picker_starters_and_warnings(page, live_server):
     FormField.objects.create(page=signup, label="姓名", key="name", order=1)
     FormField.objects.create(page=signup, label="意向车型", key="model", order=2)
     MicroPage.objects.create(title="空白页", slug="blank")
-    _log_in(page, base)
+    log_in(page, base)
     page.goto(f"{base}/admin/webhooks/webhook/add/")
     page.fill("#id_name", "CRM 线索")
     page.fill("#id_url", "https://crm.example.com/hook")

@@ -9,12 +9,13 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.factories import make_customers, make_webhook
+from tests.support.browser import SHOTS, log_in
 from tests.support.receivers import ScriptedServer
 from webhooks import services
 from webhooks.health_models import WebhookHealth
 from webhooks.models import Delivery, Webhook, WebhookHistory
 
-from .test_admin_browser import SHOTS, _log_in, _wait, page  # noqa: F401 - the page fixture
+from .test_admin_browser import _wait, page  # noqa: F401 - the page fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -43,7 +44,7 @@ def test_health_pause_and_resume_in_the_admin(page, live_server, worker):  # noq
             ),
             what="the worker's attempts counted",
         )
-        _log_in(page, base)
+        log_in(page, base)
 
         # Pause by hand: a reason is asked for and shown.
         page.goto(f"{base}/admin/webhooks/webhook/{to_pause.pk}/change/")

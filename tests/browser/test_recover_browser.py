@@ -10,12 +10,13 @@ from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.models import User
 
 from tests.factories import make_customers, make_group, make_webhook
+from tests.support.browser import PASSWORD, SHOTS, admin_page
 from tests.support.receivers import ScriptedServer
 from webhookhub.roles import MARKETER
 from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend, Recovery
 
-from .test_admin_browser import PASSWORD, SHOTS, _wait
+from .test_admin_browser import _wait
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -77,14 +78,5 @@ def test_recover_the_failed_deliveries_of_a_send_from_the_list(page, live_server
 
 @pytest.fixture
 def page(live_server, browser):
-    context = browser.new_context(
-        locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-        extra_http_headers={"Accept-Language": "zh-hans"},
-        viewport={"width": 1600, "height": 900},
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.on("dialog", lambda dialog: dialog.accept())
-    yield page
-    context.close()
+    with admin_page(browser, width=1600, height=900, accept_dialogs=True) as page:
+        yield page

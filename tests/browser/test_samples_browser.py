@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import User
 from django.utils import timezone
 
 from customers.models import Coupon, CouponCode, Customer, MembershipLevel
 from tests.factories import make_customers, make_webhook
+from tests.support.browser import SHOTS, admin_page, log_in
 from webhooks import views
 from webhooks.events import FixedEvent
 from webhooks.models import Delivery, Webhook
@@ -21,32 +21,13 @@ from webhooks.models import Delivery, Webhook
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
-PASSWORD = "browser-pass-1"
 SLOW_QUERY = "李雷"
 
 
 @pytest.fixture
 def page(live_server, browser):
-    context = browser.new_context(
-        locale="zh-CN",
-        timezone_id="Asia/Shanghai",
-        extra_http_headers={"Accept-Language": "zh-hans"},
-        viewport={"width": 1400, "height": 900},
-    )
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
-
-
-def _log_in(page, base):
-    User.objects.create_superuser("staff", "staff@example.com", PASSWORD)
-    page.goto(f"{base}/admin/login/")
-    page.fill("#id_username", "staff")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")
+    with admin_page(browser, width=1400, height=900) as page:
+        yield page
 
 
 def _picker_value(page, form: str) -> str:
@@ -69,7 +50,7 @@ def test_the_picker_never_picks_from_a_stale_answer(page, live_server, worker, r
         return real(query=query)
 
     monkeypatch.setattr(views, "customers_find_page", slow_for_the_newer_query)
-    _log_in(page, base)
+    log_in(page, base)
     page.goto(f"{base}/admin/webhooks/webhook/")
     page.click(f'a[data-webhook="{webhook.pk}"]')
     page.wait_for_selector("#test-send-form")
@@ -128,7 +109,7 @@ def test_sample_event_and_test_connection(page, live_server, worker, receiver):
     level_hook = make_webhook(
         receiver.url("/level"), name="会员升级通知", trigger_type="fixed", event=FixedEvent.MEMBERSHIP_LEVEL_UP
     )
-    _log_in(page, base)
+    log_in(page, base)
 
     # The fixed-event webhook's dialog: a sample of its event for one member, and the receiver's answer.
     page.goto(f"{base}/admin/webhooks/webhook/")
