@@ -9,7 +9,7 @@ class AlertsConfig(AppConfig):
     def ready(self):
         # The health → alerts contract (webhooks/signals.py): the receiver records, the drain's due work
         # hands pending alerts whose rq job Redis lost to a new job.
-        from webhooks.due import DueWork, due_work_register
+        from webhooks.engine.due import DueWork, due_work_register
 
         from . import receivers, selectors, services  # noqa: F401
 

@@ -1,8 +1,8 @@
 """The requests an alert makes: one robot POST or one email, under a deadline, never raising.
 
-Robot requests go through the engine's HTTP client setup (webhooks/http.py `new_session`: aiohttp with
+Robot requests go through the engine's HTTP client setup (webhooks/engine/http.py `new_session`: aiohttp with
 the SSRF guard's resolver, no cookies) and the engine's reading of errors (`describe_error`); IP literals
-are judged by `check_literal_host` as for deliveries. webhooks/http.py's `attempt()` itself is a
+are judged by `check_literal_host` as for deliveries. webhooks/engine/http.py's `attempt()` itself is a
 delivery's attempt (signature headers, auth, attempt rows): an alert is not one, so it is not reused.
 """
 
@@ -16,9 +16,9 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
-from webhooks.http import RESPONSE_BODY_LIMIT, USER_AGENT, describe_error, new_session
-from webhooks.redact import scrub
-from webhooks.ssrf import check_literal_host
+from webhooks.engine.http import RESPONSE_BODY_LIMIT, USER_AGENT, describe_error, new_session
+from webhooks.engine.redact import scrub
+from webhooks.engine.ssrf import check_literal_host
 
 from .robots import RobotRequest, robot_answer_error
 

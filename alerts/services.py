@@ -16,7 +16,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
-from webhooks import doorbell
+from webhooks.engine import doorbell
 from webhooks.secrets import SecretUndecryptable
 
 from . import selectors

@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of the Open API, built from the same member lists the validation uses."""
 
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
 
 from .validation import EVENT_MEMBERS, MAX_EVENTS, OPTIONAL_MEMBERS, member_schema
 

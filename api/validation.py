@@ -1,7 +1,7 @@
 """Checking the events a caller posts, member by member, before anything is written.
 
 Each event is the seed's payload (docs/contract.md section 5) without `tenantId`, which the hub fills
-in. The member lists come from webhooks.events, so the API accepts exactly what the hub sends.
+in. The member lists come from webhooks.content.events, so the API accepts exactly what the hub sends.
 """
 
 import json
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from webhookhub.text import validate_text
-from webhooks.events import FIXED_EVENT_MEMBERS, FixedEvent
+from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 
 MAX_EVENTS = 1000
 MAX_STRING = 255

@@ -8,7 +8,7 @@ class AutomationConfig(AppConfig):
 
     def ready(self):
         # Imported once the app registry is ready (the receivers import models): connects the flow triggers.
-        from webhooks.due import DueWork, due_work_register
+        from webhooks.engine.due import DueWork, due_work_register
 
         from . import receivers, selectors, services  # noqa: F401
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
 
 NON_FIXED_WEBHOOKS = {"trigger_type": "non_fixed"}
 

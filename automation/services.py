@@ -22,8 +22,8 @@ from redis.exceptions import RedisError
 from customers.groups import group_customers_add
 from customers.models import Customer
 from customers.signals import ScoreChange
-from webhooks import doorbell
-from webhooks.events import Event
+from webhooks.content.events import Event
+from webhooks.engine import doorbell
 from webhooks.services import message_publish
 
 from . import selectors

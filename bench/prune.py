@@ -1,12 +1,12 @@
 #!/usr/bin/env python
-"""Benchmark of the retention prune (webhooks/retention.py); prints its figures.
+"""Benchmark of the retention prune (webhooks/services/retention.py); prints its figures.
 
     .venv/bin/python bench/prune.py                        # 1,000,000 old attempts, PostgreSQL
     .venv/bin/python bench/prune.py --attempts 100000 --blank 50000
 
 Everything it uses is its own and thrown away at the end: a PostgreSQL database prune_<pid>_<random>
 on the server given by --pg (migrated), and a redis-server on a free port. It bulk-inserts (COPY,
-webhooks.bulk.rows_insert) deliveries 200 days old with --per-delivery attempts each, so --attempts
+webhooks.engine.bulk.rows_insert) deliveries 200 days old with --per-delivery attempts each, so --attempts
 attempts in all, and --blank deliveries 60 days old (bodies to blank); then times `retention.prune()`
 as the daily job runs it, batch by batch, while a writer thread inserts a delivery and its attempt
 every 20 ms and records how long each insert waits (the engine's writes during a prune).
@@ -67,8 +67,8 @@ def insert_old(webhook, *, deliveries: int, per_delivery: int, days_old: int, ch
     from django.db import transaction
     from django.utils import timezone
 
-    from webhooks.bulk import rows_insert
-    from webhooks.events import Event
+    from webhooks.content.events import Event
+    from webhooks.engine.bulk import rows_insert
     from webhooks.models import Attempt, Delivery, Message, new_delivery_id
 
     started = time.perf_counter()
@@ -128,7 +128,7 @@ class Writer(threading.Thread):
         from django.db import connection, transaction
         from django.utils import timezone
 
-        from webhooks.events import Event
+        from webhooks.content.events import Event
         from webhooks.models import Attempt, Delivery, Message
 
         message = Message.objects.create(event=Event.TEST_SEND)
@@ -185,8 +185,8 @@ def main():
         from django.db import connection
         from django.utils import timezone
 
-        from webhooks import retention
         from webhooks.models import Attempt, Webhook
+        from webhooks.services import retention
 
         call_command("migrate", verbosity=0)
         webhook = Webhook.objects.create(name="bench", url="http://127.0.0.1:9/hook")

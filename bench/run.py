@@ -9,7 +9,7 @@ a redis-server on a free port, a receiver process that answers after --delay-ms,
 `manage.py hubworker` processes. N customers in a group, a webhook with a secret and a template,
 then `services.group_send_create` and the workers do the rest (fan-out, claimed waves, HTTP, records).
 In the same run, a bare loop renders, signs and POSTs the same bodies with the same client
-(webhooks.http.attempt, aiohttp) at the workers' total concurrency, for the ratio.
+(webhooks.engine.http.attempt, aiohttp) at the workers' total concurrency, for the ratio.
 See bench/README.md.
 """
 
@@ -453,9 +453,9 @@ def measure(send):
 def bare_loop(webhook, send, n: int, concurrency: int, chunk: int = 20_000):
     """Render, sign and POST with the engine's client and no database, queue or records."""
     from customers.models import Customer
-    from webhooks.http import Endpoint, Outgoing, attempt, new_session
-    from webhooks.payloads import message_context
-    from webhooks.templating import compile_template
+    from webhooks.content.payloads import message_context
+    from webhooks.content.templating import compile_template
+    from webhooks.engine.http import Endpoint, Outgoing, attempt, new_session
 
     async def attempt_all(pairs, concurrency_per_endpoint: int):
         gate = asyncio.Semaphore(concurrency_per_endpoint)
@@ -493,8 +493,9 @@ def bare_loop(webhook, send, n: int, concurrency: int, chunk: int = 20_000):
 def profile(webhook, group_size: int = 1000, top: int = 22):
     """cProfile, in this process, one fan-out of a small group and one drain that sends it."""
     from customers.models import Customer, Group, GroupEntry
-    from webhooks import group_sends, services
-    from webhooks.drain import drain_run
+    from webhooks import services
+    from webhooks.engine.drain import drain_run
+    from webhooks.services import group_sends
 
     group = Group.objects.create(name="profile")
     GroupEntry.objects.bulk_create(

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from webhookhub.errors import HubError
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
 from webhooks.models import Message
 from webhooks.services import event_publish
 

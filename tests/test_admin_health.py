@@ -7,7 +7,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from rq.scheduler import RQScheduler
 
-from webhooks import doorbell, services
+from webhooks import services
+from webhooks.engine import doorbell
 from webhooks.models import Delivery
 
 from .factories import make_customers, make_webhook

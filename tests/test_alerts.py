@@ -239,8 +239,8 @@ def test_pause_reasons_and_recovery_read_naturally_in_chinese(settings):
 
 
 def test_the_real_engine_pauses_on_410_and_announces_it(robots, redis_conn, run_worker, settings):
-    """Through the engine: a 410 pauses the webhook (webhooks/record.py, webhooks/health.py), whose signal
-    makes the alert; the worker sends it, in the installation's language, with the real delivery's facts."""
+    """Through the engine: a 410 pauses the webhook (webhooks/engine/record.py, webhooks/health/services.py),
+    whose signal makes the alert; the worker sends it, in the installation's language, with the delivery's facts."""
     settings.LANGUAGE_CODE = "zh-hans"
     channels = robot_channels({"wecom": robots["wecom"]})
     with ScriptedServer(lambda hit: (410, {}, b"gone")) as receiver:

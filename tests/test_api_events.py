@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from api import services as api_services
 from api.models import ApiKey, IdempotencyRecord
 from api.validation import EVENT_MEMBERS, MAX_EVENTS
-from webhooks.events import FIXED_EVENT_MEMBERS, FixedEvent
+from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 from webhooks.models import Delivery, Message, Webhook
 
 from .factories import make_webhook

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import (
 
 from api.models import ApiKey, Scope
 from api.services import api_key_create
-from webhooks import connection_test
 from webhooks.models import Webhook
+from webhooks.services import connection_check
 
 from .factories import make_customers, make_group
 
@@ -61,7 +61,7 @@ def _no_network_beyond_loopback(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "not resolved in the fuzz test")
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
-    monkeypatch.setattr(connection_test, "address_allowed", lambda host, address: address == "127.0.0.1")
+    monkeypatch.setattr(connection_check, "address_allowed", lambda host, address: address == "127.0.0.1")
 
 
 @pytest.fixture(autouse=True)

@@ -12,8 +12,8 @@ from django.contrib.auth import get_user_model
 
 from api.models import Scope
 from api.services import api_key_create
+from webhooks.content.signing import verify
 from webhooks.models import Attempt, GroupSend, Recovery
-from webhooks.signing import verify
 
 from .support.receivers import ScriptedServer
 from .support.waiting import wait_until

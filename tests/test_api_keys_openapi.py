@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from api.models import ApiKey, key_hash
 from api.openapi import EXAMPLES
 from api.validation import EVENT_MEMBERS, OPTIONAL_MEMBERS, validate_event
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
 
 pytestmark = pytest.mark.django_db
 

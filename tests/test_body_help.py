@@ -3,9 +3,9 @@
 
 - A JSON mistake is reported at its line and column in the template as typed (not in the rendered
   text), with the reason in the user's language.
-- The names a template can use come from webhooks/template_names.py: the attribute picker, the
+- The names a template can use come from webhooks/content/body_fields.py: the attribute picker, the
   starters and the warnings about names nothing can fill; payloads.py fills exactly those names.
-- A failure's code and parameters become one sentence in the reader's language (webhooks/failures.py).
+- A failure's code and parameters become one sentence in the reader's language (webhooks/content/failures.py).
 """
 
 import json
@@ -17,11 +17,11 @@ from django.utils import translation
 
 from automation.models import FormField, MicroPage
 from customers.models import Customer, MembershipLevel
-from webhooks import template_names
-from webhooks.failures import Code, failure_text
+from webhooks.content import body_fields
+from webhooks.content.failures import Code, failure_text
+from webhooks.content.payloads import message_context
+from webhooks.content.templating import TemplateError, compile_template, line_column, template_check
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Attempt, Delivery, Message, Webhook
-from webhooks.payloads import message_context
-from webhooks.templating import TemplateError, compile_template, line_column, template_check
 
 from .factories import make_customers, make_webhook
 
@@ -135,16 +135,16 @@ def test_every_listed_name_is_filled_by_the_context_builder():
         form={"email": "a@b.c"},
         submission={"id": 4, "matched": True, "verified": False},
     )
-    assert set(context) >= template_names.FIXED_NAMES
-    assert all(template_names.name_is_valid(name) for name in context)
-    for name in template_names.FIXED_NAMES:
+    assert set(context) >= body_fields.FIXED_NAMES
+    assert all(body_fields.name_is_valid(name) for name in context)
+    for name in body_fields.FIXED_NAMES:
         compile_template('{"v":"${' + name + '}"}')  # every listed name passes the template's check
 
 
 def test_starters_render_and_the_flow_starter_is_dm_hubs_default():
-    starters = {s["key"]: s["body"] for s in template_names.starters()}
-    assert starters[template_names.Use.FLOW] == DEFAULT_BODY_TEMPLATE
-    for body in (*starters.values(), template_names.form_starter(["form.city", "form.email"])):
+    starters = {s["key"]: s["body"] for s in body_fields.starters()}
+    assert starters[body_fields.Use.FLOW] == DEFAULT_BODY_TEMPLATE
+    for body in (*starters.values(), body_fields.form_starter(["form.city", "form.email"])):
         json.loads(template_check(body))
 
 
@@ -155,7 +155,7 @@ def test_picker_catalogue_lists_custom_keys_and_micro_page_fields():
     FormField.objects.create(page=page, label="城市", key="city", order=1)
     FormField.objects.create(page=page, label="邮箱", key="email", order=2)
     with translation.override("zh-hans"):
-        catalogue = template_names.picker_catalogue()
+        catalogue = body_fields.picker_catalogue()
     groups = {g["key"]: g for g in catalogue["groups"]}
     assert groups["customer"]["label"] == "客户属性"
     assert {"name": "customer.name", "label": "姓名"} in groups["customer"]["names"]
@@ -174,8 +174,8 @@ def test_custom_attribute_keys_read_a_bounded_sample(django_assert_max_num_queri
         [Customer(name=f"c{i}", mobile=f"1390000{i:04d}", attributes={f"k{i}": i}) for i in range(150)]
     )
     with django_assert_max_num_queries(1):
-        keys = template_names.custom_attribute_keys()
-    assert len(keys) == template_names.ATTRIBUTE_KEYS_LIMIT
+        keys = body_fields.custom_attribute_keys()
+    assert len(keys) == body_fields.ATTRIBUTE_KEYS_LIMIT
 
 
 @pytest.mark.django_db
@@ -185,21 +185,21 @@ def test_warnings_for_names_nothing_can_fill():
     FormField.objects.create(page=page, label="邮箱", key="email")
     names = ["customer.name", "customer.city", "customer.nmae", "form.email", "form.emial", "flowId"]
     with translation.override("en"):
-        warnings = template_names.template_warnings(names)
+        warnings = body_fields.template_warnings(names)
     assert warnings == [
         "No customer has the attribute “nmae”: ${customer.nmae} will always be empty. Did you mean ${customer.name}?",
         "No micro-page form has the field “emial”: ${form.emial} will always be empty. Did you mean ${form.email}?",
     ]
     with translation.override("zh-hans"):
-        assert template_names.template_warnings(["customer.nmae"])[0].startswith("没有任何客户有属性“nmae”")
+        assert body_fields.template_warnings(["customer.nmae"])[0].startswith("没有任何客户有属性“nmae”")
 
 
 @pytest.mark.django_db
 def test_warnings_cost_a_bounded_number_of_queries(django_assert_max_num_queries):
     names = [f"customer.typo{i}" for i in range(50)] + [f"form.typo{i}" for i in range(50)]
-    limit = template_names.WARNING_CHECKS_LIMIT
+    limit = body_fields.WARNING_CHECKS_LIMIT
     with django_assert_max_num_queries(limit + 3):  # the sample, the known names, one check per name
-        warnings = template_names.template_warnings(names)
+        warnings = body_fields.template_warnings(names)
     assert len(warnings) == limit
 
 

@@ -18,9 +18,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 
-from webhooks import recoveries, services
-from webhooks import worker as hub_worker
+from webhooks import services
+from webhooks.engine import worker as hub_worker
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Recovery
+from webhooks.services import recoveries
 
 from .factories import make_customers, make_group, make_webhook
 from .support.receivers import ScriptedServer

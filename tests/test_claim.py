@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from webhooks import claim, services
+from webhooks import services
+from webhooks.engine import claim
 from webhooks.models import Delivery, Webhook
 
 from .factories import make_customers, make_webhook

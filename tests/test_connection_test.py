@@ -1,4 +1,4 @@
-"""Test connection: one signed ping through webhooks.http to real receivers on 127.0.0.1 (success, Basic
+"""Test connection: one signed ping through webhooks.engine.http to real receivers on 127.0.0.1 (success, Basic
 auth refused, OAuth2 token refused, TLS self-signed with verification on and off, a refused port, the SSRF
 guard), through the service, the admin's button and the Open API; nothing is recorded as a delivery."""
 
@@ -10,11 +10,11 @@ from django.urls import reverse
 
 from api.models import Scope
 from api.services import api_key_create
-from webhooks.connection_test import webhook_connection_test
-from webhooks.events import PING_EVENT
+from webhooks.content.events import PING_EVENT
+from webhooks.content.signing import verify
 from webhooks.models import Attempt, Delivery, Message, Webhook, WebhookHistory
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
-from webhooks.signing import verify
+from webhooks.services.connection_check import webhook_connection_test
 
 from .factories import make_webhook
 from .support.ports import free_port

@@ -9,13 +9,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from rq import Worker
 
-from webhooks import doorbell, services
-from webhooks.http import Endpoint
+from webhooks import services
+from webhooks.content.signing import verify
+from webhooks.engine import doorbell
+from webhooks.engine.http import Endpoint
+from webhooks.engine.oauth import TokenCache
 from webhooks.models import Attempt, Delivery, GroupSend
-from webhooks.oauth import TokenCache
 from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.secrets import MASK
-from webhooks.signing import verify
 
 from .factories import make_customers, make_group, make_webhook
 from .support.receivers import ScriptedServer

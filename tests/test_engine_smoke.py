@@ -1,8 +1,8 @@
 import pytest
 
 from webhooks import services
+from webhooks.content.signing import verify
 from webhooks.models import Delivery, GroupSend
-from webhooks.signing import verify
 
 from .factories import make_customers, make_group, make_webhook
 

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.urls import reverse
 
 from webhooks import services
-from webhooks.failures import Code
+from webhooks.content.failures import Code
 from webhooks.models import Attempt, Delivery
 
 from .factories import make_customers, make_webhook

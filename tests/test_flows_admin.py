@@ -9,7 +9,7 @@ from django.urls import reverse
 from automation import services
 from automation.models import Flow, FlowRun, FlowStep, FormField, MicroPage
 from customers.models import Customer, Group
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
 from webhooks.models import Webhook
 
 from .factories import make_webhook

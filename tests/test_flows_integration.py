@@ -21,10 +21,10 @@ from customers.groups import group_customers_add, group_import_csv
 from customers.loyalty import member_level_change
 from customers.models import Customer, Group, GroupEntry, MembershipLevel
 from customers.services import customer_activity_score_set, customer_activity_scores_set, customer_save
-from webhooks import doorbell
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
+from webhooks.content.signing import verify
+from webhooks.engine import doorbell
 from webhooks.models import Attempt, Delivery, Message
-from webhooks.signing import verify
 
 from .examples import save_example
 from .factories import make_webhook

@@ -9,8 +9,8 @@ from django.urls import reverse
 from automation import services
 from automation.models import FormField, MicroPage, Submission
 from customers.models import Customer, Group, GroupEntry
+from webhooks.content.signing import verify
 from webhooks.models import Attempt, Delivery, Message
-from webhooks.signing import verify
 
 from .examples import save_example
 from .factories import make_webhook

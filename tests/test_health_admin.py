@@ -13,11 +13,12 @@ from django.utils import timezone
 from api.models import Scope
 from api.services import api_key_create
 from webhookhub.roles import MARKETER
-from webhooks import health_selectors, services
-from webhooks.health import wave_health_record
-from webhooks.health_models import WebhookHealth, WebhookHealthHour, WebhookIncident
-from webhooks.http import AttemptResult
+from webhooks import services
+from webhooks.engine.http import AttemptResult
+from webhooks.health import selectors as health_selectors
+from webhooks.health.services import wave_health_record
 from webhooks.models import Delivery, Webhook, WebhookHistory
+from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
 from webhooks.signals import webhook_health_changed
 
 from .factories import make_customers, make_webhook
@@ -149,7 +150,7 @@ def test_success_rates_weigh_the_partly_covered_hour():
 
 
 def test_the_daily_prune_deletes_old_hourly_buckets():
-    from webhooks.retention import prune
+    from webhooks.services.retention import prune
 
     webhook = make_webhook(HOOK_URL)
     now = timezone.now()

@@ -9,9 +9,9 @@ import pytest
 from django.utils import timezone
 
 from webhooks import services
-from webhooks.health_models import WebhookHealth, WebhookIncident
+from webhooks.engine.retry_policy import RetryPolicyKind, policy_of, retry_delay
 from webhooks.models import Attempt, Delivery, Webhook, WebhookHistory
-from webhooks.retry_policy import RetryPolicyKind, policy_of, retry_delay
+from webhooks.models.health import WebhookHealth, WebhookIncident
 from webhooks.signals import webhook_health_changed
 
 from .factories import make_customers, make_webhook
@@ -217,8 +217,8 @@ def test_waves_recorded_at_the_same_moment_announce_an_incident_once(settings, s
     side): the health row's lock lets one incident open, and each kind goes out once."""
     from django.db import connection, transaction
 
-    from webhooks.health import wave_health_record
-    from webhooks.http import AttemptResult
+    from webhooks.engine.http import AttemptResult
+    from webhooks.health.services import wave_health_record
 
     settings.WEBHOOK_ALERT_AFTER_FAILURES = 5
     webhook = make_webhook("http://127.0.0.1:9/hook", autopause_hours=0, autopause_failures=10)

@@ -17,7 +17,7 @@ import pytest
 
 from customers.models import Customer
 from webhooks import services
-from webhooks.events import Event
+from webhooks.content.events import Event
 from webhooks.models import Delivery, Webhook
 
 from .factories import make_customers, make_group, make_webhook

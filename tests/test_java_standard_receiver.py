@@ -14,8 +14,8 @@ import requests
 
 from customers.models import Customer
 from webhooks import services
+from webhooks.content.signing import standard_sign
 from webhooks.models import Attempt, Delivery, Webhook
-from webhooks.signing import standard_sign
 
 from .factories import make_customers
 from .support.ports import free_port

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from webhooks import services
+from webhooks.content.signing import standard_sign
 from webhooks.models import Delivery, Webhook
-from webhooks.signing import standard_sign
 
 from .factories import make_customers
 from .support.ports import free_port

@@ -10,7 +10,7 @@ from django.utils import timezone
 from customers import loyalty
 from customers.models import Coupon, CouponCode, Customer, MembershipLevel
 from webhookhub.errors import HubError
-from webhooks.events import FIXED_EVENT_MEMBERS, FixedEvent
+from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 from webhooks.models import Delivery, Message, Webhook
 
 from .factories import make_webhook

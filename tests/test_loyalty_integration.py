@@ -19,9 +19,9 @@ from django.utils import timezone
 from api import services as api_services
 from customers import loyalty
 from customers.models import Coupon, Customer, MembershipLevel
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
+from webhooks.content.signing import canonical_json, verify
 from webhooks.models import Attempt, Delivery, Webhook
-from webhooks.signing import canonical_json, verify
 
 from .factories import make_webhook
 

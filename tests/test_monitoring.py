@@ -11,8 +11,8 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from webhooks import selectors
-from webhooks.bulk import rows_insert
-from webhooks.events import Event
+from webhooks.content.events import Event
+from webhooks.engine.bulk import rows_insert
 from webhooks.models import Attempt, Delivery, Message, new_delivery_id
 
 from .factories import make_webhook

@@ -15,7 +15,7 @@ from jsonschema import Draft4Validator, FormatChecker
 
 from api.openapi import EXAMPLES
 from api.validation import EVENT_MEMBERS, MAX_EVENTS, BodyError, validate_events
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
 
 VALUES = [
     None, "", " ", "\u3000", "\t\n", "a\x00b", "M0001", "x" * 255, "x" * 256, "M1\n", "１２３",

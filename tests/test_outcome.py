@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from webhooks.engine.outcome import AttemptFacts, outcome_decide
 from webhooks.models import Delivery
-from webhooks.outcome import AttemptFacts, outcome_decide
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
 DELAYS = [1800, 3600, 5400]

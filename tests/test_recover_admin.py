@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from webhookhub.errors import HubError
 from webhookhub.roles import MARKETER
-from webhooks import recoveries, services
-from webhooks.events import Event
+from webhooks import services
+from webhooks.content.events import Event
 from webhooks.models import Delivery, GroupSend, Message, Recovery
+from webhooks.services import recoveries
 
 from .factories import make_customers, make_group, make_webhook
 

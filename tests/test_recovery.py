@@ -10,8 +10,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from webhooks import group_sends, record, services, worker
+from webhooks import services
+from webhooks.engine import record, worker
 from webhooks.models import Attempt, Delivery, GroupSend
+from webhooks.services import group_sends
 
 from .factories import make_customers, make_group, make_webhook
 

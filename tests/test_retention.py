@@ -1,4 +1,4 @@
-"""Retention (webhooks/retention.py): the prune, its batches and slices, the daily job, a customer deleted."""
+"""Retention (webhooks/services/retention.py): the prune, its batches and slices, the daily job, a customer deleted."""
 
 import io
 import re
@@ -18,10 +18,11 @@ from rq.registry import ScheduledJobRegistry
 
 from customers.models import Customer
 from webhookhub.errors import HubError
-from webhooks import retention, services
-from webhooks.bulk import rows_insert
-from webhooks.events import Event
+from webhooks import services
+from webhooks.content.events import Event
+from webhooks.engine.bulk import rows_insert
 from webhooks.models import Attempt, Delivery, Message, new_delivery_id
+from webhooks.services import retention
 
 from .factories import make_customers, make_webhook
 from .support.waiting import wait_until

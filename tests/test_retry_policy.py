@@ -6,9 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import translation
 
-from webhooks.models import Delivery
-from webhooks.outcome import AttemptFacts, outcome_decide
-from webhooks.retry_policy import (
+from webhooks.engine.outcome import AttemptFacts, outcome_decide
+from webhooks.engine.retry_policy import (
     DelaysError,
     RetryPolicy,
     RetryPolicyKind,
@@ -18,6 +17,7 @@ from webhooks.retry_policy import (
     retry_schedule,
     schedule_words,
 )
+from webhooks.models import Delivery
 
 DMHUB = RetryPolicy(kind=RetryPolicyKind.DMHUB, dmhub_delays=(1800, 3600, 5400))
 EXTENDED = RetryPolicy(kind=RetryPolicyKind.EXTENDED, base_delay=300)

@@ -13,9 +13,9 @@ from django.utils import timezone
 from automation.models import Flow, FlowRun
 from customers.loyalty import member_level_change
 from customers.models import Coupon, CouponCode, Customer, MembershipLevel
-from webhooks.events import FIXED_EVENT_MEMBERS, FixedEvent
+from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 from webhooks.models import Attempt, Delivery, Message, Webhook
-from webhooks.samples import SAMPLE_COUPON_CODE, SAMPLE_LEVEL_ID
+from webhooks.services.samples import SAMPLE_COUPON_CODE, SAMPLE_LEVEL_ID
 
 from .factories import make_webhook
 

@@ -141,7 +141,7 @@ def test_history_records_a_secret_only_when_one_was_entered(admin_client):
 @pytest.mark.django_db(transaction=True)
 def test_an_undecryptable_secret_fails_its_own_deliveries_with_the_reason_and_no_other(settings, redis_conn):
     from webhooks import services
-    from webhooks.drain import drain_run
+    from webhooks.engine.drain import drain_run
     from webhooks.models import Attempt, Delivery
 
     from .factories import make_customers, make_webhook

@@ -1,4 +1,4 @@
-"""webhooks/signing.py against docs/contract.md sections 2 and 3 (canonical JSON as Gson writes it, HMAC)."""
+"""webhooks/content/signing.py against docs/contract.md sections 2 and 3 (canonical JSON as Gson writes it, HMAC)."""
 
 import hashlib
 import hmac
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhooks.signing import canonical_json, sign, verify
+from webhooks.content.signing import canonical_json, sign, verify
 
 SECRET = "s3cr3t-密钥"
 

@@ -1,12 +1,12 @@
-"""The SSRF guard (webhooks/ssrf.py): IPv6 forms that carry an IPv4 address, and metadata addresses."""
+"""The SSRF guard (webhooks/engine/ssrf.py): IPv6 forms that carry an IPv4 address, and metadata addresses."""
 
 import asyncio
 
 import pytest
 
-from webhooks import ssrf
-from webhooks.http import Endpoint, Outgoing, attempt, new_session
-from webhooks.ssrf import BlockedAddressError, GuardedResolver, address_allowed, embedded_ipv4
+from webhooks.engine import ssrf
+from webhooks.engine.http import Endpoint, Outgoing, attempt, new_session
+from webhooks.engine.ssrf import BlockedAddressError, GuardedResolver, address_allowed, embedded_ipv4
 
 from .support.receivers import ScriptedServer
 
@@ -138,7 +138,7 @@ def test_an_attempt_to_a_literal_carrying_loopback_sends_nothing(settings, host)
 
 
 def test_the_http_client_uses_this_guard():
-    from webhooks import http
+    from webhooks.engine import http
 
     assert http.GuardedResolver is ssrf.GuardedResolver
     assert http.BlockedAddressError is ssrf.BlockedAddressError

@@ -12,17 +12,17 @@ import standardwebhooks.webhooks
 from django.utils import timezone
 
 from webhooks import services
-from webhooks.http import Endpoint, Outgoing, request_headers
-from webhooks.models import Delivery, Webhook, WebhookHistory
-from webhooks.secrets import Secret
-from webhooks.signing import (
+from webhooks.content.signing import (
     standard_secret_generate,
     standard_secret_key,
     standard_sign,
     standard_verify,
     verify,
 )
-from webhooks.webhook_secrets import webhook_rotation_end, webhook_rotations_expire
+from webhooks.engine.http import Endpoint, Outgoing, request_headers
+from webhooks.models import Delivery, Webhook, WebhookHistory
+from webhooks.secrets import Secret
+from webhooks.services.webhook_config import webhook_rotation_end, webhook_rotations_expire
 
 from .factories import make_customers
 from .support.receivers import ScriptedServer

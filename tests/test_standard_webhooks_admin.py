@@ -7,8 +7,8 @@ from django.db import connection
 from django.urls import reverse
 
 from webhookhub.roles import MARKETER
+from webhooks.content.signing import standard_secret_key
 from webhooks.models import Webhook, WebhookHistory
-from webhooks.signing import standard_secret_key
 
 from .test_webhook_secret_storage import form_data, raw_columns
 

@@ -1,4 +1,4 @@
-"""webhooks/templating.py against docs/contract.md section 6 (message body templates of non-fixed webhooks)."""
+"""webhooks/content/templating.py against docs/contract.md section 6 (message body templates of non-fixed webhooks)."""
 
 import json
 
@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from webhooks.content.signing import canonical_json
+from webhooks.content.templating import TemplateError, compile_template, template_check
 from webhooks.models import DEFAULT_BODY_TEMPLATE
-from webhooks.signing import canonical_json
-from webhooks.templating import TemplateError, compile_template, template_check
 
 
 def render(source, context=None, **options):

@@ -15,8 +15,8 @@ from customers.models import Customer, Group
 from customers.validators import normalize_mobile, validate_mobile
 from webhookhub.text import repaired_json, validate_json, validate_text
 from webhooks import services
+from webhooks.content.templating import TemplateError, compile_template
 from webhooks.models import Delivery, GroupSend, Webhook
-from webhooks.templating import TemplateError, compile_template
 
 from .factories import make_customers, make_group, make_webhook
 

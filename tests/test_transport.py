@@ -6,11 +6,11 @@ import base64
 import pytest
 
 from webhooks import services
-from webhooks.drain import drain_run
-from webhooks.http import Endpoint, Outgoing, attempt, new_session
+from webhooks.engine.drain import drain_run
+from webhooks.engine.http import Endpoint, Outgoing, attempt, new_session
+from webhooks.engine.ssrf import address_allowed
 from webhooks.models import Attempt, Delivery
 from webhooks.secrets import MASK
-from webhooks.ssrf import address_allowed
 
 from .factories import make_customers, make_webhook
 from .support.ports import free_port
@@ -146,7 +146,7 @@ def test_headers_signature_and_masked_basic_auth_in_the_record():
     assert first.headers["User-Agent"].startswith("WebhookHub/")
     assert first.headers["X-Clab-Delivery-Id"] == "d" * 32
     assert first.headers["X-Clab-Event"] == "manual/test-send"
-    from webhooks.signing import sign
+    from webhooks.content.signing import sign
 
     assert first.headers["X-Clab-Hmac-Signature"] == sign('{"a": "b c"}', "k3y")
     assert signed.request_headers["X-Clab-Hmac-Signature"] == first.headers["X-Clab-Hmac-Signature"]
@@ -241,7 +241,7 @@ def test_a_dripped_body_keeps_the_status_that_arrived_and_is_marked_cut():
 
 
 def test_a_body_past_the_read_limit_is_marked_cut_with_its_full_size():
-    from webhooks.http import RESPONSE_COUNT_LIMIT
+    from webhooks.engine.http import RESPONSE_COUNT_LIMIT
 
     chunk = b"y" * (1024 * 1024)
     total = RESPONSE_COUNT_LIMIT + 4 * len(chunk)

@@ -89,7 +89,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "webhooks.context_processors.engine_health",
+                "webhooks.admin.context_processors.engine_health",
             ],
         },
     },
@@ -144,10 +144,10 @@ LOGIN_URL = "admin:login"
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 _queue = {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 900}
 # The one list of queues a worker listens on, in priority order (bin/run, docs and tests read it):
-# both carry the engine's doorbells (webhooks/doorbell.py); the work itself is rows in the database.
+# both carry the engine's doorbells (webhooks/engine/doorbell.py); the work itself is rows in the database.
 WORKER_QUEUES = ["realtime", "bulk"]
 RQ_QUEUES = {name: dict(_queue) for name in WORKER_QUEUES}
-RQ = {"WORKER_CLASS": "webhooks.worker.HubWorker"}
+RQ = {"WORKER_CLASS": "webhooks.engine.worker.HubWorker"}
 # django-rq's own admin entry checks only staff status: the dashboard is served at /admin/rq/ instead,
 # to Administrators only (webhookhub/rq_dashboard.py), and listed last in the admin's menu.
 RQ_SHOW_ADMIN_LINK = False
@@ -171,7 +171,7 @@ WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
 WEBHOOK_RETRY_DELAYS = env.list("WEBHOOK_RETRY_DELAYS", cast=int, default=[1800, 3600, 5400])
 # The extended retry policy's first delay in seconds, doubled for each retry (10 retries, about 3 days).
 WEBHOOK_RETRY_BASE_DELAY = env.int("WEBHOOK_RETRY_BASE_DELAY", default=300)
-# Health (webhooks/health.py): a webhook failing continuously for this many hours AND this many
+# Health (webhooks/health/services.py): a webhook failing continuously for this many hours AND this many
 # consecutive failed attempts is paused (each webhook may set its own, or turn it off).
 WEBHOOK_AUTOPAUSE_HOURS = env.float("WEBHOOK_AUTOPAUSE_HOURS", default=24.0)
 WEBHOOK_AUTOPAUSE_FAILURES = env.int("WEBHOOK_AUTOPAUSE_FAILURES", default=50)
@@ -232,7 +232,7 @@ for _proxy in TRUSTED_PROXIES:
     except ValueError as exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range.") from exc
 
-# --- Retention (webhooks/retention.py; `manage.py prune`, and a daily job on the workers) -----------
+# --- Retention (webhooks/services/retention.py; `manage.py prune`, and a daily job on the workers) -----------
 # Days an attempt's request and response bodies and headers (and the delivery's rendered body) are kept.
 RETENTION_BODIES_DAYS = env.int("RETENTION_BODIES_DAYS", default=30)
 # Days a finished delivery is kept at all, with its attempts.

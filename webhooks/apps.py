@@ -9,13 +9,13 @@ class WebhooksConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import pre_delete
 
-        from . import (
+        from webhooks import (
             checks,  # noqa: F401 - registers the system checks
             selectors,
-            webhook_secrets,
         )
-        from .due import DueWork, due_work_register
-        from .retention import customer_pre_delete
+        from webhooks.engine.due import DueWork, due_work_register
+        from webhooks.services import webhook_config
+        from webhooks.services.retention import customer_pre_delete
 
         # Before the customer's deliveries lose their link to them (SET_NULL): their bodies go first.
         pre_delete.connect(customer_pre_delete, sender="customers.Customer", dispatch_uid="webhooks-customer-bodies")
@@ -24,7 +24,7 @@ class WebhooksConfig(AppConfig):
         due_work_register(
             DueWork(
                 name="secret rotations",
-                run=webhook_secrets.webhook_rotations_expire,
+                run=webhook_config.webhook_rotations_expire,
                 due=selectors.webhook_rotations_due,
                 next_at=selectors.webhook_rotations_next_at,
             )

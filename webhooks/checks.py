@@ -4,7 +4,7 @@ from django.core.checks import Warning, register
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-from .secrets import undecryptable_secrets
+from webhooks.secrets import undecryptable_secrets
 
 
 @register("secrets")

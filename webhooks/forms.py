@@ -11,12 +11,11 @@ from django.utils.translation import gettext_lazy as _
 from customers.models import Customer, Group
 from customers.selectors import groups_with_counts
 from webhookhub.fields import FullURLField
-
-from .models import Webhook
-from .retry_policy import DelaysError, RetryPolicyKind, delays_parse, delays_text
-from .secrets import MASK
-from .template_names import template_warnings
-from .templating import TemplateError, compile_template
+from webhooks.content.body_fields import template_warnings
+from webhooks.content.templating import TemplateError, compile_template
+from webhooks.engine.retry_policy import DelaysError, RetryPolicyKind, delays_parse, delays_text
+from webhooks.models import Webhook
+from webhooks.secrets import MASK
 
 SECRET_FIELDS = ("secret_key", "basic_password", "oauth_app_secret")
 # Shown and used only with the right to manage secrets, like the secrets themselves.

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from .signing import verify
+from webhooks.content.signing import verify
 
 # What the demo webhooks (manage.py demo_data) and the demo receiver agree on; demo only.
 DEMO_SECRET = os.environ.get("DEMO_SECRET", "demo-secret")

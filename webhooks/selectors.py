@@ -12,9 +12,8 @@ from redis.exceptions import RedisError
 from rq.scheduler import RQScheduler
 
 from customers.selectors import customer_search
-
-from .doorbell import BEACON_KEY
-from .models import Attempt, Delivery, GroupSend, Message, Webhook
+from webhooks.engine.doorbell import BEACON_KEY
+from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
 
 Status = Delivery.Status
 
@@ -504,6 +503,6 @@ def webhook_rotations_next_at():
 
 
 def delivery_is_sample(delivery: Delivery) -> bool:
-    """A sample event (webhooks/samples.py): sent by hand to test a fixed-event webhook, not a real event."""
+    """A sample event (webhooks/services/samples.py): sent by hand to test a fixed-event webhook, not a real event."""
     context = delivery.message.context
     return isinstance(context, dict) and context.get("sample") is True

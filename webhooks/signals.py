@@ -6,7 +6,7 @@ from django.dispatch import Signal
 # kwargs: message (webhooks.models.Message), event (str), payload (dict), customer (Customer or None)
 event_published = Signal()
 
-# Sent after the transaction that changed a webhook's health commits (webhooks/health.py), once per
+# Sent after the transaction that changed a webhook's health commits (webhooks/health/services.py), once per
 # change: the alerts app announces it. kwargs:
 #   webhook     webhooks.models.Webhook
 #   kind        "failing" (an incident began: failures past the alert threshold), "paused" (by the

@@ -8,7 +8,7 @@ from ninja import Path, Query, Router, Schema, Status
 from pydantic import Field
 
 from webhooks import services
-from webhooks.events import Event
+from webhooks.content.events import Event
 from webhooks.models import Attempt, Delivery
 from webhooks.selectors import deliveries_filter
 

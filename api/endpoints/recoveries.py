@@ -1,5 +1,5 @@
 """Bulk recover: send failed and cancelled deliveries again (same ids) by ids, the list's filters, a send or
-a webhook since a time; read a recovery's progress; stop it. The work is webhooks/recoveries.py's."""
+a webhook since a time; read a recovery's progress; stop it. The work is webhooks/services/recoveries.py's."""
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
@@ -9,9 +9,10 @@ from django.utils.translation import gettext as _
 from ninja import Router, Schema, Status
 from pydantic import Field
 
-from webhooks import recoveries, services
-from webhooks.events import Event
+from webhooks import services
+from webhooks.content.events import Event
 from webhooks.models import Delivery, GroupSend, Recovery, Webhook
+from webhooks.services import recoveries
 
 from ..hub import ApiError, ScopedKey
 from ..models import Scope

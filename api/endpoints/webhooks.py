@@ -17,13 +17,13 @@ from pydantic import Field
 
 from customers.models import Customer
 from webhooks import services
-from webhooks.connection_test import webhook_connection_test
-from webhooks.events import FixedEvent
+from webhooks.content.events import FixedEvent
+from webhooks.engine.retry_policy import MAX_CUSTOM_RETRIES, RetryPolicyKind
 from webhooks.forms import SECRET_FIELDS, WebhookForm
-from webhooks.health_selectors import webhook_health_api
+from webhooks.health.selectors import webhook_health_api
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook, WebhookHistory
-from webhooks.retry_policy import MAX_CUSTOM_RETRIES, RetryPolicyKind
-from webhooks.webhook_secrets import MAX_OVERLAP
+from webhooks.services.connection_check import webhook_connection_test
+from webhooks.services.webhook_config import MAX_OVERLAP
 
 from ..hub import ApiError, ScopedKey
 from ..models import Scope

@@ -11,8 +11,8 @@ import pytest
 from automation.models import FormField, MicroPage
 from customers.models import Customer
 from tests.support.browser import SHOTS, admin_page, log_in
+from webhooks.content.body_fields import GROUP_SEND_STARTER
 from webhooks.models import Webhook
-from webhooks.template_names import GROUP_SEND_STARTER
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

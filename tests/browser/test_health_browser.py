@@ -12,8 +12,8 @@ from tests.factories import make_customers, make_webhook
 from tests.support.browser import SHOTS, log_in
 from tests.support.receivers import ScriptedServer
 from webhooks import services
-from webhooks.health_models import WebhookHealth
 from webhooks.models import Delivery, Webhook, WebhookHistory
+from webhooks.models.health import WebhookHealth
 
 from .test_admin_browser import _wait, page  # noqa: F401 - the page fixture
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from customers.models import Coupon, CouponCode, Customer, MembershipLevel
 from tests.factories import make_customers, make_webhook
 from tests.support.browser import SHOTS, admin_page, log_in
-from webhooks import views
-from webhooks.events import FixedEvent
+from webhooks.admin import views
+from webhooks.content.events import FixedEvent
 from webhooks.models import Delivery, Webhook
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]

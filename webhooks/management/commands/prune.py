@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from webhooks import retention
+from webhooks.services import retention
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from webhooks import doorbell
+from webhooks.engine import doorbell
 
 
 class Command(BaseCommand):

@@ -1,5 +1,5 @@
 // "Test connection" on the webhook's page: one POST, the server pings the receiver and renders what
-// happened (webhooks/connection_test.py); the script only shows it in a modal.
+// happened (webhooks/services/connection_check.py); the script only shows it in a modal.
 (function () {
   "use strict";
 

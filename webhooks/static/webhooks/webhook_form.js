@@ -25,7 +25,7 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 
 // The message body's helpers (webhooks/templates/webhooks/body_help.html, built by the server from
-// webhooks/template_names.py): insert an attribute at the cursor, with its own fallback, start from a
+// webhooks/content/body_fields.py): insert an attribute at the cursor, with its own fallback, start from a
 // template, and say as one types what would be refused or always empty.
 document.addEventListener("DOMContentLoaded", function () {
   var help = document.getElementById("body-help");
@@ -124,7 +124,7 @@ document.addEventListener("DOMContentLoaded", function () {
 });
 
 // The retry schedule in words, live as the retry fields change: the server computes it with the
-// engine's own rules (webhooks/retry_policy.py); nothing of the rules is repeated here.
+// engine's own rules (webhooks/engine/retry_policy.py); nothing of the rules is repeated here.
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.getElementById("retry-schedule-box");
   if (!box) return;

@@ -1,0 +1,396 @@
+"""The HTTP attempt: the one place a delivery's request leaves the hub (docs/contract.md sections 1 and 2).
+
+aiohttp on the drain's event loop: one connection pool reused across waves, many requests in flight
+on one core. Every attempt runs under a deadline and never raises: each outcome becomes an AttemptResult.
+"""
+
+import asyncio
+import base64
+import codecs
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import aiohttp
+from django.utils.translation import gettext as _
+
+import webhookhub
+from webhooks.content.failures import failure_of_exception, failure_of_status
+from webhooks.content.signing import sign, standard_signature
+from webhooks.engine.oauth import OAuthError, TokenSource, with_query
+from webhooks.engine.redact import masked_headers, masked_url, scrub
+from webhooks.engine.ssrf import BlockedAddressError, GuardedResolver, check_literal_host
+from webhooks.models import Webhook
+
+USER_AGENT = f"WebhookHub/{webhookhub.__version__}"
+RESPONSE_BODY_LIMIT = 64 * 1024
+# Past this much a response body is no longer read just to count it.
+RESPONSE_COUNT_LIMIT = 16 * 1024 * 1024
+SIGNATURE_HEADER = "X-Clab-Hmac-Signature"
+# The old secret key's signature during a rotation, when the webhook's rotation helper asks for it.
+PREVIOUS_SIGNATURE_HEADER = "X-Clab-Hmac-Signature-Previous"
+# An attempt's deadline beyond its webhook's connect + response timeouts: a token fetch, the loop's lag.
+DEADLINE_MARGIN = 2.0
+# How much of a refusing token endpoint's answer is kept in the error.
+TOKEN_ANSWER_LIMIT = 500
+
+
+def _reveal(value) -> str:
+    # A webhook read from the database holds Secret objects; one just built in memory, plain text.
+    if not value:
+        return ""
+    return value.reveal() if hasattr(value, "reveal") else str(value)
+
+
+@dataclass
+class Endpoint:
+    """What the transport needs of a webhook, secrets already decrypted (kept out of repr)."""
+
+    id: int
+    url: str
+    auth_type: str
+    is_json: bool
+    verify_ssl: bool
+    connect_timeout: float
+    read_timeout: float
+    secret_key: str = field(default="", repr=False)
+    basic_username: str = ""
+    basic_password: str = field(default="", repr=False)
+    oauth_token_url: str = ""
+    oauth_app_id: str = ""
+    oauth_app_secret: str = field(default="", repr=False)
+    secret_key_previous: str = field(default="", repr=False)
+    secret_key_previous_until: datetime | None = None
+    standard: bool = False
+    standard_secret: str = field(default="", repr=False)
+    standard_secret_previous: str = field(default="", repr=False)
+    standard_secret_previous_until: datetime | None = None
+
+    def previous_secret_key(self, at: datetime) -> str:
+        """The old secret key while its overlap lasts at `at`, else ''."""
+        until = self.secret_key_previous_until
+        return self.secret_key_previous if until and at < until else ""
+
+    def standard_secrets(self, at: datetime) -> list[str]:
+        """The Standard Webhooks secrets that sign at `at`: the current one, and the old one during an overlap."""
+        secrets = [self.standard_secret] if self.standard_secret else []
+        until = self.standard_secret_previous_until
+        if self.standard_secret_previous and until and at < until:
+            secrets.append(self.standard_secret_previous)
+        return secrets
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret of the endpoint, for scrubbing what is recorded."""
+        return [
+            self.secret_key,
+            self.basic_password,
+            self.oauth_app_secret,
+            self.secret_key_previous,
+            self.standard_secret,
+            self.standard_secret_previous,
+        ]
+
+    @property
+    def deadline(self) -> float:
+        """Seconds after which an attempt is given up and recorded as a timeout, whatever it waits for."""
+        return self.connect_timeout + self.read_timeout + DEADLINE_MARGIN
+
+    @classmethod
+    def from_webhook(cls, webhook) -> "Endpoint":
+        return cls(
+            id=webhook.pk,
+            url=webhook.url,
+            auth_type=webhook.auth_type,
+            is_json=webhook.message_type == Webhook.MessageType.JSON,
+            verify_ssl=webhook.verify_ssl,
+            connect_timeout=webhook.effective_connect_timeout,
+            read_timeout=webhook.effective_read_timeout,
+            secret_key=_reveal(webhook.secret_key),
+            basic_username=webhook.basic_username,
+            basic_password=_reveal(webhook.basic_password),
+            oauth_token_url=webhook.oauth_token_url,
+            oauth_app_id=webhook.oauth_app_id,
+            oauth_app_secret=_reveal(webhook.oauth_app_secret),
+            secret_key_previous=_reveal(webhook.secret_key_previous),
+            secret_key_previous_until=webhook.secret_key_previous_until,
+            standard=webhook.standard_webhooks,
+            standard_secret=_reveal(webhook.standard_secret),
+            standard_secret_previous=_reveal(webhook.standard_secret_previous),
+            standard_secret_previous_until=webhook.standard_secret_previous_until,
+        )
+
+
+@dataclass
+class Outgoing:
+    delivery_id: str
+    event: str
+    body: str
+
+
+@dataclass
+class AttemptResult:
+    delivery_id: str
+    started_at: datetime
+    duration_ms: int
+    url: str
+    request_headers: dict
+    succeeded: bool = False
+    response_status: int | None = None
+    response_headers: dict = field(default_factory=dict)
+    response_body: str = ""
+    response_size: int = 0
+    error_class: str = ""
+    error_message: str = ""
+    # Why it failed, for the reader's language (webhooks/content/failures.py); error_* keep the technical detail.
+    error_code: str = ""
+    error_params: dict = field(default_factory=dict)
+    retry_after: int | None = None
+    location: str = ""
+    response_cut: bool = False
+    # Tokens to scrub from the record; emptied before the result leaves attempt().
+    secrets: list = field(default_factory=list, repr=False)
+
+
+def request_headers(endpoint: Endpoint, outgoing: Outgoing, at: datetime | None = None) -> dict:
+    """Every header of one attempt; `at` is the attempt's time (Standard Webhooks' timestamp)."""
+    at = at or datetime.now(UTC)
+    headers = {
+        "Content-Type": "application/json; charset=utf-8" if endpoint.is_json else "text/plain; charset=utf-8",
+        "User-Agent": USER_AGENT,
+        "X-Clab-Delivery-Id": outgoing.delivery_id,
+        "X-Clab-Event": outgoing.event,
+    }
+    if endpoint.auth_type == Webhook.AuthType.SECRET and endpoint.secret_key:
+        headers[SIGNATURE_HEADER] = sign(outgoing.body, endpoint.secret_key)
+        previous = endpoint.previous_secret_key(at)
+        if previous:
+            headers[PREVIOUS_SIGNATURE_HEADER] = sign(outgoing.body, previous)
+    elif endpoint.auth_type == Webhook.AuthType.BASIC:
+        token = base64.b64encode(f"{endpoint.basic_username}:{endpoint.basic_password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    standard_secrets = endpoint.standard_secrets(at) if endpoint.standard else []
+    if standard_secrets:
+        # Signed over the exact bytes _post sends (the body as UTF-8), unlike the whitespace-stripped DM Hub text.
+        timestamp = int(at.timestamp())
+        headers["webhook-id"] = outgoing.delivery_id
+        headers["webhook-timestamp"] = str(timestamp)
+        headers["webhook-signature"] = standard_signature(
+            standard_secrets, outgoing.delivery_id, timestamp, outgoing.body.encode("utf-8")
+        )
+    return headers
+
+
+def _retry_after(response) -> int | None:
+    if response.status not in (429, 503):
+        return None
+    value = response.headers.get("Retry-After", "")
+    if value.isascii() and value.isdigit():
+        return int(value)
+    try:
+        return max(0, int((parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds()))
+    except (TypeError, ValueError):
+        return None
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """An error's class and a reason a person can act on; secrets never enter these strings."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, BlockedAddressError):
+            return "BlockedAddress", str(cause)
+        cause = cause.__cause__ or getattr(cause, "os_error", None)
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return "Timeout", _("No complete response within the timeout.")
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return type(exc).__name__, _("TLS error: %(reason)s") % {"reason": exc}
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "ConnectionError", _("Cannot connect: %(reason)s") % {"reason": exc.os_error or exc}
+    return type(exc).__name__, str(exc) or type(exc).__name__
+
+
+async def fetch_token(session, endpoint: "Endpoint") -> tuple[str, int]:
+    url = with_query(
+        endpoint.oauth_token_url,
+        appid=endpoint.oauth_app_id,
+        secret=endpoint.oauth_app_secret,
+        grant_type="client_credentials",
+    )
+    check_literal_host(url)
+    timeout = aiohttp.ClientTimeout(total=endpoint.read_timeout, sock_connect=endpoint.connect_timeout)
+    ssl = endpoint.verify_ssl
+    try:
+        async with session.get(url, timeout=timeout, allow_redirects=False, ssl=ssl) as r:
+            raw = await r.content.read(RESPONSE_BODY_LIMIT)
+            if r.status // 100 != 2:
+                # The endpoint's own words say why (invalid_client…); attempt() scrubs the hub's secrets from them.
+                answer = raw.decode("utf-8", errors="replace").replace("\x00", "\ufffd").strip()[:TOKEN_ANSWER_LIMIT]
+                params = {"status": r.status}
+                if not answer:
+                    raise OAuthError(_("Token request answered HTTP %(status)s.") % params, params=params)
+                raise OAuthError(
+                    _("Token request answered HTTP %(status)s: %(answer)s") % {**params, "answer": answer},
+                    params=params,
+                )
+    except OAuthError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the reason, never the URL (it carries the app secret)
+        error_class, reason = describe_error(exc)
+        raise OAuthError(
+            _("Token request failed (%(error_class)s): %(reason)s") % {"error_class": error_class, "reason": reason}
+        ) from None
+    try:
+        data = json.loads(raw.decode("utf-8", errors="replace"))
+        token = data["access_token"]
+        if not isinstance(token, str) or not token:
+            raise TypeError
+        expires_in = int(data.get("expires_in") or 3600)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # The body is not shown: a token endpoint's answer may carry credentials.
+        raise OAuthError(_("Token response is not JSON with an access_token.")) from None
+    return token, expires_in
+
+
+def _charset(content_type: str) -> str:
+    for part in content_type.split(";")[1:]:
+        name, _sep, value = part.strip().partition("=")
+        if name.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"')
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:
+                break
+    return "utf-8"
+
+
+def _headers_dict(headers) -> dict:
+    """Response headers as a plain dict; a header sent several times keeps every value."""
+    result = {}
+    for name in dict.fromkeys(headers.keys()):
+        values = headers.getall(name)
+        result[name] = values[0] if len(values) == 1 else ", ".join(values)
+    return result
+
+
+async def _read_body(response) -> tuple[bytes, int, bool]:
+    """The first RESPONSE_BODY_LIMIT bytes, the size read (up to RESPONSE_COUNT_LIMIT) and whether it stopped early."""
+    kept = bytearray()
+    size = 0
+    while True:
+        if size >= RESPONSE_COUNT_LIMIT:
+            return bytes(kept), size, True
+        chunk = await response.content.read(RESPONSE_BODY_LIMIT)
+        if not chunk:
+            return bytes(kept), size, False
+        size += len(chunk)
+        if len(kept) < RESPONSE_BODY_LIMIT:
+            kept += chunk[: RESPONSE_BODY_LIMIT - len(kept)]
+
+
+def _declared_size(response, read: int) -> int:
+    # A body cut short: its full size is what Content-Length says, when it says more than we read.
+    try:
+        return max(read, int(response.headers.get("Content-Length", "")))
+    except ValueError:
+        return read
+
+
+async def _post(session, endpoint: Endpoint, outgoing: Outgoing, headers: dict, result, tokens: TokenSource):
+    """The request itself; fills `result` as the answer arrives, so a later timeout keeps what came."""
+    data = outgoing.body.encode("utf-8")
+    timeout = aiohttp.ClientTimeout(total=endpoint.read_timeout, sock_connect=endpoint.connect_timeout)
+    token = None
+    for token_try in (1, 2):
+        url = endpoint.url
+        if endpoint.auth_type == Webhook.AuthType.OAUTH2:
+            token = await tokens.get(session, endpoint, fetch=fetch_token, stale=token)
+            result.secrets.append(token)
+            url = with_query(endpoint.url, access_token=token)
+            result.url = masked_url(url)
+        async with session.post(
+            url, data=data, headers=headers, timeout=timeout, allow_redirects=False, ssl=endpoint.verify_ssl
+        ) as response:
+            # Kept before the body is read: a receiver that answers and then drips its body still said 200.
+            result.response_status = response.status
+            result.response_headers = _headers_dict(response.headers)
+            result.retry_after = _retry_after(response)
+            result.location = response.headers.get("Location", "")
+            result.response_cut = True
+            body, size, cut = await _read_body(response)
+            # PostgreSQL text cannot hold NUL: one binary answer would fail the whole wave's record.
+            result.response_body = body.decode(_charset(response.headers.get("Content-Type", "")), "replace").replace(
+                "\x00", "\ufffd"
+            )
+            result.response_size = _declared_size(response, size) if cut else size
+            result.response_cut = cut
+        # A 401 to a token: it may have been revoked or expired early; fetch a new one, once.
+        if not (endpoint.auth_type == Webhook.AuthType.OAUTH2 and response.status == 401 and token_try == 1):
+            return
+
+
+async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: TokenSource | None = None):
+    """POST one delivery once, under the endpoint's deadline; never raises."""
+    started_at = datetime.now(UTC)
+    headers = request_headers(endpoint, outgoing, started_at)
+    clock = time.monotonic()
+    result = AttemptResult(
+        delivery_id=outgoing.delivery_id,
+        started_at=started_at,
+        duration_ms=0,
+        url=endpoint.url,
+        request_headers=masked_headers(headers),
+    )
+    try:
+        check_literal_host(endpoint.url)
+        async with asyncio.timeout(endpoint.deadline):
+            await _post(session, endpoint, outgoing, headers, result, tokens or TokenSource(None))
+    except OAuthError as exc:
+        result.error_class, result.error_message = "OAuthError", str(exc)
+        result.error_code, result.error_params = failure_of_exception(
+            exc, url=endpoint.url, connect_timeout=endpoint.connect_timeout, read_timeout=endpoint.read_timeout
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+        result.error_class, result.error_message = describe_error(exc)
+        result.error_code, result.error_params = failure_of_exception(
+            exc,
+            url=endpoint.url,
+            connect_timeout=endpoint.connect_timeout,
+            read_timeout=endpoint.read_timeout,
+            status=result.response_status,
+        )
+        if result.response_status is not None and result.error_class == "Timeout":
+            result.error_message = _("HTTP %(status)s, but the body did not arrive within the timeout.") % {
+                "status": result.response_status
+            }
+    status = result.response_status
+    if not result.error_class and status is not None:
+        result.succeeded = 200 <= status < 300
+        if 300 <= status < 400:
+            result.error_class = "Redirect"
+            result.error_message = _("HTTP %(status)s redirect to %(location)s (redirects are not followed).") % {
+                "status": status,
+                "location": result.location or "?",
+            }
+        elif not result.succeeded:
+            result.error_class = "HTTPError"
+            result.error_message = _("HTTP %(status)s") % {"status": status}
+        if not result.succeeded:
+            result.error_code, result.error_params = failure_of_status(status, result.location)
+    result.duration_ms = int((time.monotonic() - clock) * 1000)
+    # Whatever the receiver or an exception echoed back, no secret of the hub is kept in the record.
+    secrets = [*endpoint.secrets, *result.secrets]
+    if endpoint.auth_type == Webhook.AuthType.BASIC:
+        secrets.append(headers["Authorization"].split(" ", 1)[1])
+    result.error_message = scrub(result.error_message, secrets)
+    result.error_params = {k: scrub(v, secrets) if isinstance(v, str) else v for k, v in result.error_params.items()}
+    result.response_body = scrub(result.response_body, secrets)
+    result.response_headers = {k: scrub(str(v), secrets) for k, v in result.response_headers.items()}
+    result.secrets = []
+    return result
+
+
+def new_session(limit: int) -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, resolver=GuardedResolver(), ttl_dns_cache=60)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar())

@@ -1,0 +1,97 @@
+"""The rq worker the hub runs: rq's worker, plus a tick and the stubbornness a delivery engine needs.
+
+- The tick (every WEBHOOK_TICK_INTERVAL seconds while idle) rings the doorbell when the database holds
+  due work: after Redis lost its bells, or with no --with-scheduler worker anywhere, work still goes out.
+- A Redis outage while a drain runs does not end the worker (rq's own loop would quit): the drain
+  records to the database by itself; the worker waits for it, then for Redis, and carries on.
+- Each worker leaves a beacon in Redis (and rq's scheduler its lock), which the admin's health banner reads.
+"""
+
+import contextlib
+import logging
+import os
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from redis.exceptions import RedisError
+from rq.worker import Worker
+
+from webhooks.engine import doorbell
+from webhooks.services import retention
+
+logger = logging.getLogger(__name__)
+# Longest wait between two tries to reach Redis again.
+REDIS_BACKOFF_MAX = 5.0
+
+
+class HubWorker(Worker):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("maintenance_interval", settings.WEBHOOK_TICK_INTERVAL)
+        super().__init__(*args, **kwargs)
+        self.log_job_description = False
+        self._last_reconcile = 0.0
+        # Imported once here, so each forked work horse starts with the engine (and aiohttp) loaded
+        # instead of importing it per job: that import alone would cost a test send ~0.3 s.
+        import webhooks.engine.jobs  # noqa: F401
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # rq waits this long for a job before its loop comes round to the tick again.
+        return max(1, min(self.worker_ttl - 15, settings.WEBHOOK_TICK_INTERVAL))
+
+    def run_maintenance_tasks(self):
+        try:
+            self._maintain()
+        except (RedisError, DatabaseError) as exc:
+            # rq's loop quits on an exception here; an outage is waited out instead.
+            logger.warning("the worker's tick failed (%s); it runs again at the next tick", exc)
+        finally:
+            # The work horse is forked from this process: it must not share our database socket.
+            connections.close_all()
+
+    def _maintain(self) -> None:
+        doorbell.beacon()
+        if time.monotonic() - self._last_reconcile >= settings.WEBHOOK_RECONCILE_INTERVAL:
+            self._last_reconcile = time.monotonic()
+            super().run_maintenance_tasks()  # rq's own: its registries cleaned
+            # At start and every interval: tomorrow's prune stays scheduled, even after Redis was emptied.
+            try:
+                retention.prune_schedule_ensure(self.connection)
+            except RedisError:
+                raise
+            except Exception:
+                logger.exception("the daily prune could not be scheduled; the next interval tries again")
+        doorbell.tick()
+
+    def fork_work_horse(self, job, queue):
+        # Whatever opened a database connection in this process (the tick, a signal handler, a
+        # library), the horse must not inherit its socket: two processes on one connection corrupt it.
+        connections.close_all()
+        super().fork_work_horse(job, queue)
+
+    def execute_job(self, job, queue):
+        try:
+            super().execute_job(job, queue)
+        except RedisError as exc:
+            logger.warning("Redis went away while a drain ran (%s); waiting for it, then for Redis", exc)
+            self._horse_wait()
+            self._redis_wait()
+
+    def _horse_wait(self) -> None:
+        if not self._horse_pid:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self._horse_pid, 0)
+        self._horse_pid = 0
+
+    def _redis_wait(self) -> None:
+        pause = 0.5
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                logger.info("Redis answers again; the worker carries on")
+                return
+            except RedisError:
+                time.sleep(pause)
+                pause = min(pause * 2, REDIS_BACKOFF_MAX)

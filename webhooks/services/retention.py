@@ -1,0 +1,356 @@
+"""Retention: how long deliveries, attempts and their bodies are kept, and the prune that enforces it.
+
+- After RETENTION_BODIES_DAYS (30) a finished delivery's rendered body and its attempts' request
+  and response bodies and headers are blanked: what was sent and answered is personal data.
+- After RETENTION_DAYS (180) a finished delivery is deleted with all its attempts.
+- Deleting a customer blanks the bodies of their deliveries the same way (and cancels those still
+  waiting): the rows, their status and counts stay, so a group send's progress does not change.
+
+A prune works in batches of RETENTION_BATCH_SIZE deliveries, one short transaction each, oldest
+first along the created_at index: the engine's writes wait at most one batch. It runs daily as an
+rq job (scheduled idempotently by every worker, see `prune_schedule_ensure`) on the lowest-priority
+queue, in slices of RETENTION_SLICE_SECONDS, and by hand with `manage.py prune`.
+
+The blanking keeps a watermark in Redis (how far it has come) so a daily run reads only the day's
+new rows; a lost watermark (Redis emptied) costs one pass over the older rows, nothing else.
+"""
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from datetime import time as clock_time
+
+import django_rq
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from redis.exceptions import RedisError
+from rq.job import Job, JobStatus
+
+from webhooks.content.failures import Code
+from webhooks.health.services import HEALTH_HOURS_KEPT, health_hours_prune
+from webhooks.models import Attempt, Delivery
+
+logger = logging.getLogger(__name__)
+
+WATERMARK_KEY = "webhookhub:retention:bodies-until"
+LAST_RUN_KEY = "webhookhub:retention:last-run"
+PRUNE_JOB = "webhooks.services.retention.prune_job"
+JOB_PREFIX = "retention-prune-"
+UNFINISHED = (*Delivery.WAITING_STATUSES, Delivery.Status.SENDING)
+
+
+def _attempt_blank_values() -> dict:
+    values = {"request_headers": {}, "response_headers": {}, "response_body": ""}
+    # The request body is the delivery's body; while Attempt still has its own copy, blank it too.
+    if any(f.name == "request_body" for f in Attempt._meta.concrete_fields):
+        values["request_body"] = ""
+    return values
+
+
+@dataclass
+class PruneReport:
+    deliveries_deleted: int = 0
+    attempts_deleted: int = 0
+    bodies_blanked: int = 0
+    attempts_blanked: int = 0
+    batches: int = 0
+    longest_batch_ms: int = 0
+    seconds: float = 0.0
+    finished: bool = True
+    started_at: str = ""
+    cutoffs: dict = field(default_factory=dict)
+
+    def add(self, other: "PruneReport") -> "PruneReport":
+        for name in ("deliveries_deleted", "attempts_deleted", "bodies_blanked", "attempts_blanked", "batches"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.longest_batch_ms = max(self.longest_batch_ms, other.longest_batch_ms)
+        self.seconds = round(self.seconds + other.seconds, 3)
+        self.finished = other.finished
+        self.started_at = self.started_at or other.started_at
+        self.cutoffs = other.cutoffs or self.cutoffs
+        return self
+
+    def summary(self) -> str:
+        state = "" if self.finished else " (more to do: continued by the next slice or run)"
+        return (
+            f"deleted {self.deliveries_deleted} deliveries and {self.attempts_deleted} attempts; "
+            f"blanked the bodies of {self.bodies_blanked} deliveries and {self.attempts_blanked} attempts; "
+            f"{self.batches} batches, longest {self.longest_batch_ms} ms, {self.seconds:.1f} s{state}"
+        )
+
+
+def policy() -> dict:
+    """What is kept and for how long, and what the last prune did: for the admin pages."""
+    return {
+        "bodies_days": settings.RETENTION_BODIES_DAYS,
+        "days": settings.RETENTION_DAYS,
+        "prune_at": settings.RETENTION_PRUNE_AT,
+        "last_run": last_run(),
+    }
+
+
+def _redis():
+    return django_rq.get_connection(_queue_name())
+
+
+def _queue_name() -> str:
+    # The lowest-priority queue: a prune never holds up deliveries or a person's test send.
+    return settings.WORKER_QUEUES[-1]
+
+
+def last_run() -> dict | None:
+    try:
+        raw = _redis().get(LAST_RUN_KEY)
+    except RedisError:
+        return None
+    return json.loads(raw) if raw else None
+
+
+def last_run_store(report: PruneReport) -> None:
+    try:
+        _redis().set(LAST_RUN_KEY, json.dumps({**asdict(report), "at": timezone.now().isoformat()}))
+    except RedisError as exc:
+        logger.warning("prune report not stored (%s)", type(exc).__name__)
+
+
+# --- The prune ------------------------------------------------------------------------------------
+
+
+class _Clock:
+    def __init__(self, budget: float | None, report: PruneReport):
+        self.start = time.monotonic()
+        self.budget = budget
+        self.report = report
+
+    def out_of_time(self) -> bool:
+        # Never before the first batch: however short the budget, every slice makes progress.
+        if self.budget is None or not self.report.batches:
+            return False
+        return time.monotonic() - self.start >= self.budget
+
+    def batch(self, started: float) -> None:
+        self.report.batches += 1
+        self.report.longest_batch_ms = max(self.report.longest_batch_ms, int((time.monotonic() - started) * 1000))
+
+
+def prune(*, now: datetime | None = None, time_budget: float | None = None, on_batch=None) -> PruneReport:
+    """Delete what is past RETENTION_DAYS, then blank bodies past RETENTION_BODIES_DAYS.
+
+    Stops after `time_budget` seconds (between batches) with `finished` False; the next call goes on
+    where this one stopped. `on_batch(report)` is called after each batch (progress output).
+    """
+    now = now or timezone.now()
+    report = PruneReport(started_at=now.isoformat())
+    delete_before = now - timedelta(days=settings.RETENTION_DAYS)
+    blank_before = now - timedelta(days=settings.RETENTION_BODIES_DAYS)
+    report.cutoffs = {"delete_before": delete_before.isoformat(), "blank_before": blank_before.isoformat()}
+    clock = _Clock(time_budget, report)
+    health_hours_prune(before=now - HEALTH_HOURS_KEPT)
+    report.finished = _delete_old(delete_before, clock, on_batch) and _blank_old(blank_before, clock, on_batch)
+    report.seconds = round(time.monotonic() - clock.start, 3)
+    return report
+
+
+def _delete_old(before: datetime, clock: _Clock, on_batch) -> bool:
+    size = settings.RETENTION_BATCH_SIZE
+    while True:
+        if clock.out_of_time():
+            return False
+        started = time.monotonic()
+        with transaction.atomic():
+            # Oldest first along the created_at index; rows a redelivery holds right now are left for later.
+            ids = list(
+                Delivery.objects.select_for_update(skip_locked=True)
+                .filter(created_at__lt=before)
+                .exclude(status__in=UNFINISHED)
+                .order_by("created_at")
+                .values_list("pk", flat=True)[:size]
+            )
+            if not ids:
+                return True
+            attempts, _ = Attempt.objects.filter(delivery_id__in=ids).delete()
+            _, per_model = Delivery.objects.filter(pk__in=ids).only("pk").delete()
+        clock.report.attempts_deleted += attempts
+        clock.report.deliveries_deleted += per_model.get(Delivery._meta.label, 0)
+        clock.batch(started)
+        if on_batch:
+            on_batch(clock.report)
+
+
+def _watermark_read() -> tuple[datetime, str] | None:
+    try:
+        raw = _redis().get(WATERMARK_KEY)
+    except RedisError:
+        return None
+    if not raw:
+        return None
+    moment, _, pk = raw.decode().partition("|")
+    parsed = parse_datetime(moment)
+    return (parsed, pk) if parsed else None
+
+
+def _watermark_write(mark: tuple[datetime, str] | None) -> None:
+    if mark is None:
+        return
+    try:
+        _redis().set(WATERMARK_KEY, f"{mark[0].isoformat()}|{mark[1]}")
+    except RedisError as exc:
+        logger.warning("retention watermark not stored (%s); the next prune reads from the start", type(exc).__name__)
+
+
+def _blank_old(before: datetime, clock: _Clock, on_batch) -> bool:
+    """Blank bodies of finished deliveries created before `before`, from the watermark on."""
+    size = settings.RETENTION_BATCH_SIZE
+    cursor = _watermark_read()
+    # The watermark never passes a delivery still waiting (a paused webhook's): it is read again
+    # each run until it finishes, then blanked.
+    pinned: tuple[datetime, str] | None = None
+    blank_attempts = _attempt_blank_values()
+    while True:
+        if clock.out_of_time():
+            _watermark_write(pinned or cursor)
+            return False
+        started = time.monotonic()
+        rows = Delivery.objects.filter(created_at__lt=before)
+        if cursor:
+            rows = rows.filter(Q(created_at__gt=cursor[0]) | Q(created_at=cursor[0], pk__gt=cursor[1]))
+        batch = list(rows.order_by("created_at", "pk").values_list("pk", "created_at", "status")[:size])
+        if not batch:
+            _watermark_write(pinned or cursor)
+            return True
+        done = [pk for pk, _created, status in batch if status not in UNFINISHED]
+        waiting = [(created, pk) for pk, created, status in batch if status in UNFINISHED]
+        if waiting and pinned is None:
+            first = min(waiting)
+            # Just before the first waiting row: (its time, an id lower than any).
+            pinned = (first[0], "")
+        with transaction.atomic():
+            # Only deliveries that still have a body: rows re-read behind a pinned watermark cost no write.
+            ids = list(Delivery.objects.filter(pk__in=done).exclude(body="").values_list("pk", flat=True))
+            bodies = Delivery.objects.filter(pk__in=ids).update(body="")
+            attempts = Attempt.objects.filter(delivery_id__in=ids).update(**blank_attempts)
+        clock.report.bodies_blanked += bodies
+        clock.report.attempts_blanked += attempts
+        cursor = (batch[-1][1], batch[-1][0])
+        clock.batch(started)
+        if on_batch:
+            on_batch(clock.report)
+
+
+# --- A customer deleted ---------------------------------------------------------------------------
+
+
+def customer_bodies_erase(*, customer_ids) -> int:
+    """Blank the bodies of these customers' deliveries and attempts; cancel the ones still waiting.
+
+    Called as the customers are deleted (before their deliveries lose the link to them). Returns the
+    number of deliveries touched.
+    """
+    customer_ids = list(customer_ids)
+    if not customer_ids:
+        return 0
+    now = timezone.now()
+    blank_attempts = _attempt_blank_values()
+    ids = list(Delivery.objects.filter(customer_id__in=customer_ids).values_list("pk", flat=True))
+    size = settings.RETENTION_BATCH_SIZE
+    for start in range(0, len(ids), size):
+        chunk = ids[start : start + size]
+        Delivery.objects.filter(pk__in=chunk, status__in=Delivery.WAITING_STATUSES).update(
+            status=Delivery.Status.CANCELLED,
+            next_attempt_at=None,
+            last_error=gettext("The customer was deleted."),
+            last_error_code=Code.CUSTOMER_DELETED,
+            updated_at=now,
+        )
+        Delivery.objects.filter(pk__in=chunk).update(body="", updated_at=now)
+        Attempt.objects.filter(delivery_id__in=chunk).update(**blank_attempts)
+    return len(ids)
+
+
+def customer_pre_delete(sender, instance, **kwargs) -> None:
+    customer_bodies_erase(customer_ids=[instance.pk])
+
+
+# --- The daily job --------------------------------------------------------------------------------
+
+
+def next_run_at(now: datetime | None = None) -> datetime | None:
+    """The next RETENTION_PRUNE_AT (local time) after `now`; None when the daily prune is off."""
+    if not settings.RETENTION_PRUNE_AT:
+        return None
+    hour, minute = (int(part) for part in settings.RETENTION_PRUNE_AT.split(":"))
+    local_now = timezone.localtime(now or timezone.now())
+    due = timezone.make_aware(datetime.combine(local_now.date(), clock_time(hour, minute)))
+    return (
+        due
+        if due > local_now
+        else timezone.make_aware(datetime.combine(local_now.date() + timedelta(days=1), clock_time(hour, minute)))
+    )
+
+
+def _job_id(due: datetime) -> str:
+    return JOB_PREFIX + timezone.localtime(due).strftime("%Y%m%d-%H%M")
+
+
+def prune_schedule_ensure(connection=None, now: datetime | None = None) -> str | None:
+    """Schedule the next daily prune unless it already is: one job per day, whoever asks.
+
+    The job id is the due date's, so workers starting together, or the maintenance of each, schedule
+    that one job at most once; after Redis lost it, the next worker maintenance schedules it again.
+    """
+    due = next_run_at(now)
+    if due is None:
+        return None
+    connection = connection or _redis()
+    job_id = _job_id(due)
+    job = Job.fetch_many([job_id], connection=connection)[0]
+    if job is not None and job.get_status(refresh=False) in (
+        JobStatus.SCHEDULED,
+        JobStatus.QUEUED,
+        JobStatus.STARTED,
+    ):
+        return job_id
+    queue = django_rq.get_queue(_queue_name(), connection=connection)
+    queue.enqueue_at(
+        due,
+        PRUNE_JOB,
+        job_id=job_id,
+        job_timeout=settings.RETENTION_SLICE_SECONDS + 600,
+        result_ttl=86400,
+        failure_ttl=7 * 86400,
+    )
+    return job_id
+
+
+def prune_job(run: str = "", totals: dict | None = None, slice_number: int = 1) -> dict:
+    """One slice of the daily prune; queues the next slice when there is more to do."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    run = run or (job.id if job else JOB_PREFIX + "manual")
+    if slice_number == 1:
+        # Tomorrow's run first: a failure today must not stop the prune for good.
+        prune_schedule_ensure()
+    report = PruneReport(**totals) if totals else PruneReport()
+    report.add(prune(time_budget=settings.RETENTION_SLICE_SECONDS))
+    if not report.finished:
+        queue = django_rq.get_queue(_queue_name())
+        queue.enqueue(
+            PRUNE_JOB,
+            kwargs={"run": run, "totals": asdict(report), "slice_number": slice_number + 1},
+            job_id=f"{run}-{slice_number + 1}",
+            job_timeout=settings.RETENTION_SLICE_SECONDS + 600,
+            result_ttl=86400,
+            failure_ttl=7 * 86400,
+        )
+        logger.info("prune %s slice %d: %s", run, slice_number, report.summary())
+        return asdict(report)
+    last_run_store(report)
+    logger.info("prune %s finished: %s", run, report.summary(), extra={"prune": asdict(report)})
+    return asdict(report)
