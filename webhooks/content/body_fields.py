@@ -180,6 +180,9 @@ def picker_catalogue(*, webhook=None) -> dict:
     }
 
 
+# DM Hub's default body, which its automation flows send; a new webhook's default (Webhook.body_template).
+DEFAULT_BODY_TEMPLATE = '{"flowId":"${flowId}","flowStep":"${flowStep}","customerId":"${customerId}"}'
+
 GROUP_SEND_STARTER = (
     '{\n  "sendId": ${sendId},\n  "customerId": ${customerId},\n  "name": "${customer.name}",\n'
     '  "mobile": "${customer.mobile}",\n  "level": "${member.level!""}"\n}'
@@ -196,9 +199,6 @@ def form_starter(field_names: list[str]) -> str:
 
 
 def starters() -> list[dict]:
-    # DM Hub's default body, which its automation flows send, is still a new webhook's default.
-    from webhooks.models import DEFAULT_BODY_TEMPLATE
-
     return [
         {"key": Use.GROUP_SEND, "label": _t("Group send"), "body": GROUP_SEND_STARTER},
         {"key": Use.FLOW, "label": _t("Automation flow (DM Hub's default)"), "body": DEFAULT_BODY_TEMPLATE},

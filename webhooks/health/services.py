@@ -34,7 +34,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 
 from webhookhub.errors import HubError
@@ -66,19 +65,6 @@ def autopause_policy(webhook: Webhook) -> tuple[float, int] | None:
         return None
     hours = webhook.autopause_hours if webhook.autopause_hours is not None else settings.WEBHOOK_AUTOPAUSE_HOURS
     return hours, webhook.autopause_failures or settings.WEBHOOK_AUTOPAUSE_FAILURES
-
-
-def pause_words(data: dict) -> str:
-    """A pause or resume in the webhook's history, in the reader's language."""
-    cause = data.get("cause", "")
-    reason = data.get("reason", "")
-    if cause == Cause.POLICY:
-        text = gettext("Paused by the auto-pause policy.")
-    elif cause == Cause.GONE:
-        text = gettext("Paused: the receiver answered 410 Gone.")
-    else:
-        text = ""
-    return " ".join(part for part in (text, reason) if part)
 
 
 # --- Reading raw rows -----------------------------------------------------------------------------

@@ -12,11 +12,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
+from webhooks.content.body_fields import DEFAULT_BODY_TEMPLATE
 from webhooks.content.events import Event, FixedEvent
+from webhooks.content.failures import failure_text
+from webhooks.content.templating import TemplateError, template_check
 from webhooks.engine.retry_policy import RetryPolicyKind
+from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, pause_words
 from webhooks.secrets import EncryptedTextField
-
-DEFAULT_BODY_TEMPLATE = '{"flowId":"${flowId}","flowStep":"${flowStep}","customerId":"${customerId}"}'
 
 
 class Webhook(TimestampedModel):
@@ -165,8 +167,6 @@ class Webhook(TimestampedModel):
         return self.name
 
     def clean(self):
-        from webhooks.content.templating import TemplateError, template_check
-
         errors: dict[str, str | Promise] = {}
         required: dict[str, tuple[str, ...]] = {
             self.AuthType.SECRET: ("secret_key",),
@@ -280,8 +280,6 @@ class WebhookHistory(models.Model):
                 return gettext("Ended early: %(what)s no longer signs.") % {"what": what}
             return gettext("Overlap over: %(what)s no longer signs.") % {"what": what}
         if self.action in (self.Action.PAUSED, self.Action.RESUMED):
-            from webhooks.health.services import pause_words
-
             return pause_words(data)
         return ""
 
@@ -511,8 +509,6 @@ class Delivery(TimestampedModel):
     @property
     def last_error_text(self) -> str:
         """The last failure in the reader's language; the stored text for rows without a code."""
-        from webhooks.content.failures import failure_text
-
         if self.last_error_code:
             return failure_text(self.last_error_code, self.last_error_params) or self.last_error
         return self.last_error
@@ -571,8 +567,6 @@ class Attempt(models.Model):
     @property
     def error_text(self) -> str:
         """The failure in the reader's language; the stored text for rows without a code."""
-        from webhooks.content.failures import failure_text
-
         return (failure_text(self.error_code, self.error_params) if self.error_code else "") or self.error_message
 
     @property
@@ -646,4 +640,18 @@ class Recovery(models.Model):
 
 
 # Health, incidents (webhooks/health/services.py): in a module of their own, registered with the app from here.
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident  # noqa: E402, F401
+
+__all__ = [
+    "DEFAULT_BODY_TEMPLATE",
+    "Attempt",
+    "Delivery",
+    "GroupSend",
+    "Message",
+    "Recovery",
+    "Webhook",
+    "WebhookHealth",
+    "WebhookHealthHour",
+    "WebhookHistory",
+    "WebhookIncident",
+    "new_delivery_id",
+]

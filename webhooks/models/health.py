@@ -6,6 +6,7 @@ from it.
 """
 
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -95,3 +96,16 @@ class WebhookIncident(models.Model):
         return [
             kind for kind in ("failing", "paused", "recovered") if getattr(self, f"{kind}_announced_at") is not None
         ]
+
+
+def pause_words(data: dict) -> str:
+    """A pause or resume in the webhook's history, in the reader's language."""
+    cause = data.get("cause", "")
+    reason = data.get("reason", "")
+    if cause == WebhookIncident.PauseCause.POLICY:
+        text = gettext("Paused by the auto-pause policy.")
+    elif cause == WebhookIncident.PauseCause.GONE:
+        text = gettext("Paused: the receiver answered 410 Gone.")
+    else:
+        text = ""
+    return " ".join(part for part in (text, reason) if part)
