@@ -4,7 +4,7 @@ proofs skipped for a missing prerequisite (tests/support/prerequisites.py)."""
 import django_rq
 import pytest
 
-from webhooks.receiver import ReceiverConfig, ThreadedReceiver
+from demo.receiver import ReceiverConfig, ThreadedReceiver
 
 from .support import prerequisites, workers
 from .support.redis_server import OwnRedis
@@ -15,6 +15,24 @@ def _settings_for_tests(settings):
     # The receivers of the tests listen on loopback: let them past the SSRF guard.
     settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
     settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture
+def marketer(django_user_model):
+    """A staff user in the Marketer role (营销人员), as webhookhub/roles.py grants it."""
+    from django.contrib.auth.models import Group
+
+    from webhookhub.roles import MARKETER
+
+    user = django_user_model.objects.create_user("mkt", password="pw-marketer-1", is_staff=True)
+    user.groups.add(Group.objects.get(name=MARKETER))
+    return user
+
+
+@pytest.fixture
+def marketer_client(client, marketer):
+    client.force_login(marketer)
+    return client
 
 
 @pytest.fixture

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "api",
     "automation",
     "alerts",
+    # The demo receiver and demo data that bin/run starts (manage.py demo_receiver, demo_data).
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -81,8 +83,9 @@ ROOT_URLCONF = "webhookhub.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # The project's overrides of Django's own admin templates (the apps' templates live in the apps).
-        "DIRS": [BASE_DIR / "webhookhub" / "templates"],
+        # The project-wide templates (the admin's overrides: base, change list, language switcher); each app
+        # keeps its own pages in its templates/.
+        "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

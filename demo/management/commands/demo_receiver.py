@@ -2,7 +2,7 @@ import os
 
 from django.core.management.base import BaseCommand
 
-from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, serve_forever
+from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, serve_forever
 
 
 class Command(BaseCommand):

@@ -11,9 +11,9 @@ from django.db import transaction
 
 from customers.groups import group_customers_add
 from customers.models import Customer, Group, MembershipLevel
+from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET
 from webhooks.content.events import FixedEvent
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook
-from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET
 from webhooks.services.webhook_config import webhook_save
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
