@@ -7,9 +7,9 @@ import pytest
 from django.core import serializers
 from django.db import connection
 
+from demo.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks import services
 from webhooks.models import Attempt, Delivery
-from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 
 from .factories import make_customers, make_webhook
 from .support.ports import free_port

@@ -15,9 +15,9 @@ from django.utils import translation
 from api.models import Scope
 from api.services import api_key_create
 from customers.models import Customer
+from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 from webhooks.forms import WebhookForm
 from webhooks.models import Attempt, Delivery, Webhook, WebhookHistory
-from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 from webhooks.services.publishing import message_test_send
 
 ZH_SCHEME_ERROR = "请填写完整地址，包括 https://（例如 https://crm.example.com/hook）。"  # noqa: RUF001 - Chinese punctuation

@@ -24,19 +24,6 @@ HOOK_URL = "http://127.0.0.1:9/hook"
 
 
 @pytest.fixture
-def marketer(client):
-    user = User.objects.create_user("mkt", password="pw-marketer-1", is_staff=True)
-    user.groups.add(AuthGroup.objects.get(name=MARKETER))
-    return user
-
-
-@pytest.fixture
-def marketer_client(client, marketer):
-    client.force_login(marketer)
-    return client
-
-
-@pytest.fixture
 def webhook():
     return make_webhook(HOOK_URL, name="CRM hook", body_template='{"name":"${customer.name}","id":${customerId}}')
 

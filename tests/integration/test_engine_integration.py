@@ -9,13 +9,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from rq import Worker
 
+from demo.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks import services
 from webhooks.content.signing import verify
 from webhooks.engine import doorbell
 from webhooks.engine.http import Endpoint
 from webhooks.engine.oauth import TokenCache
 from webhooks.models import Attempt, Delivery, GroupSend
-from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.secrets import MASK
 
 from .factories import make_customers, make_group, make_webhook

@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from api.models import Scope
 from api.services import api_key_create
+from demo.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.content.events import PING_EVENT
 from webhooks.content.signing import verify
 from webhooks.models import Attempt, Delivery, Message, Webhook, WebhookHistory
-from webhooks.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks.services.connection_check import webhook_connection_test
 
 from .factories import make_webhook

@@ -26,7 +26,7 @@ from .support.prerequisites import APT, require_executable, require_files
 
 pytestmark = [pytest.mark.java, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "SeedReceiver.java"
+JAVA_SOURCE = Path(__file__).resolve().parents[1] / "java" / "SeedReceiver.java"
 JARS = [
     Path(f"/usr/share/java/{name}.jar")
     for name in ("gson", "commons-codec", "jackson-databind", "jackson-core", "jackson-annotations")

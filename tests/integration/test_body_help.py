@@ -11,7 +11,6 @@
 import json
 
 import pytest
-from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import translation
 
@@ -266,12 +265,6 @@ def test_old_rows_without_a_code_show_their_stored_text():
 
 
 # --- The admin: live check, preview warnings, warning on save -------------------------------------------
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(User.objects.create_superuser("boss", "b@example.com", "pw-boss-1"))
-    return client
 
 
 @pytest.mark.django_db

@@ -24,7 +24,7 @@ from .support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-JS_DIR = Path(__file__).resolve().parent / "js"
+JS_DIR = Path(__file__).resolve().parents[1] / "js"
 LINE = re.compile(r"^([0-9a-f]{32}) ok=(true|false)(?: (.*))?$")
 
 

@@ -6,13 +6,11 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
 from django.utils import timezone
 
 from webhookhub.errors import HubError
-from webhookhub.roles import MARKETER
 from webhooks import services
 from webhooks.content.events import Event
 from webhooks.models import Delivery, GroupSend, Message, Recovery
@@ -24,19 +22,6 @@ pytestmark = pytest.mark.django_db
 
 HOOK_URL = "http://127.0.0.1:9/hook"
 S = Delivery.Status
-
-
-@pytest.fixture
-def marketer():
-    user = User.objects.create_user("mkt", password="pw-marketer-1", is_staff=True)
-    user.groups.add(AuthGroup.objects.get(name=MARKETER))
-    return user
-
-
-@pytest.fixture
-def marketer_client(client, marketer):
-    client.force_login(marketer)
-    return client
 
 
 def _send(webhook, statuses, *, event=Event.GROUP_SEND, body="{}"):

@@ -25,7 +25,7 @@ from .support.workers import running_worker
 
 pytestmark = [pytest.mark.java, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
-JAVA_SOURCE = Path(__file__).resolve().parent / "java" / "StandardReceiver.java"
+JAVA_SOURCE = Path(__file__).resolve().parents[1] / "java" / "StandardReceiver.java"
 LINE = re.compile(r"^([0-9a-f]{32}) ok=(true|false) signatures=(\d+)$")
 TEMPLATE = '{"customerId":${customerId},"name":"${customer.name}","note":"满 100 减 20 <限时> & \'VIP\'"}'
 

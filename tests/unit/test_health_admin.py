@@ -5,14 +5,11 @@ delivery list's label, the retry schedule's preview and the form's retry fields.
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Group as AuthGroup
-from django.contrib.auth.models import User
 from django.urls import reverse
 from django.utils import timezone
 
 from api.models import Scope
 from api.services import api_key_create
-from webhookhub.roles import MARKETER
 from webhooks import services
 from webhooks.engine.http import AttemptResult
 from webhooks.health import selectors as health_selectors
@@ -39,14 +36,6 @@ def heard():
     webhook_health_changed.connect(receive, dispatch_uid="test-health-admin")
     yield signals
     webhook_health_changed.disconnect(dispatch_uid="test-health-admin")
-
-
-@pytest.fixture
-def marketer_client(client):
-    user = User.objects.create_user("mkt", password="pw-marketer-1", is_staff=True)
-    user.groups.add(AuthGroup.objects.get(name=MARKETER))
-    client.force_login(user)
-    return client
 
 
 def result(ok: bool, at: datetime, status=None) -> AttemptResult:
