@@ -63,7 +63,7 @@ class InputFilter(admin.SimpleListFilter):
         }
 
 
-class SendFilter(InputFilter):
+class GroupSendFilter(InputFilter):
     title = _("group send")
     parameter_name = "send"
 
@@ -361,7 +361,7 @@ def send_button(webhook: Webhook):
 # --- Group sends ----------------------------------------------------------------------------------
 
 
-class SendChangeList(ChangeList):
+class GroupSendChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
         # One aggregate query for the whole page, not one per row.
@@ -372,7 +372,7 @@ class SendChangeList(ChangeList):
 
 
 @admin.register(GroupSend)
-class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GroupSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # A send is created from a webhook's "Send message" dialog, never from a blank form; cancelling and
     # stopping are buttons gated by their own permission. The list fits a 1366-pixel screen with its
     # actions in view (admin_display.py): webhook and group share a cell, times wrap at their space.
@@ -425,7 +425,7 @@ class SendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def get_changelist(self, request, **kwargs):
-        return SendChangeList
+        return GroupSendChangeList
 
     def get_object(self, request, object_id, from_field=None):
         send = super().get_object(request, object_id, from_field)
@@ -556,7 +556,7 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         StatusClassFilter,
         "event",
-        SendFilter,
+        GroupSendFilter,
         CustomerFilter,
         ("created_at", admin.DateFieldListFilter),
     )

@@ -1,6 +1,6 @@
 """The names a message body template can use: the one list, with their labels.
 
-templating.py checks names against it, payloads.py fills them (tests/test_body_help.py holds the two
+templating.py checks names against it, payloads.py fills them (tests/integration/test_body_help.py holds the two
 together), and the webhook form's attribute picker, its starter templates and the warnings about
 names nothing can fill are built from it here. The picker's script has no list of its own.
 """

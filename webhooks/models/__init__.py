@@ -285,7 +285,7 @@ class WebhookHistory(models.Model):
 
 
 class GroupSend(models.Model):
-    """A group send: one webhook's message to every member of a group, now or at a set time."""
+    """A group send: one webhook's message to every customer in a group, now or at a set time."""
 
     class Status(models.TextChoices):
         SCHEDULED = "scheduled", _("scheduled")
