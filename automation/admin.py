@@ -87,7 +87,7 @@ class FlowStepInline(admin.TabularInline):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "order":
+        if db_field.name == "order" and field is not None:
             # Written by the up/down buttons (flow_form.js); still editable by hand.
             field.widget.attrs.update({"class": "vIntegerField step-order", "style": "width: 4em"})
         return field
@@ -120,7 +120,7 @@ class FlowAdmin(admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "trigger":
+        if db_field.name == "trigger" and field is not None:
             field.widget.attrs["data-trigger-fields"] = json.dumps(TRIGGER_FIELDS)
         return field
 

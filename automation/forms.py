@@ -2,6 +2,7 @@
 
 import re
 import uuid
+from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -27,7 +28,7 @@ class MobileField(forms.CharField):
         self.widget.attrs.update({"inputmode": "tel", "autocomplete": "tel"})
 
     def to_python(self, value):
-        return normalize_mobile(super().to_python(value))
+        return normalize_mobile(super().to_python(value) or "")
 
     def validate(self, value):
         super().validate(value)
@@ -39,7 +40,7 @@ def _form_field(field: FormField) -> forms.Field:
 
 
 def _plain_form_field(field: FormField) -> forms.Field:
-    common = {"label": field.label, "required": field.required}
+    common: dict[str, Any] = {"label": field.label, "required": field.required}
     kind = field.field_type
     if kind == FormField.Type.MOBILE:
         return MobileField(**common)

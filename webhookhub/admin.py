@@ -33,7 +33,7 @@ class HubUserAdmin(UserAdmin):
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if db_field.name == "groups" and field is not None:
             # The roles' names are keys in English in the database; people read them in their language.
-            field.label_from_instance = lambda group: str(ROLE_LABELS.get(group.name, group.name))
+            field.label_from_instance = lambda group: str(ROLE_LABELS.get(group.name, group.name))  # type: ignore[method-assign,assignment]
         return field
 
 

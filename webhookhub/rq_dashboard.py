@@ -12,7 +12,7 @@ def scheduler_jobs(request, scheduler_index):
     # The page belongs to the rq-scheduler package, which the hub does not use (rq's own scheduler runs
     # in the worker): without it django-rq answers 500, so the page is simply not there.
     try:
-        import rq_scheduler  # noqa: F401
+        import rq_scheduler  # type: ignore[import-not-found]  # noqa: F401
     except ImportError:
         raise Http404 from None
     return views.scheduler_jobs(request, scheduler_index)

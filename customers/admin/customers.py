@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count
@@ -53,9 +54,10 @@ class ActivityScoreFilter(admin.SimpleListFilter):
         return [(key, key) for key in self.RANGES]
 
     def queryset(self, request, queryset):
-        if self.value() not in self.RANGES:
+        value = self.value()
+        if value is None or value not in self.RANGES:
             return queryset
-        low, high = self.RANGES[self.value()]
+        low, high = self.RANGES[value]
         queryset = queryset.filter(activity_score__gte=low)
         return queryset.filter(activity_score__lte=high) if high is not None else queryset
 
@@ -138,7 +140,7 @@ class CustomerAdmin(admin.ModelAdmin):
             "queryset": queryset,
             "opts": self.model._meta,
             "action": request.POST.get("action"),
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/customers/group_action.html", context), None
 

@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
@@ -36,7 +37,7 @@ class DispatchForm(forms.Form):
         self.fields["batch_id"].initial = timezone.localtime().strftime("B%Y%m%d%H%M%S")
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("start_date"), data.get("end_date")
         if start and end and end < start:
             self.add_error("end_date", _("The end date must not be before the start date."))
@@ -60,7 +61,7 @@ def _action_page(model_admin, request, queryset, *, title, form, intro=""):
         "opts": model_admin.model._meta,
         "intro": intro,
         "action": request.POST.get("action"),
-        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
     }
     return TemplateResponse(request, "admin/customers/loyalty_action.html", context)
 

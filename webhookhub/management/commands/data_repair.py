@@ -14,7 +14,7 @@ PROBLEMS = {
 
 
 class Command(BaseCommand):
-    help = gettext_lazy(
+    help = gettext_lazy(  # type: ignore[assignment]  # BaseCommand.help is read as text, lazily is fine
         "Report stored values the hub now refuses (lone surrogates, NUL, NaN or infinity, full-width mobiles); "
         "with --fix, clean them."
     )
