@@ -11,7 +11,7 @@ from webhooks import services
 from webhooks.engine import doorbell
 from webhooks.models import Delivery
 
-from .factories import make_customers, make_webhook
+from ..factories import make_customers, make_webhook
 
 pytestmark = [pytest.mark.django_db]
 

@@ -18,9 +18,9 @@ from webhooks import services as webhook_services
 from webhooks.models import Webhook
 from webhooks.signals import webhook_health_changed
 
-from .factories import make_customers, make_webhook
-from .support.receivers import ScriptedServer
-from .support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
+from ..factories import make_customers, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -22,7 +22,7 @@ from api.services import api_key_create
 from webhooks.models import Webhook
 from webhooks.services import connection_check
 
-from .factories import make_customers, make_group
+from ..factories import make_customers, make_group
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
 EXAMPLES = 25

@@ -15,9 +15,9 @@ from api.services import api_key_create
 from webhooks.content.signing import verify
 from webhooks.models import Attempt, GroupSend, Recovery
 
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

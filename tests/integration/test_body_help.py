@@ -22,7 +22,7 @@ from webhooks.content.payloads import message_context
 from webhooks.content.templating import TemplateError, compile_template, line_column, template_check
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Attempt, Delivery, Message, Webhook
 
-from .factories import make_customers, make_webhook
+from ..factories import make_customers, make_webhook
 
 
 def where(source: str, fragment: str, occurrence: int = 1) -> tuple[int, int]:

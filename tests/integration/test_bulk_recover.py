@@ -23,10 +23,10 @@ from webhooks.engine import worker as hub_worker
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Recovery
 from webhooks.services import recoveries
 
-from .factories import make_customers, make_group, make_webhook
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_group, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -16,9 +16,9 @@ from webhooks.content.signing import verify
 from webhooks.models import Attempt, Delivery, Message, Webhook, WebhookHistory
 from webhooks.services.connection_check import webhook_connection_test
 
-from .factories import make_webhook
-from .support.ports import free_port
-from .support.receivers import ScriptedServer, self_signed_context
+from ..factories import make_webhook
+from ..support.ports import free_port
+from ..support.receivers import ScriptedServer, self_signed_context
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .support.crash import crash_during_group_send
+from ..support.crash import crash_during_group_send
 
 pytestmark = [
     pytest.mark.integration,

@@ -2,8 +2,8 @@
 
 import pytest
 
-from .support.crash import crash_during_group_send
-from .support.workers import descendants
+from ..support.crash import crash_during_group_send
+from ..support.workers import descendants
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

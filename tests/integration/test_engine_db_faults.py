@@ -9,10 +9,10 @@ from django.db import connection
 from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend
 
-from .factories import make_customers, make_group, make_webhook
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_group, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [
     pytest.mark.integration,

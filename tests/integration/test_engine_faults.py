@@ -9,10 +9,10 @@ import pytest
 from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend, Webhook
 
-from .factories import make_customers, make_group, make_webhook
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import WorkerHandle, running_worker, start_worker
+from ..factories import make_customers, make_group, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import WorkerHandle, running_worker, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -18,10 +18,10 @@ from webhooks.engine.oauth import TokenCache
 from webhooks.models import Attempt, Delivery, GroupSend
 from webhooks.secrets import MASK
 
-from .factories import make_customers, make_group, make_webhook
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_group, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

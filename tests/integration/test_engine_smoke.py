@@ -4,7 +4,7 @@ from webhooks import services
 from webhooks.content.signing import verify
 from webhooks.models import Delivery, GroupSend
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

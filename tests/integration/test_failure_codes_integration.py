@@ -14,8 +14,8 @@ from webhooks import services
 from webhooks.content.failures import Code
 from webhooks.models import Attempt, Delivery
 
-from .factories import make_customers, make_webhook
-from .support.receivers import ScriptedServer
+from ..factories import make_customers, make_webhook
+from ..support.receivers import ScriptedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

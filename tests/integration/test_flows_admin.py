@@ -12,7 +12,7 @@ from customers.models import Customer, Group
 from webhooks.content.events import FixedEvent
 from webhooks.models import Webhook
 
-from .factories import make_webhook
+from ..factories import make_webhook
 
 pytestmark = pytest.mark.django_db
 

@@ -26,8 +26,8 @@ from webhooks.content.signing import verify
 from webhooks.engine import doorbell
 from webhooks.models import Attempt, Delivery, Message
 
-from .examples import save_example
-from .factories import make_webhook
+from ..examples import save_example
+from ..factories import make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

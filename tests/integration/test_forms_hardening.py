@@ -14,7 +14,7 @@ from automation.models import Flow, FlowRun, FormField, MicroPage, Submission
 from customers.models import Customer, Group, GroupEntry
 from webhooks.models import Delivery, Message
 
-from .factories import make_webhook
+from ..factories import make_webhook
 
 TEMPLATE = (
     '{"customerId":"${customerId!"none"}","name":"${form.name}","mobile":"${form.mobile}",'

@@ -12,8 +12,8 @@ from customers.models import Customer, Group, GroupEntry
 from webhooks.content.signing import verify
 from webhooks.models import Attempt, Delivery, Message
 
-from .examples import save_example
-from .factories import make_webhook
+from ..examples import save_example
+from ..factories import make_webhook
 
 FORM_TEMPLATE = (
     '{"event":"form","name":"${form.name}","mobile":"${form.mobile}","email":"${form.email!"none"}",'

@@ -14,11 +14,11 @@ from webhooks.models import Attempt, Delivery, Webhook, WebhookHistory
 from webhooks.models.health import WebhookHealth, WebhookIncident
 from webhooks.signals import webhook_health_changed
 
-from .factories import make_customers, make_webhook
-from .support import signal_log
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_webhook
+from ..support import signal_log
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -20,9 +20,9 @@ from webhooks import services
 from webhooks.content.events import Event
 from webhooks.models import Delivery, Webhook
 
-from .factories import make_customers, make_group, make_webhook
-from .support.ports import free_port
-from .support.prerequisites import APT, require_executable, require_files
+from ..factories import make_customers, make_group, make_webhook
+from ..support.ports import free_port
+from ..support.prerequisites import APT, require_executable, require_files
 
 pytestmark = [pytest.mark.java, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

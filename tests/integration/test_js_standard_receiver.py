@@ -16,11 +16,11 @@ from webhooks import services
 from webhooks.content.signing import standard_sign
 from webhooks.models import Delivery, Webhook
 
-from .factories import make_customers
-from .support.ports import free_port
-from .support.prerequisites import APT, require_executable, require_files
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers
+from ..support.ports import free_port
+from ..support.prerequisites import APT, require_executable, require_files
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ import sys
 
 from webhookhub.logformat import JsonFormatter
 
-from .support.workers import ROOT, worker_env
+from ..support.workers import ROOT, worker_env
 
 
 def test_json_formatter_writes_one_object_a_line_with_extra_fields():

@@ -23,7 +23,7 @@ from webhooks.content.events import FixedEvent
 from webhooks.content.signing import canonical_json, verify
 from webhooks.models import Attempt, Delivery, Webhook
 
-from .factories import make_webhook
+from ..factories import make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -15,9 +15,9 @@ from webhooks.content.events import Event
 from webhooks.engine.bulk import rows_insert
 from webhooks.models import Attempt, Delivery, Message, new_delivery_id
 
-from .factories import make_webhook
-from .support.waiting import wait_until
-from .support.workers import ROOT, running_worker
+from ..factories import make_webhook
+from ..support.waiting import wait_until
+from ..support.workers import ROOT, running_worker
 
 Status = Delivery.Status
 Priority = Delivery.Priority

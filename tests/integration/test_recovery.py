@@ -15,7 +15,7 @@ from webhooks.engine import record, worker
 from webhooks.models import Attempt, Delivery, GroupSend
 from webhooks.services import group_sends
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 

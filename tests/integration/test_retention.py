@@ -24,9 +24,9 @@ from webhooks.engine.bulk import rows_insert
 from webhooks.models import Attempt, Delivery, Message, new_delivery_id
 from webhooks.services import retention
 
-from .factories import make_customers, make_webhook
-from .support.waiting import wait_until
-from .support.workers import ROOT, run_worker, running_worker, worker_env
+from ..factories import make_customers, make_webhook
+from ..support.waiting import wait_until
+from ..support.workers import ROOT, run_worker, running_worker, worker_env
 
 Status = Delivery.Status
 

@@ -17,7 +17,7 @@ from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 from webhooks.models import Attempt, Delivery, Message, Webhook
 from webhooks.services.samples import SAMPLE_COUPON_CODE, SAMPLE_LEVEL_ID
 
-from .factories import make_webhook
+from ..factories import make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -11,9 +11,9 @@ from demo.receiver import ReceiverConfig, ThreadedReceiver
 from webhooks import services
 from webhooks.models import Attempt, Delivery
 
-from .factories import make_customers, make_webhook
-from .support.ports import free_port
-from .support.receivers import ScriptedServer
+from ..factories import make_customers, make_webhook
+from ..support.ports import free_port
+from ..support.receivers import ScriptedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -14,7 +14,7 @@ from django.utils import translation
 from webhooks.models import Webhook
 from webhooks.secrets import Secret, SecretUndecryptable
 
-from .test_webhook_secret_storage import SECRET, form_data
+from ..unit.test_webhook_secret_storage import SECRET, form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -144,8 +144,8 @@ def test_an_undecryptable_secret_fails_its_own_deliveries_with_the_reason_and_no
     from webhooks.engine.drain import drain_run
     from webhooks.models import Attempt, Delivery
 
-    from .factories import make_customers, make_webhook
-    from .support.receivers import ScriptedServer
+    from ..factories import make_customers, make_webhook
+    from ..support.receivers import ScriptedServer
 
     with ScriptedServer() as server:
         old_keys = settings.SECRETS_ENCRYPTION_KEYS

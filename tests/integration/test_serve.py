@@ -19,10 +19,10 @@ from django.contrib.auth import get_user_model
 
 from webhooks.models import Delivery
 
-from .factories import make_customers, make_webhook
-from .support.ports import free_port
-from .support.waiting import wait_until
-from .support.workers import ROOT, worker_env
+from ..factories import make_customers, make_webhook
+from ..support.ports import free_port
+from ..support.waiting import wait_until
+from ..support.workers import ROOT, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -8,7 +8,7 @@ from webhooks.engine import ssrf
 from webhooks.engine.http import Endpoint, Outgoing, attempt, new_session
 from webhooks.engine.ssrf import BlockedAddressError, GuardedResolver, address_allowed, embedded_ipv4
 
-from .support.receivers import ScriptedServer
+from ..support.receivers import ScriptedServer
 
 # IPv6 addresses that carry a loopback, private or metadata IPv4 address.
 EMBEDDING_PRIVATE = [

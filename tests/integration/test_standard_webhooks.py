@@ -24,10 +24,10 @@ from webhooks.models import Delivery, Webhook, WebhookHistory
 from webhooks.secrets import Secret
 from webhooks.services.webhook_config import webhook_rotation_end, webhook_rotations_expire
 
-from .factories import make_customers
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 CONTRACT_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 CONTRACT_BODY = '{"flowId":"42","flowStep":"3","customerId":"1024"}'

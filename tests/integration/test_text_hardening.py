@@ -18,7 +18,7 @@ from webhooks import services
 from webhooks.content.templating import TemplateError, compile_template
 from webhooks.models import Delivery, GroupSend, Webhook
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 SURROGATE_MESSAGE = "not valid Unicode text"
 NUL_MESSAGE = "NUL character"

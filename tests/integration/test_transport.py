@@ -12,9 +12,9 @@ from webhooks.engine.ssrf import address_allowed
 from webhooks.models import Attempt, Delivery
 from webhooks.secrets import MASK
 
-from .factories import make_customers, make_webhook
-from .support.ports import free_port
-from .support.receivers import ScriptedServer, self_signed_context
+from ..factories import make_customers, make_webhook
+from ..support.ports import free_port
+from ..support.receivers import ScriptedServer, self_signed_context
 
 
 def endpoint(url: str, **fields) -> Endpoint:

@@ -16,11 +16,11 @@ from alerts.models import Alert, Channel
 from webhooks import services
 from webhooks.models import Delivery, Webhook
 
-from .factories import make_customers, make_webhook
-from .support.receivers import ScriptedServer
-from .support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

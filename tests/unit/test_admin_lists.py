@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from webhooks import selectors
 from webhooks.models import Delivery, GroupSend, Message
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 pytestmark = pytest.mark.django_db
 

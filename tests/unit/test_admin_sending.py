@@ -16,7 +16,7 @@ from webhookhub.roles import ADMINISTRATOR, MARKETER
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
 from webhooks.secrets import MASK
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 pytestmark = pytest.mark.django_db
 

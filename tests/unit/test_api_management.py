@@ -11,7 +11,7 @@ from api.services import api_key_create, api_key_revoke
 from customers.models import Group
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
 
-from .factories import make_customers, make_webhook
+from ..factories import make_customers, make_webhook
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from webhooks import services
 from webhooks.engine import claim
 from webhooks.models import Delivery, Webhook
 
-from .factories import make_customers, make_webhook
+from ..factories import make_customers, make_webhook
 
 pytestmark = [pytest.mark.django_db]
 

@@ -6,7 +6,7 @@ from django.urls import reverse
 from customers.models import Customer
 from customers.selectors import customer_search_page
 
-from .factories import make_customers
+from ..factories import make_customers
 
 pytestmark = pytest.mark.django_db
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 from customers.groups import group_import_csv
 from customers.models import Customer, Group, GroupEntry, MembershipLevel
 
-from .factories import make_customers, make_group
+from ..factories import make_customers, make_group
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from webhooks.models import Delivery, Webhook, WebhookHistory
 from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
 from webhooks.signals import webhook_health_changed
 
-from .factories import make_customers, make_webhook
+from ..factories import make_customers, make_webhook
 from .test_webhook_secret_storage import form_data
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from webhookhub.errors import HubError
 from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 from webhooks.models import Delivery, Message, Webhook
 
-from .factories import make_webhook
+from ..factories import make_webhook
 
 pytestmark = pytest.mark.django_db
 

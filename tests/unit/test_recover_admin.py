@@ -16,7 +16,7 @@ from webhooks.content.events import Event
 from webhooks.models import Delivery, GroupSend, Message, Recovery
 from webhooks.services import recoveries
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 pytestmark = pytest.mark.django_db
 

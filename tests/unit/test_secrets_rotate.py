@@ -10,7 +10,7 @@ from django.db import connection
 
 from webhooks.models import Webhook
 
-from .factories import make_webhook
+from ..factories import make_webhook
 
 pytestmark = pytest.mark.django_db
 
