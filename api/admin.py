@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy
 
 from . import services
 from .models import ApiKey, Scope, default_scopes
+from .selectors import api_key_scopes_lacking, scopes_lacking
 
 
 class ApiKeyForm(forms.ModelForm):
@@ -18,7 +19,8 @@ class ApiKeyForm(forms.ModelForm):
         required=False,
         help_text=gettext_lazy(
             "What the key may do; a request outside them is refused with 403. Fixed once created. "
-            "None ticked: events:write only."
+            "None ticked: events:write only. Only scopes your role grants; the key stops working for a scope "
+            "when its creator is deactivated or loses the role that grants it."
         ),
     )
 
@@ -26,15 +28,37 @@ class ApiKeyForm(forms.ModelForm):
         model = ApiKey
         fields = ("name", "scopes")
 
+    # Set by ApiKeyAdmin.get_form: the person creating the key, whose roles bound its scopes.
+    creator = None
+
+    def clean_scopes(self):
+        scopes = self.cleaned_data.get("scopes") or default_scopes()
+        lacking = scopes_lacking(self.creator, scopes)
+        if lacking:
+            raise forms.ValidationError(
+                _("Your role does not grant these scopes, so a key of yours cannot hold them: %(scopes)s.")
+                % {"scopes": ", ".join(lacking)},
+                code="scope_beyond_role",
+            )
+        return scopes
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     form = ApiKeyForm
-    list_display = ("name", "prefix", "scope_list", "state", "created_by", "created_at", "last_used_at", "revoked_at")
+    list_display = ("name", "prefix", "created_by", "scope_list", "state", "last_used_at", "created_at", "revoked_at")
     list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
     search_fields = ("name", "prefix")
-    readonly_fields = ("prefix", "scope_list", "created_by", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "scope_list", "state", "created_by", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("created_by")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.creator = request.user  # type: ignore[attr-defined]
+        return form
 
     def get_fields(self, request, obj=None):
         return ("name", "scopes") if obj is None else ("name", *self.readonly_fields)
@@ -45,7 +69,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("state"))
     def state(self, obj):
-        return _("revoked") if obj.is_revoked else _("active")
+        if obj.is_revoked:
+            return _("revoked")
+        lacking = api_key_scopes_lacking(obj)
+        if lacking:
+            return _("inactive: owner lacks %(scopes)s") % {"scopes": ", ".join(lacking)}
+        return _("active")
 
     def save_form(self, request, form, change):
         if change:

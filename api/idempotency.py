@@ -14,17 +14,20 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils.translation import gettext as _
 
+from .errors import error_response
 from .models import IdempotencyRecord
 from .selectors import api_key_by_raw, idempotency_record_get
-from .views import MAX_IDEMPOTENCY_KEY, error_response
 
 REPLAY_HEADER = "Idempotent-Replayed"
+MAX_IDEMPOTENCY_KEY = 255
+# The key is text a person may log and compare: printable ASCII, as the document's pattern says.
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{0,255}$"
 
 
 def _request_hash(request) -> str:
     try:
         body = json.dumps(json.loads(request.body or b"null"), sort_keys=True, ensure_ascii=False)
-    except ValueError:
+    except (ValueError, RecursionError):  # the operation refuses such a body; the hash only has to be stable
         body = request.body.decode("utf-8", "replace")
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
@@ -59,7 +62,7 @@ def idempotent(view):
             )
         scheme, _sep, raw_key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         api_key = api_key_by_raw(raw_key.strip()) if scheme.lower() == "bearer" else None
-        if api_key is None or api_key.is_revoked:
+        if api_key is None or api_key.is_revoked or not (api_key.created_by and api_key.created_by.is_active):
             return view(request, *args, **kwargs)  # the operation answers 401 or 403
         request_hash = _request_hash(request)
         try:

@@ -24,6 +24,28 @@ class Scope(models.TextChoices):
     CUSTOMERS_WRITE = "customers:write", _("customers:write: create customers and groups, add and remove group entries")
 
 
+# The permissions (webhookhub/roles.py gives them to roles) a key's owner must hold for the key to use a scope:
+# what the same person could do in the admin. A key is never stronger than the person who made it.
+SCOPE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    Scope.EVENTS_WRITE: ("webhooks.add_message",),
+    Scope.WEBHOOKS_READ: ("webhooks.view_webhook",),
+    Scope.WEBHOOKS_WRITE: ("webhooks.add_webhook", "webhooks.change_webhook"),
+    Scope.DELIVERIES_READ: ("webhooks.view_delivery", "webhooks.view_attempt"),
+    Scope.DELIVERIES_WRITE: ("webhooks.change_delivery",),
+    Scope.SENDS_READ: ("webhooks.view_groupsend",),
+    Scope.SENDS_WRITE: ("webhooks.add_groupsend", "webhooks.change_groupsend"),
+    Scope.CUSTOMERS_READ: ("customers.view_customer", "customers.view_group"),
+    Scope.CUSTOMERS_WRITE: (
+        "customers.add_customer",
+        "customers.change_customer",
+        "customers.add_group",
+        "customers.change_group",
+        "customers.add_groupentry",
+        "customers.change_groupentry",
+    ),
+}
+
+
 def default_scopes() -> list[str]:
     # What a key could do before scopes existed: report events.
     return [Scope.EVENTS_WRITE.value]

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
-from .hub import ApiError
+from .errors import ApiError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -28,7 +28,7 @@ def _decode(cursor: str, size: int) -> list:
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != size or not all(isinstance(v, str | int) for v in values):
-        raise ApiError(400, "invalid_cursor", _("This cursor is not one the API gave; start again without it."))
+        raise ApiError(404, "invalid_cursor", _("This cursor is not one the API gave; start again without it."))
     return values
 
 
@@ -44,7 +44,7 @@ def page(queryset, *, cursor: str | None, limit: int, order: tuple[str, ...] = (
             index = fields.index("created_at")
             moment = parse_datetime(str(values[index]))
             if moment is None:
-                raise ApiError(400, "invalid_cursor", _("This cursor is not one the API gave; start again without it."))
+                raise ApiError(404, "invalid_cursor", _("This cursor is not one the API gave; start again without it."))
             values[index] = moment
         # (a, b) < (x, y) for descending keys, written out: a < x, or a = x and b < y.
         condition = Q()

@@ -5,12 +5,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from django.utils.translation import gettext as _
-from ninja import Path, Query, Schema
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from ninja import Path, Query
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, ConfigDict, Strict
+
+from .errors import Error
 
 INT64_MAX = 2**63 - 1
 # Text from a query or a path: no NUL (PostgreSQL refuses it in a parameter).
 TEXT = r"^[^\x00]*$"
+# Text with something besides spaces (forms strip them, Python's way, and then find nothing).
+FILLED = r"[^\s\x1c-\x1f\x85]"
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
 
 
@@ -30,7 +34,11 @@ def _utc(value: datetime) -> datetime:
         raise ValueError(_("This date is out of range.")) from None
 
 
-Moment = Annotated[AwareDatetime, BeforeValidator(_iso), AfterValidator(_utc)]
+# The date and time as written, in a body too (where the other values are strict).
+Moment = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso), AfterValidator(_utc)]
+
+# A request body: no unknown field, and JSON's types as the document states them (false is not 0, "1" not 1).
+BODY = ConfigDict(extra="forbid", strict=True)
 
 
 def pk_path(description: str = ""):
@@ -45,22 +53,13 @@ def text_query(max_length: int, description: str = ""):
     return Query(None, max_length=max_length, pattern=TEXT, description=description or None)
 
 
-class ErrorBody(Schema):
-    code: str = Field(description="Stable, for programs: e.g. invalid_fields, not_found, missing_scope, refused.")
-    message: str = Field(description="For people, in the request's Accept-Language (en or zh-hans).")
-    fields: dict[str, list[str]] | None = Field(None, description="With invalid_fields: messages per field.")
-    scope: str | None = Field(None, description="With missing_scope: the scope the key lacks.")
+def responses(ok: dict[int, Any], *, post: bool = False, refused: bool = False) -> dict:
+    """The documented answers of one operation: its successes and every error it can give.
 
-
-class Error(Schema):
-    error: ErrorBody
-
-
-def responses(ok: dict[int, Any], *, found: bool = True, post: bool = False, refused: bool = False) -> dict:
-    """The documented answers of one operation: its successes and every error it can give."""
-    codes = {400, 401, 403}
-    if found:
-        codes.add(404)
+    404 on every operation: an id in the path or the body that names nothing, or a cursor the API did not give.
+    413 and 415: a body too large or not JSON (an operation without a body ignores one, as HTTP allows).
+    """
+    codes = {400, 401, 403, 404, 413, 415}
     if refused:
         codes.add(409)
     if post:

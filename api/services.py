@@ -5,14 +5,15 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from webhookhub.errors import HubError
 from webhooks.services import events_publish
 
-from .models import ApiKey, IdempotencyRecord, Scope, default_scopes, key_hash
-from .selectors import idempotency_record_get
-from .validation import ValidEvent
+from .models import ApiKey, Scope, default_scopes, key_hash
+from .selectors import scopes_lacking
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -22,9 +23,20 @@ KEY_PREFIX = "whk_"
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-def api_key_create(*, name: str, user: "User | None" = None, scopes: Iterable[str] | None = None) -> tuple[ApiKey, str]:
-    """A new key with its scopes (default: events:write only); the clear key is returned this once, never stored."""
+def api_key_create(*, name: str, user: "User", scopes: Iterable[str] | None = None) -> tuple[ApiKey, str]:
+    """A new key with its scopes (default: events:write only); the clear key is returned this once, never stored.
+
+    The key is never stronger than `user`, who owns it: a scope their roles do not grant is refused (HubError),
+    and the key stops working for a scope when they lose it (api/hub.py checks on every request).
+    """
     scopes = default_scopes() if scopes is None else [Scope(scope).value for scope in scopes]
+    lacking = scopes_lacking(user, scopes)
+    if lacking:
+        raise HubError(
+            _("%(user)s may not give a key these scopes, which their role does not grant: %(scopes)s.")
+            % {"user": user, "scopes": ", ".join(lacking)},
+            code="scope_beyond_role",
+        )
     raw_key = KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         name=name,
@@ -49,46 +61,13 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
 
 
-class IdempotencyConflict(Exception):
-    """The key was used before with a different body."""
+def events_accept(*, events: list[tuple[str, dict]]) -> list[int]:
+    """Publish every (event, members) in one transaction, all or none; the messages' ids in the same order.
 
-
-def events_accept(
-    *, api_key: ApiKey, events: list[ValidEvent], idempotency_key: str = "", request_hash: str = ""
-) -> tuple[int, dict]:
-    """Publish every event in one transaction; with an idempotency key, a repeat gets the first answer.
-
-    Returns (status code, response body). Raises IdempotencyConflict for a reused key and another body.
+    An event without `date` happened now, when the hub accepted it. (A repeat with the same Idempotency-Key
+    is answered by api/idempotency.py, whose record is written in this same transaction.)
     """
-    try:
-        with transaction.atomic():
-            if idempotency_key:
-                record = idempotency_record_get(api_key=api_key, key=idempotency_key)
-                if record is not None:
-                    return _replay(record, request_hash)
-            now = timezone.now()
-            messages = events_publish(events=[(event.event, {"date": now, **event.data}) for event in events])
-            message_ids = [message.pk for message in messages]
-            status, response = 202, {"messageIds": message_ids}
-            if idempotency_key:
-                # Written with the messages: a crash cannot leave messages without their record.
-                IdempotencyRecord.objects.create(
-                    api_key=api_key,
-                    key=idempotency_key,
-                    request_hash=request_hash,
-                    status_code=status,
-                    response=response,
-                )
-            return status, response
-    except IntegrityError:
-        # A concurrent request with the same key committed first: answer as it did.
-        record = idempotency_record_get(api_key=api_key, key=idempotency_key) if idempotency_key else None
-        if record is None:
-            raise
-        return _replay(record, request_hash)
-
-
-def _replay(record: IdempotencyRecord, request_hash: str) -> tuple[int, dict]:
-    if record.request_hash != request_hash:
-        raise IdempotencyConflict
-    return record.status_code, record.response
+    with transaction.atomic():
+        now = timezone.now()
+        messages = events_publish(events=[(event, {"date": now, **members}) for event, members in events])
+        return [message.pk for message in messages]

@@ -62,9 +62,12 @@ def wait_for(predicate, timeout: float, interval: float = 0.05):
 
 def events_during_send(group, webhook, base_url: str, count: int) -> tuple[list[float], float]:
     """Post `count` level-up events while the group send runs; their latencies in seconds."""
+    from django.contrib.auth.models import Group as Role
+    from django.contrib.auth.models import User
     from django.test import Client
 
     from api.services import api_key_create
+    from webhookhub.roles import ADMINISTRATOR
     from webhooks import services
     from webhooks.models import Attempt, GroupSend, Webhook
 
@@ -74,7 +77,9 @@ def events_during_send(group, webhook, base_url: str, count: int) -> tuple[list[
         trigger_type=Webhook.TriggerType.FIXED,
         event="loyalty/membership_level_up",
     )
-    _key, raw = api_key_create(name="bench")
+    owner, _created = User.objects.get_or_create(username="bench")
+    owner.groups.add(Role.objects.get(name=ADMINISTRATOR))  # a key works only while its owner's role grants it
+    _key, raw = api_key_create(name="bench", user=owner)
     client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}", SERVER_NAME="127.0.0.1")
     send = services.group_send_create(webhook=webhook, group=group)
     wait_for(lambda: Attempt.objects.filter(delivery__message__group_send=send).count() > 2000, 120)

@@ -1,6 +1,10 @@
 """Small builders for test data (plain functions: no factory library needed for this much)."""
 
+from django.contrib.auth.models import Group as Role
+from django.contrib.auth.models import User
+
 from customers.models import Customer, Group, GroupEntry
+from webhookhub.roles import ADMINISTRATOR
 from webhooks.models import Webhook
 
 
@@ -29,3 +33,10 @@ def make_webhook(url: str, **fields) -> Webhook:
     values = {"name": "测试 webhook", "url": url, "auth_type": Webhook.AuthType.SECRET, "secret_key": "s3cr3t"}
     values.update(fields)
     return Webhook.objects.create(**values)
+
+
+def make_key_owner(username: str = "key-owner", role: str = ADMINISTRATOR) -> User:
+    """An active user holding `role`: an API key is never stronger than its owner, so every key needs one."""
+    user, _created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+    user.groups.add(Role.objects.get(name=role))
+    return user

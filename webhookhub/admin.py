@@ -1,12 +1,14 @@
 """Django's users and groups as the hub names them: a group of users is a role (webhookhub/roles.py), never
 to be mistaken for a customer group (群组), in either language."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group, User
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+
+from api.selectors import api_keys_stopped_by, scopes_lacking
 
 from .roles import ROLE_LABELS
 
@@ -24,6 +26,23 @@ class RoleFilter(admin.RelatedFieldListFilter):
 
 class HubUserAdmin(UserAdmin):
     list_filter = ("is_staff", "is_superuser", "is_active", ("groups", RoleFilter))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the roles are saved: a deactivated user, or one who lost a role, stops their API keys with it.
+        stopped = api_keys_stopped_by(form.instance)
+        if stopped:
+            self.message_user(
+                request,
+                _("These API keys of %(user)s no longer work, as the user lacks what their scopes need: %(keys)s.")
+                % {
+                    "user": form.instance,
+                    "keys": "; ".join(
+                        f"{key} ({', '.join(scopes_lacking(form.instance, key.scopes or []))})" for key in stopped
+                    ),
+                },
+                messages.WARNING,
+            )
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         if db_field.name == "groups":

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: under /api/v1/, an error page any layer below makes becomes the API's JSON error.
+    "api.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the web process itself, compressed and cached forever (hashed names).
     "whitenoise.middleware.WhiteNoiseMiddleware",

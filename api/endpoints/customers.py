@@ -7,7 +7,7 @@ automation flows who joined.
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django import forms
 from django.db.models import Count
@@ -20,10 +20,11 @@ from customers.groups import group_customers_add, group_customers_remove
 from customers.models import Customer, Group
 from customers.services import customer_save
 
-from ..hub import ApiError, ScopedKey
+from ..errors import ApiError, missing
+from ..hub import ScopedKey
 from ..models import Scope
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from ..schemas import id_query, pk_path, responses, text_query
+from ..schemas import BODY, FILLED, INT64_MAX, id_query, pk_path, responses, text_query
 
 router = Router(tags=["Customers and groups"])
 READ, WRITE = ScopedKey(Scope.CUSTOMERS_READ), ScopedKey(Scope.CUSTOMERS_WRITE)
@@ -48,9 +49,9 @@ class GroupForm(forms.ModelForm):
 
 
 class CustomerIn(Schema):
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
-    name: str = Field(max_length=_max(Customer, "name"))
+    name: str = Field(min_length=1, max_length=_max(Customer, "name"), pattern=FILLED)
     wechat_nickname: str = Field("", max_length=_max(Customer, "wechat_nickname"))
     mobile: str = Field("", max_length=_max(Customer, "mobile"))
     email: str = Field("", max_length=_max(Customer, "email"))
@@ -78,9 +79,9 @@ class CustomerPage(Schema):
 
 
 class GroupIn(Schema):
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
-    name: str = Field(max_length=_max(Group, "name"))
+    name: str = Field(min_length=1, max_length=_max(Group, "name"), pattern=FILLED)
     description: str = ""
 
 
@@ -98,9 +99,9 @@ class GroupPage(Schema):
 
 
 class CustomerIds(Schema):
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
-    customer_ids: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    customer_ids: list[Annotated[int, Field(ge=1, le=INT64_MAX)]] = Field(min_length=1, max_length=MAX_IDS)
 
 
 class Changed(Schema):
@@ -136,6 +137,9 @@ def group_as_dict(group: Group) -> dict:
 
 def _invalid(form) -> ApiError:
     fields = {name: [str(m) for m in messages] for name, messages in form.errors.items()}
+    codes = {error.code for errors in form.errors.as_data().values() for error in errors}
+    if codes <= {"unique", "unique_together"}:  # well formed, but one by that name is there already
+        return ApiError(409, "already_exists", _("One of these already exists; nothing was changed."), fields=fields)
     return ApiError(400, "invalid_fields", _("Some fields are invalid; nothing was changed."), fields=fields)
 
 
@@ -144,18 +148,13 @@ def _customers(ids: list[int]) -> list[Customer]:
     found: list[Customer] = []
     for start in range(0, len(ids), 900):
         found.extend(Customer.objects.filter(pk__in=ids[start : start + 900]).only("pk"))
-    missing = sorted(set(ids) - {c.pk for c in found})
-    if missing or not ids:
-        raise ApiError(
-            400,
-            "invalid_fields",
-            _("Some customers do not exist; nothing was changed."),
-            fields={"customer_ids": [_("No customer with the id %(id)s.") % {"id": pk} for pk in missing[:20]]},
-        )
+    absent = sorted(set(ids) - {c.pk for c in found})
+    if absent or not ids:
+        raise missing({"customer_ids": [_("No customer with the id %(id)s.") % {"id": pk} for pk in absent[:20]]})
     return found
 
 
-@router.get("/customers", response=responses({200: CustomerPage}, found=False), auth=READ, operation_id="listCustomers")
+@router.get("/customers", response=responses({200: CustomerPage}), auth=READ, operation_id="listCustomers")
 def list_customers(
     request,
     cursor: str | None = text_query(1000),
@@ -177,7 +176,7 @@ def list_customers(
 
 @router.post(
     "/customers",
-    response=responses({201: CustomerOut}, found=False, post=True),
+    response=responses({201: CustomerOut}, post=True, refused=True),
     auth=WRITE,
     operation_id="createCustomer",
 )
@@ -195,7 +194,7 @@ def get_customer(request, customer_id: int = pk_path()):
     return customer_as_dict(get_object_or_404(Customer.objects.select_related("level"), pk=customer_id))
 
 
-@router.get("/groups", response=responses({200: GroupPage}, found=False), auth=READ, operation_id="listGroups")
+@router.get("/groups", response=responses({200: GroupPage}), auth=READ, operation_id="listGroups")
 def list_groups(request, cursor: str | None = text_query(1000), limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)):
     """Groups, newest first, with how many customers each holds."""
     return page(
@@ -204,7 +203,7 @@ def list_groups(request, cursor: str | None = text_query(1000), limit: int = Que
 
 
 @router.post(
-    "/groups", response=responses({201: GroupOut}, found=False, post=True), auth=WRITE, operation_id="createGroup"
+    "/groups", response=responses({201: GroupOut}, post=True, refused=True), auth=WRITE, operation_id="createGroup"
 )
 def create_group(request, payload: GroupIn):
     form = GroupForm(data=payload.model_dump())

@@ -135,9 +135,7 @@ def _detail(delivery_id: str) -> dict:
     return data
 
 
-@router.get(
-    "/deliveries", response=responses({200: DeliveryPage}, found=False), auth=READ, operation_id="listDeliveries"
-)
+@router.get("/deliveries", response=responses({200: DeliveryPage}), auth=READ, operation_id="listDeliveries")
 def list_deliveries(
     request,
     cursor: str | None = text_query(1000),

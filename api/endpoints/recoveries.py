@@ -14,9 +14,10 @@ from webhooks.content.events import Event
 from webhooks.models import Delivery, GroupSend, Recovery, Webhook
 from webhooks.services import recoveries
 
-from ..hub import ApiError, ScopedKey
+from ..errors import ApiError, missing
+from ..hub import ScopedKey
 from ..models import Scope
-from ..schemas import INT64_MAX, TEXT, Moment, pk_path, responses
+from ..schemas import BODY, INT64_MAX, TEXT, Moment, pk_path, responses
 
 router = Router(tags=["Bulk recovers"])
 READ, WRITE = ScopedKey(Scope.DELIVERIES_READ), ScopedKey(Scope.DELIVERIES_WRITE)
@@ -36,7 +37,7 @@ class RecoverIn(Schema):
     """One of: `delivery_ids`; `webhook_id` with `since`; `send_id` alone (the send's failed and
     cancelled); or the deliveries list's filters (at least one)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
     delivery_ids: list[DeliveryId] | None = Field(
         None, min_length=1, max_length=recoveries.MAX_IDS, description="These deliveries, by id (alone)."
@@ -106,9 +107,9 @@ def _kind_and_criteria(payload: RecoverIn) -> tuple[str, dict]:
             raise _invalid({"delivery_ids": [_("Give delivery_ids alone, without filters.")]})
         return Recovery.Kind.SELECTION, {"ids": payload.delivery_ids}
     if payload.webhook_id is not None and not Webhook.objects.filter(pk=payload.webhook_id).exists():
-        raise _invalid({"webhook_id": [_("There is no such webhook.")]})
+        raise missing({"webhook_id": [_("There is no such webhook.")]})
     if payload.send_id is not None and not GroupSend.objects.filter(pk=payload.send_id).exists():
-        raise _invalid({"send_id": [_("There is no such group send.")]})
+        raise missing({"send_id": [_("There is no such group send.")]})
     if payload.since is not None:
         if given != {"since", "webhook_id"}:
             raise _invalid({"since": [_("Give since with webhook_id alone.")]})
@@ -122,7 +123,7 @@ def _kind_and_criteria(payload: RecoverIn) -> tuple[str, dict]:
 
 @router.post(
     "/deliveries/recover",
-    response=responses({202: RecoveryOut}, found=False, post=True, refused=True),
+    response=responses({202: RecoveryOut}, post=True, refused=True),
     auth=WRITE,
     operation_id="recoverDeliveries",
 )

@@ -13,10 +13,11 @@ from webhooks import services
 from webhooks.models import GroupSend, Webhook
 from webhooks.selectors import group_send_progress, progress_summary
 
-from ..hub import ApiError, ScopedKey
+from ..errors import missing
+from ..hub import ScopedKey
 from ..models import Scope
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from ..schemas import Moment, id_query, pk_path, responses, text_query
+from ..schemas import BODY, Moment, id_query, pk_path, responses, text_query
 
 router = Router(tags=["Group sends"])
 READ, WRITE = ScopedKey(Scope.SENDS_READ), ScopedKey(Scope.SENDS_WRITE)
@@ -28,7 +29,7 @@ else:
 
 
 class SendIn(Schema):
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
     webhook_id: int = Field(ge=1, le=2**63 - 1, description="A non-fixed, active webhook.")
     group_id: int = Field(ge=1, le=2**63 - 1)
@@ -87,7 +88,7 @@ def send_as_dict(send: GroupSend) -> dict:
     return sends_as_dicts([send])[0]
 
 
-@router.get("/sends", response=responses({200: SendPage}, found=False), auth=READ, operation_id="listSends")
+@router.get("/sends", response=responses({200: SendPage}), auth=READ, operation_id="listSends")
 def list_sends(
     request,
     cursor: str | None = text_query(1000),
@@ -108,7 +109,7 @@ def list_sends(
 
 @router.post(
     "/sends",
-    response=responses({201: SendOut}, found=False, post=True, refused=True),
+    response=responses({201: SendOut}, post=True, refused=True),
     auth=WRITE,
     operation_id="createSend",
 )
@@ -122,7 +123,7 @@ def create_send(request, payload: SendIn):
     if group is None:
         fields["group_id"] = [_("There is no such group.")]
     if webhook is None or group is None:
-        raise ApiError(400, "invalid_fields", _("Some fields are invalid; nothing was changed."), fields=fields)
+        raise missing(fields)
     send = services.group_send_create(
         webhook=webhook, group=group, scheduled_at=payload.scheduled_at, user=request.auth.created_by
     )

@@ -6,7 +6,7 @@ the same webhooks. Secrets are write-only: answers say whether one is set, never
 """
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from django.db import models
 from django.forms.models import model_to_dict
@@ -25,10 +25,11 @@ from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook, WebhookHistory
 from webhooks.services.connection_check import webhook_connection_test
 from webhooks.services.webhook_config import MAX_OVERLAP
 
-from ..hub import ApiError, ScopedKey
+from ..errors import ApiError, missing
+from ..hub import ScopedKey
 from ..models import Scope
 from ..pagination import DEFAULT_LIMIT, MAX_LIMIT, page
-from ..schemas import pk_path, responses, text_query
+from ..schemas import BODY, FILLED, pk_path, responses, text_query
 
 router = Router(tags=["Webhooks"])
 READ, WRITE = ScopedKey(Scope.WEBHOOKS_READ), ScopedKey(Scope.WEBHOOKS_WRITE)
@@ -54,15 +55,21 @@ else:
     EventName = Literal[("", *FixedEvent.values)]
     RetryPolicyName = Literal[tuple(RetryPolicyKind.values)]
 FORM_FIELDS = tuple(WebhookForm.Meta.fields)
+INT32_MAX = 2**31 - 1
+# A PATCH field's default when left out (never validated, so never in the data: model_dump(exclude_unset)).
+NOT_SENT: Any = None
+RetryDelay = Annotated[int, Field(ge=1, le=604800)]
 
 
 class WebhookIn(Schema):
     """A new webhook. Fields as in the admin's form; secrets are written here and never read back."""
 
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
-    name: str = Field(max_length=_max("name"))
-    url: str = Field(max_length=_max("url"), description="http or https; the receiving URL.")
+    name: str = Field(min_length=1, max_length=_max("name"), pattern=FILLED)
+    url: str = Field(
+        min_length=1, max_length=_max("url"), pattern=FILLED, description="http or https; the receiving URL."
+    )
     is_active: bool = True
     auto_retry: bool = Field(False, description="Retry a failed delivery 3 times: 30, 60 and 90 minutes later.")
     auth_type: AuthType = "none"
@@ -78,8 +85,12 @@ class WebhookIn(Schema):
     empty_text: str = Field("", max_length=_max("empty_text"))
     event: EventName = Field("", description="The loyalty event of a fixed-event webhook.")
     verify_ssl: bool = True
-    connect_timeout: float | None = Field(None, description="Seconds, 0.1 to 60; null: the installation's default.")
-    read_timeout: float | None = Field(None, description="Seconds, 0.1 to 300; null: the installation's default.")
+    connect_timeout: float | None = Field(
+        None, ge=0.1, le=60, description="Seconds, 0.1 to 60; null: the installation's default."
+    )
+    read_timeout: float | None = Field(
+        None, ge=0.1, le=300, description="Seconds, 0.1 to 300; null: the installation's default."
+    )
     standard_webhooks: bool = Field(
         False, description="Also send the Standard Webhooks headers; the hub generates the whsec_ secret."
     )
@@ -88,48 +99,56 @@ class WebhookIn(Schema):
         description="With auto_retry: dmhub (3 retries, 30, 60, 90 minutes), extended (10 retries over about "
         "3 days, exponential with jitter) or custom (retry_delays).",
     )
-    retry_delays: list[int] = Field(
+    retry_delays: list[RetryDelay] = Field(
         [], max_length=MAX_CUSTOM_RETRIES, description="custom: seconds before each retry (1 to 604800)."
     )
     autopause: bool = Field(True, description="Pause the webhook when it keeps failing (the policy below).")
-    autopause_hours: float | None = Field(None, description="Failing for this many hours; null: the default.")
-    autopause_failures: int | None = Field(None, description="And this many failures in a row; null: the default.")
+    autopause_hours: float | None = Field(
+        None, ge=0, le=24 * 365, description="Failing for this many hours; null: the default."
+    )
+    autopause_failures: int | None = Field(
+        None, ge=1, le=INT32_MAX, description="And this many failures in a row; null: the default."
+    )
     alert_after_failures: int | None = Field(
-        None, description="Failures in a row after which the webhook is failing (an incident); null: the default."
+        None,
+        ge=1,
+        le=INT32_MAX,
+        description="Failures in a row after which the webhook is failing (an incident); null: the default.",
     )
 
 
 class WebhookPatch(Schema):
     """The fields to change; those left out stay as they are (a secret left out is kept)."""
 
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
-    name: str | None = Field(None, max_length=_max("name"))
-    url: str | None = Field(None, max_length=_max("url"))
-    is_active: bool | None = None
-    auto_retry: bool | None = None
-    auth_type: AuthType | None = None
+    # Left out: unchanged. Fields that cannot be empty in the database take no null either.
+    name: str = Field(NOT_SENT, min_length=1, max_length=_max("name"), pattern=FILLED)
+    url: str = Field(NOT_SENT, min_length=1, max_length=_max("url"), pattern=FILLED)
+    is_active: bool = NOT_SENT
+    auto_retry: bool = NOT_SENT
+    auth_type: AuthType = NOT_SENT
     secret_key: str | None = Field(None, description="Write-only. Replaces the secret key.")
     basic_username: str | None = Field(None, max_length=_max("basic_username"))
     basic_password: str | None = None
     oauth_token_url: str | None = Field(None, max_length=_max("oauth_token_url"))
     oauth_app_id: str | None = Field(None, max_length=_max("oauth_app_id"))
     oauth_app_secret: str | None = None
-    trigger_type: TriggerType | None = None
-    message_type: MessageType | None = None
-    body_template: str | None = None
-    empty_text: str | None = Field(None, max_length=_max("empty_text"))
-    event: EventName | None = None
-    verify_ssl: bool | None = None
-    connect_timeout: float | None = None
-    read_timeout: float | None = None
-    standard_webhooks: bool | None = None
-    retry_policy: RetryPolicyName | None = None
-    retry_delays: list[int] | None = Field(None, max_length=MAX_CUSTOM_RETRIES)
-    autopause: bool | None = None
-    autopause_hours: float | None = None
-    autopause_failures: int | None = None
-    alert_after_failures: int | None = None
+    trigger_type: TriggerType = NOT_SENT
+    message_type: MessageType = NOT_SENT
+    body_template: str = NOT_SENT
+    empty_text: str = Field(NOT_SENT, max_length=_max("empty_text"))
+    event: EventName = NOT_SENT
+    verify_ssl: bool = NOT_SENT
+    connect_timeout: float | None = Field(None, ge=0.1, le=60)
+    read_timeout: float | None = Field(None, ge=0.1, le=300)
+    standard_webhooks: bool = NOT_SENT
+    retry_policy: RetryPolicyName = NOT_SENT
+    retry_delays: list[RetryDelay] = Field(NOT_SENT, max_length=MAX_CUSTOM_RETRIES)
+    autopause: bool = NOT_SENT
+    autopause_hours: float | None = Field(None, ge=0, le=24 * 365)
+    autopause_failures: int | None = Field(None, ge=1, le=INT32_MAX)
+    alert_after_failures: int | None = Field(None, ge=1, le=INT32_MAX)
     previous_signature_hours: int | None = Field(
         None,
         ge=1,
@@ -223,7 +242,7 @@ class HistoryPage(Schema):
 
 
 class RotateIn(Schema):
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
     overlap_hours: int = Field(
         24, ge=0, le=MAX_OVERLAP.days * 24, description="How long the old secret keeps signing; 0 stops it at once."
@@ -237,7 +256,7 @@ class RotatedOut(Schema):
 
 
 class TestIn(Schema):
-    model_config = {"extra": "forbid"}
+    model_config = BODY
 
     customer_id: int = Field(ge=1, le=2**63 - 1, description="The customer the message is rendered for.")
 
@@ -331,7 +350,7 @@ def _webhook(pk: int) -> Webhook:
     return get_object_or_404(Webhook, pk=pk)
 
 
-@router.get("/webhooks", response=responses({200: WebhookPage}, found=False), auth=READ, operation_id="listWebhooks")
+@router.get("/webhooks", response=responses({200: WebhookPage}), auth=READ, operation_id="listWebhooks")
 def list_webhooks(
     request,
     cursor: str | None = text_query(1000),
@@ -354,9 +373,7 @@ def list_webhooks(
     return page(queryset, cursor=cursor, limit=limit, serialize=webhook_as_dict)
 
 
-@router.post(
-    "/webhooks", response=responses({201: WebhookOut}, found=False, post=True), auth=WRITE, operation_id="createWebhook"
-)
+@router.post("/webhooks", response=responses({201: WebhookOut}, post=True), auth=WRITE, operation_id="createWebhook")
 def create_webhook(request, payload: WebhookIn):
     """A new webhook, validated exactly as the admin validates it."""
     form = _form(payload.model_dump())
@@ -426,12 +443,7 @@ def webhook_test_send(request, payload: TestIn, webhook_id: int = pk_path()):
     webhook = _webhook(webhook_id)
     customer = Customer.objects.filter(pk=payload.customer_id).first()
     if customer is None:
-        raise ApiError(
-            400,
-            "invalid_fields",
-            _("That customer does not exist."),
-            fields={"customer_id": [_("That customer does not exist.")]},
-        )
+        raise missing({"customer_id": [_("That customer does not exist.")]})
     delivery = services.message_test_send(webhook=webhook, customer=customer, user=request.auth.created_by)
     return Status(201, {"delivery_id": delivery.pk})
 
@@ -450,12 +462,7 @@ def webhook_sample_event(request, payload: TestIn, webhook_id: int = pk_path()):
     webhook = _webhook(webhook_id)
     customer = Customer.objects.filter(pk=payload.customer_id).first()
     if customer is None:
-        raise ApiError(
-            400,
-            "invalid_fields",
-            _("That customer does not exist."),
-            fields={"customer_id": [_("That customer does not exist.")]},
-        )
+        raise missing({"customer_id": [_("That customer does not exist.")]})
     delivery, sample = services.sample_event_send(webhook=webhook, customer=customer, user=request.auth.created_by)
     return Status(201, {"delivery_id": delivery.pk, "event": delivery.event, "sample_members": sample.sample_members})
 

@@ -73,7 +73,7 @@ def test_from_nothing_to_a_delivered_group_send_and_a_redelivery_through_http(li
     admin = get_user_model().objects.create_superuser("admin", "a@example.com", "pw")
     _key, raw = api_key_create(name="CRM 集成", scopes=INTEGRATOR_SCOPES, user=admin)
     api = Client(live_server.url, raw)
-    _reader, reader_raw = api_key_create(name="只读", scopes=[Scope.SENDS_READ, Scope.WEBHOOKS_READ])
+    _reader, reader_raw = api_key_create(name="只读", scopes=[Scope.SENDS_READ, Scope.WEBHOOKS_READ], user=admin)
     reader = Client(live_server.url, reader_raw)
     receiver = VerifyingReceiver()
     started = time.monotonic()

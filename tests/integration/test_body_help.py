@@ -22,7 +22,7 @@ from webhooks.content.payloads import message_context
 from webhooks.content.templating import TemplateError, compile_template, line_column, template_check
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Attempt, Delivery, Message, Webhook
 
-from ..factories import make_customers, make_webhook
+from ..factories import make_customers, make_key_owner, make_webhook
 
 
 def where(source: str, fragment: str, occurrence: int = 1) -> tuple[int, int]:
@@ -322,7 +322,7 @@ def test_the_api_refuses_with_the_typed_position_and_shows_error_codes(client):
     from api.models import Scope
     from api.services import api_key_create
 
-    _key, raw = api_key_create(name="all", scopes=Scope.values)
+    _key, raw = api_key_create(name="all", scopes=Scope.values, user=make_key_owner())
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}", "HTTP_ACCEPT_LANGUAGE": "zh-hans"}
     source = '{\n  "id": ${customerId},\n  "name": "${customer.name}",\n}'
     body = {"name": "CRM", "url": "https://crm.example.com/hook", "auth_type": "none", "body_template": source}

@@ -5,6 +5,7 @@ guard), through the service, the admin's button and the Open API; nothing is rec
 import json
 
 import pytest
+from demo.receiver import ReceiverConfig, ThreadedReceiver
 from django.contrib.auth.models import User
 from django.urls import reverse
 
@@ -16,7 +17,7 @@ from webhooks.content.signing import verify
 from webhooks.models import Attempt, Delivery, Message, Webhook, WebhookHistory
 from webhooks.services.connection_check import webhook_connection_test
 
-from ..factories import make_webhook
+from ..factories import make_key_owner, make_webhook
 from ..support.ports import free_port
 from ..support.receivers import ScriptedServer, self_signed_context
 
@@ -178,8 +179,8 @@ def test_a_marketer_cannot_test_the_connection(client, receiver):
 
 
 def test_the_open_api_operation(client, receiver):
-    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE])
-    _key, reader = api_key_create(name="reader", scopes=[Scope.WEBHOOKS_READ])
+    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE], user=make_key_owner())
+    _key, reader = api_key_create(name="reader", scopes=[Scope.WEBHOOKS_READ], user=make_key_owner())
     webhook = make_webhook(
         receiver.url("/hook"), auth_type=Webhook.AuthType.BASIC, basic_username="hub", basic_password="bad"
     )
@@ -205,7 +206,7 @@ def test_the_open_api_operation(client, receiver):
 def test_every_outcome_through_the_admin_button_and_the_open_api(client, settings, tmp_path, redis_conn):
     """The same words for the same receiver, whichever door is used."""
     client.force_login(User.objects.create_superuser("staff", "staff@example.com", "pw-staff-1"))
-    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE])
+    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE], user=make_key_owner())
     config = ReceiverConfig(
         secret="s3cr3t", basic_username="hub", basic_password="pa:ss", oauth_app_id="app-1", oauth_app_secret="right"
     )

@@ -23,7 +23,7 @@ from webhooks.content.events import FixedEvent
 from webhooks.content.signing import canonical_json, verify
 from webhooks.models import Attempt, Delivery, Webhook
 
-from ..factories import make_webhook
+from ..factories import make_key_owner, make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -183,7 +183,7 @@ def test_events_from_the_loyalty_side_reach_their_webhooks(receiver, redis_conn,
 
 
 def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_conn, subscribed, run_worker):
-    _api_key, raw_key = api_services.api_key_create(name="loyalty system")
+    _api_key, raw_key = api_services.api_key_create(name="loyalty system", user=make_key_owner())
     events = [
         {
             "event": FixedEvent.MEMBERSHIP_LEVEL_UP.value,
@@ -255,8 +255,7 @@ def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_c
     lines = [
         "# Loyalty events as the receiver saw them",
         "",
-        "Recorded by `tests/integration/test_loyalty_integration.py"
-        "::test_events_from_the_open_api_reach_their_webhooks`",
+        "Recorded by `tests/integration/test_loyalty_integration.py::test_events_from_the_open_api_reach_their_webhooks`",
         "(real Redis, a real `rqworker --burst` process, the receiver `demo/receiver.py` on 127.0.0.1,",
         f"secret key `s3cr3t`, `TENANT_ID={TENANT_ID}`). Every signature below verified at the receiver.",
         "",

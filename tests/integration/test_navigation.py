@@ -7,6 +7,7 @@ import json
 import socket
 
 import pytest
+from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
@@ -19,6 +20,8 @@ from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, T
 from webhooks.forms import WebhookForm
 from webhooks.models import Attempt, Delivery, Webhook, WebhookHistory
 from webhooks.services.publishing import message_test_send
+
+from ..factories import make_key_owner
 
 ZH_SCHEME_ERROR = "请填写完整地址，包括 https://（例如 https://crm.example.com/hook）。"  # noqa: RUF001 - Chinese punctuation
 
@@ -124,7 +127,7 @@ def test_a_url_without_its_scheme_is_refused_not_saved_as_http():
 
 @pytest.mark.django_db
 def test_the_open_api_refuses_a_url_without_its_scheme_with_the_same_words(client):
-    owner = get_user_model().objects.create_user("integrator", password="pw")
+    owner = make_key_owner("integrator")
     _key, raw = api_key_create(name="all", scopes=Scope.values, user=owner)
     body = {"name": "CRM", "url": "crm.example.com/hook", "auth_type": "none"}
     answer = client.post(

@@ -17,7 +17,7 @@ from webhooks.content.events import FIXED_EVENT_MEMBERS, FixedEvent
 from webhooks.models import Attempt, Delivery, Message, Webhook
 from webhooks.services.samples import SAMPLE_COUPON_CODE, SAMPLE_LEVEL_ID
 
-from ..factories import make_webhook
+from ..factories import make_key_owner, make_webhook
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -240,7 +240,7 @@ def test_the_open_api_sends_a_sample_event(client, loyalty, receiver, redis_conn
     from api.models import Scope
     from api.services import api_key_create
 
-    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE])
+    _key, raw = api_key_create(name="writer", scopes=[Scope.WEBHOOKS_WRITE], user=make_key_owner())
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
     hook = make_webhook(receiver.url("/redeem"), name="核销", trigger_type="fixed", event=FixedEvent.REDEEM_COUPON)
     path = f"/api/v1/webhooks/{hook.pk}/sample-event"
@@ -257,7 +257,7 @@ def test_the_open_api_sends_a_sample_event(client, loyalty, receiver, redis_conn
     assert receiver.received[0].signature_ok is True
     assert Delivery.objects.get(pk=data["delivery_id"]).status == Delivery.Status.SUCCEEDED
     missing = client.post(path, {"customer_id": 999999}, content_type="application/json", **auth)
-    assert missing.status_code == 400
+    assert missing.status_code == 404  # a customer id that names nothing, as in a path
     plain = make_webhook(receiver.url("/plain"), name="plain")
     refused = client.post(
         f"/api/v1/webhooks/{plain.pk}/sample-event",

@@ -18,7 +18,7 @@ from webhooks import services
 from webhooks.content.templating import TemplateError, compile_template
 from webhooks.models import Delivery, GroupSend, Webhook
 
-from ..factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_key_owner, make_webhook
 
 SURROGATE_MESSAGE = "not valid Unicode text"
 NUL_MESSAGE = "NUL character"
@@ -240,7 +240,7 @@ def test_csv_import_names_the_column_with_the_bad_cell(settings):
 def test_open_api_refuses_bad_text_with_the_shared_message(client, redis_conn):
     from api.services import api_key_create
 
-    _key, raw = api_key_create(name="t")
+    _key, raw = api_key_create(name="t", user=make_key_owner())
     for member, message in (("\\ud800", SURROGATE_MESSAGE), ("a\\u0000b", NUL_MESSAGE)):
         body = '{"event": "loyalty/membership_redeem_coupon", "membershipId": "M1", "couponId": "1", '
         body += f'"couponName": "{member}", "couponCode": "C1"}}'

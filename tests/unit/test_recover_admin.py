@@ -16,7 +16,7 @@ from webhooks.content.events import Event
 from webhooks.models import Delivery, GroupSend, Message, Recovery
 from webhooks.services import recoveries
 
-from ..factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_key_owner, make_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -223,9 +223,9 @@ def test_the_open_api_names_a_recovery_one_way_at_a_time_and_stops_it(client):
     from api.models import Scope
     from api.services import api_key_create
 
-    owner = User.objects.create_user("integrator", password="pw-integrator-1")
+    owner = make_key_owner("integrator")
     _key, raw = api_key_create(name="ops", scopes=[Scope.DELIVERIES_READ, Scope.DELIVERIES_WRITE], user=owner)
-    _reader, reader_raw = api_key_create(name="read", scopes=[Scope.DELIVERIES_READ])
+    _reader, reader_raw = api_key_create(name="read", scopes=[Scope.DELIVERIES_READ], user=owner)
     webhook = make_webhook(HOOK_URL)
     send = _send(webhook, [S.FAILED, S.FAILED, S.CANCELLED, S.SUCCEEDED])
 

@@ -99,11 +99,48 @@ def _string_state(text: str, in_string: bool) -> bool:
     return in_string
 
 
+# Objects and lists nested deeper than this are refused: parsing and writing a JSON document recurses, and a
+# body of 50,000 "[" would end in RecursionError (a 500) instead of a message. Real bodies stay far below it.
+MAX_JSON_DEPTH = 100
+
+
+def _check_depth(source: str) -> None:
+    """Refuse a JSON template nested deeper than MAX_JSON_DEPTH, counted without parsing (strings skipped)."""
+    depth, in_string, escaped = 0, False, False
+    # Placeholders (whose fallbacks may hold quotes) blanked out, keeping positions for the message.
+    blanked = PLACEHOLDER.sub(lambda match: "0" * len(match.group()), source)
+    for position, char in enumerate(blanked):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                line, column = line_column(source, position)
+                raise TemplateError(
+                    _(
+                        "The message body is nested too deeply: at most %(max)s levels of objects and lists "
+                        "(line %(line)s, column %(column)s)."
+                    )
+                    % {"max": MAX_JSON_DEPTH, "line": line, "column": column}
+                )
+        elif char in "]}":
+            depth -= 1
+
+
 class BodyTemplate:
     def __init__(self, source: str, *, message_type: str = "json", empty_text: str = ""):
         self.source = source or ""
         self.is_json = message_type == "json"
         self.empty_text = empty_text or ""
+        if self.is_json:
+            _check_depth(self.source)
         self._parts: list[str | _Slot] = []
         # Where each part stands in the source: an error in the rendered text points at what was typed.
         self._starts: list[int] = []
