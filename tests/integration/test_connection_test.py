@@ -5,7 +5,6 @@ guard), through the service, the admin's button and the Open API; nothing is rec
 import json
 
 import pytest
-from demo.receiver import ReceiverConfig, ThreadedReceiver
 from django.contrib.auth.models import User
 from django.urls import reverse
 

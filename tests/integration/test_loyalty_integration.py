@@ -255,7 +255,8 @@ def test_events_from_the_open_api_reach_their_webhooks(client, receiver, redis_c
     lines = [
         "# Loyalty events as the receiver saw them",
         "",
-        "Recorded by `tests/integration/test_loyalty_integration.py::test_events_from_the_open_api_reach_their_webhooks`",
+        "Recorded by `tests/integration/test_loyalty_integration.py"
+        "::test_events_from_the_open_api_reach_their_webhooks`",
         "(real Redis, a real `rqworker --burst` process, the receiver `demo/receiver.py` on 127.0.0.1,",
         f"secret key `s3cr3t`, `TENANT_ID={TENANT_ID}`). Every signature below verified at the receiver.",
         "",

@@ -7,7 +7,6 @@ import json
 import socket
 
 import pytest
-from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.management import call_command

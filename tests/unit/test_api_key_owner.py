@@ -15,7 +15,7 @@ from api.services import api_key_create
 from webhookhub.errors import HubError
 from webhookhub.roles import ADMINISTRATOR, MARKETER
 
-from .factories import make_key_owner, make_webhook
+from ..factories import make_key_owner, make_webhook
 
 pytestmark = pytest.mark.django_db
 

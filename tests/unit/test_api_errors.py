@@ -13,7 +13,7 @@ from api.endpoints import webhooks as webhook_operations
 from api.models import Scope
 from api.services import api_key_create
 
-from .factories import make_key_owner
+from ..factories import make_key_owner
 
 pytestmark = pytest.mark.django_db
 

@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-API = Path(__file__).resolve().parent.parent / "api"
+API = Path(__file__).resolve().parents[2] / "api"
 
 
 def _module(path: Path) -> str:
