@@ -22,7 +22,7 @@ from api.services import api_key_create
 from webhooks.models import Webhook
 from webhooks.services import connection_check
 
-from .factories import make_customers, make_group
+from ..factories import make_customers, make_group
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
 EXAMPLES = 25
@@ -61,7 +61,7 @@ def _no_network_beyond_loopback(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "not resolved in the fuzz test")
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
-    monkeypatch.setattr(connection_check, "address_allowed", lambda host, address: address == "127.0.0.1")
+    monkeypatch.setattr(connection_check, "address_allowed", lambda host, address, port: address == "127.0.0.1")
 
 
 @pytest.fixture(autouse=True)

@@ -23,7 +23,7 @@ from webhooks.content.payloads import message_context
 from webhooks.content.templating import TemplateError, compile_template, line_column, template_check
 from webhooks.models import DEFAULT_BODY_TEMPLATE, Attempt, Delivery, Message, Webhook
 
-from .factories import make_customers, make_webhook
+from ..factories import make_customers, make_webhook
 
 
 def where(source: str, fragment: str, occurrence: int = 1) -> tuple[int, int]:
@@ -222,7 +222,13 @@ CASES = [
         "crm.example 的 HTTPS 证书",
     ),
     (Code.DNS, {"host": "nope.example"}, "nope.example cannot be found", "找不到地址 nope.example"),
-    (Code.SSRF_BLOCKED, {"host": "db.local", "address": "10.0.0.5"}, "(10.0.0.5)", "内网或本机地址（10.0.0.5）"),
+    # Without the address the name resolved to (issue 22, 10): Marketers read this sentence.
+    (
+        Code.SSRF_BLOCKED,
+        {"host": "db.local", "address": "10.0.0.5"},
+        "db.local is a private",
+        "db.local 是内网或本机地址，",
+    ),
     (
         Code.WORKER_LOST,
         {"claimed_at": "2026-12-07T00:00:00+00:00"},

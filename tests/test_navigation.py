@@ -7,6 +7,7 @@ import json
 import socket
 
 import pytest
+from demo.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
@@ -17,7 +18,6 @@ from api.services import api_key_create
 from customers.models import Customer
 from webhooks.forms import WebhookForm
 from webhooks.models import Attempt, Delivery, Webhook, WebhookHistory
-from webhooks.receiver import DEMO_BASIC, DEMO_OAUTH, DEMO_SECRET, ReceiverConfig, ThreadedReceiver
 from webhooks.services.publishing import message_test_send
 
 ZH_SCHEME_ERROR = "请填写完整地址，包括 https://（例如 https://crm.example.com/hook）。"  # noqa: RUF001 - Chinese punctuation
@@ -177,7 +177,14 @@ def test_the_admin_index_in_a_marketers_order_with_roles_not_groups(admin_client
     ]
     assert [model["object_name"] for model in apps[1]["models"]] == ["GroupSend", "Delivery", "Recovery"]
     assert [model["name"] for model in apps[1]["models"]] == ["Group sends", "Deliveries", "Bulk recovers"]
-    assert [model["name"] for model in apps[-1]["models"]] == ["Users", "Roles", "Queues, workers and jobs (rq)"]
+    assert [model["name"] for model in apps[-1]["models"]] == [
+        "Users",
+        "Roles",
+        "Access attempts",
+        "Access failures",
+        "Access logs",
+        "Queues, workers and jobs (rq)",
+    ]
     chinese = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     names = [model["name"] for app in chinese.context["app_list"] for model in app["models"]]
     assert names.count("群组") == 1
