@@ -15,6 +15,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 
+from webhookhub.text import one_line
+
 from .models import Alert, Channel
 from .robots import masked_url
 
@@ -31,6 +33,10 @@ class AlertMessage:
     is_test: bool = False
     # A card's colour where the robot has one (Feishu): what happened, at a glance.
     tone: str = "red"
+
+    def __post_init__(self):
+        # The title is a mail subject (one header line) or a card's title: a name may not break it.
+        self.title = one_line(str(self.title))
 
     def text(self) -> str:
         parts = [self.title, *(_line(label, value) for label, value in self.lines)]

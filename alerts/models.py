@@ -5,6 +5,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
+from webhookhub.text import validate_one_line
 from webhooks.models import Webhook
 from webhooks.secrets import EncryptedTextField
 
@@ -22,7 +23,7 @@ class Channel(TimestampedModel):
 
     ROBOTS = (Kind.WECOM, Kind.DINGTALK, Kind.FEISHU)
 
-    name = models.CharField(_("name"), max_length=128)
+    name = models.CharField(_("name"), max_length=128, validators=[validate_one_line])
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     is_active = models.BooleanField(_("active"), default=True)
     # The robot's webhook URL carries its key (WeCom key=, DingTalk access_token=, Feishu's hook path).

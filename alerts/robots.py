@@ -21,10 +21,9 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from webhooks.engine.redact import SECRET_PARAMS
 from webhooks.secrets import MASK
 
-# Query parameters that carry a credential in a robot's or a webhook's URL.
-SECRET_PARAMS = {"key", "access_token", "token", "secret", "sign", "password", "appsecret", "app_secret"}
 # Feishu (and Lark) put the bot's token in the path: /open-apis/bot/v2/hook/<token>.
 _HOOK_PATH = re.compile(r"(/hook/)[^/?#]+")
 

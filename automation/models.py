@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
+from webhookhub.text import validate_one_line
 from webhooks.content.events import FixedEvent
 
 NON_FIXED_WEBHOOKS = {"trigger_type": "non_fixed"}
@@ -21,7 +22,7 @@ validate_field_key = RegexValidator(
 
 
 class MicroPage(TimestampedModel):
-    title = models.CharField(_("title"), max_length=128)
+    title = models.CharField(_("title"), max_length=128, validators=[validate_one_line])
     slug = models.SlugField(
         _("address"),
         max_length=64,
@@ -165,7 +166,7 @@ class Flow(models.Model):
         FORM_SUBMITTED = "form_submitted", _("submits a micro-page form")
         LOYALTY_EVENT = "loyalty_event", _("a loyalty event")
 
-    name = models.CharField(_("name"), max_length=128)
+    name = models.CharField(_("name"), max_length=128, validators=[validate_one_line])
     is_active = models.BooleanField(_("active"), default=True)
     trigger = models.CharField(_("trigger"), max_length=32, choices=Trigger.choices)
     score_threshold = models.IntegerField(

@@ -8,7 +8,8 @@ engine's drain advances every due run (registered in apps.py), and the doorbell 
 for it, so neither a restart nor an empty Redis loses a wait.
 """
 
-import ipaddress
+import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -22,6 +23,7 @@ from redis.exceptions import RedisError
 from customers.groups import group_customers_add
 from customers.models import Customer
 from customers.signals import ScoreChange
+from webhookhub.net import client_key
 from webhooks.content.events import Event
 from webhooks.engine import doorbell
 from webhooks.services import message_publish
@@ -34,22 +36,11 @@ logger = logging.getLogger(__name__)
 # Runs a single rq job wakes when they start: a bulk join of 100,000 queues 200 jobs, not 100,000.
 START_BATCH = 500
 RATE_KEY = "webhookhub:form-rate:{address}:{minute}"
+# Seconds in which a tokenless submit of the same answers from the same client is the same submission.
+CONTENT_REPEAT_WINDOW = 300
 
 
 # --- Micro-page forms -----------------------------------------------------------------------------
-
-
-def form_rate_key(address: str) -> str:
-    """What one client is, for the limit: the IPv4 address, or the IPv6 /64 (one home or phone has a /64)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address or "unknown"
-    if ip.version == 6:
-        if ip.ipv4_mapped:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def form_rate_limit_hit(*, address: str) -> bool:
@@ -61,7 +52,7 @@ def form_rate_limit_hit(*, address: str) -> bool:
     limit = settings.FORM_RATE_LIMIT_PER_MINUTE
     if limit <= 0:
         return False
-    key = RATE_KEY.format(address=form_rate_key(address), minute=int(timezone.now().timestamp() // 60))
+    key = RATE_KEY.format(address=client_key(address), minute=int(timezone.now().timestamp() // 60))
     try:
         connection = doorbell.redis()
         pipe = connection.pipeline()
@@ -85,23 +76,38 @@ def _submitted_contact(page: MicroPage, data: dict) -> tuple[str, str, str]:
 def submission_create(*, page: MicroPage, data: dict, ip: str | None = None, form_token: str = "") -> Submission:
     """Store a valid submission and push it; a repeat of the same form (same token) is the first one.
 
+    A submit without a form token (a script leaves it out) is one submission per content: the same
+    answers from the same client (IPv4 address or IPv6 /64) within CONTENT_REPEAT_WINDOW are the first.
+
     A submit whose mobile matches an existing customer is only that customer's when the page trusts
     submitted mobile numbers; otherwise anyone could type a customer's mobile and join them to a group,
     start their flows and push answers under their ID. It is then recorded and pushed as an unverified
     match (submission.matched, not submission.verified), with no customer in the message.
     """
-    if form_token:
-        repeat = Submission.objects.filter(page=page, form_token=form_token).first()
-        if repeat is not None:
-            return repeat
+    tokens = [form_token] if form_token else _content_tokens(page=page, data=data, ip=ip)
+    repeat = Submission.objects.filter(page=page, form_token__in=tokens).first()
+    if repeat is not None:
+        return repeat
     try:
-        return _submission_create(page=page, data=data, ip=ip, form_token=form_token)
+        return _submission_create(page=page, data=data, ip=ip, form_token=tokens[0])
     except IntegrityError:
         # The same form submitted twice at once: the other request stored it first.
-        repeat = Submission.objects.filter(page=page, form_token=form_token).first() if form_token else None
+        repeat = Submission.objects.filter(page=page, form_token__in=tokens).first()
         if repeat is None:
             raise
         return repeat
+
+
+def _content_tokens(*, page: MicroPage, data: dict, ip: str | None) -> list[str]:
+    """The token a tokenless submit stands under: a hash of page, client and answers in this window of
+    CONTENT_REPEAT_WINDOW, then the same in the window before (a repeat just across the edge is one too).
+    Stored like a form token, so the database's once-per-token constraint settles a race."""
+    answers = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    window = int(timezone.now().timestamp() // CONTENT_REPEAT_WINDOW)
+    return [
+        hashlib.sha256(f"{page.pk}|{client_key(ip or '')}|{answers}|{w}".encode()).hexdigest()[:32]
+        for w in (window, window - 1)
+    ]
 
 
 @transaction.atomic

@@ -274,7 +274,7 @@ class Bench:
             "REDIS_URL": self.redis_url,
             "SECRET_KEY": "bench-only-secret-key",
             "SECRETS_ENCRYPTION_KEYS": key,
-            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),

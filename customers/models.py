@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from webhookhub.models import TimestampedModel
+from webhookhub.text import validate_one_line
 
 from .validators import validate_attributes, validate_mobile
 
@@ -12,7 +13,7 @@ from .validators import validate_attributes, validate_mobile
 class MembershipLevel(models.Model):
     """A loyalty level; a higher rank is a higher level (so moving to it is a level up)."""
 
-    name = models.CharField(_("name"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=64, unique=True, validators=[validate_one_line])
     rank = models.PositiveIntegerField(_("rank"), unique=True, help_text=_("Higher is better."))
 
     class Meta:
@@ -75,7 +76,7 @@ class Customer(TimestampedModel):
 
 
 class Group(models.Model):
-    name = models.CharField(_("name"), max_length=128, unique=True)
+    name = models.CharField(_("name"), max_length=128, unique=True, validators=[validate_one_line])
     description = models.TextField(_("description"), blank=True)
     customers: "models.ManyToManyField[Customer, GroupEntry]" = models.ManyToManyField(
         Customer, through="GroupEntry", related_name="customer_groups", verbose_name=_("customers")
@@ -118,7 +119,7 @@ class Member(Customer):
 
 
 class Coupon(models.Model):
-    name = models.CharField(_("name"), max_length=128)
+    name = models.CharField(_("name"), max_length=128, validators=[validate_one_line])
     description = models.TextField(_("description"), blank=True)
     start_date = models.DateField(_("valid from"))
     end_date = models.DateField(_("valid until"))

@@ -1,8 +1,9 @@
 import json
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 
-from webhookhub.text import displayable
+from webhookhub.text import displayable, json_text_depth_exceeded, validate_json_text
 
 
 class KeyValueWidget(forms.Textarea):
@@ -23,6 +24,17 @@ class KeyValueWidget(forms.Textarea):
 
 class AttributesField(forms.JSONField):
     """The custom attributes' form field: whatever it shows (the box, its hidden initial copy) can be encoded."""
+
+    def to_python(self, value):
+        # Checked before json.loads, which would recurse until a RecursionError (a 500).
+        validate_json_text(value)
+        return super().to_python(value)
+
+    def bound_data(self, data, initial):
+        # The form shown again with its error parses the text once more: kept as typed instead.
+        if isinstance(data, str) and json_text_depth_exceeded(data):
+            return InvalidJSONInput(data)
+        return super().bound_data(data, initial)
 
     def prepare_value(self, value):
         return displayable(super().prepare_value(value))

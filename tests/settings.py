@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 # A fixed Fernet key for the tests (and the workers they start, which inherit this environment).
 os.environ.setdefault("SECRETS_ENCRYPTION_KEYS", "dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAwMDA=")
-os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+os.environ.setdefault("WEBHOOK_ALLOWED_HOSTS", "127.0.0.1:*")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhookhub.settings")
 
 from webhookhub.settings import *  # noqa: F403

@@ -77,7 +77,18 @@ SECTIONS = (
     # Administrators only (alerts/admin.py): where a failing webhook is announced, and what was announced.
     ("alerts", _("Alerts"), [("alerts", "Channel"), ("alerts", "Alert")]),
 )
-SYSTEM = ("system", _("System"), [("auth", "User"), ("auth", "Group")])
+# The login guard's records (django-axes) sit with the users: where an Administrator clears a lock.
+SYSTEM = (
+    "system",
+    _("System"),
+    [
+        ("auth", "User"),
+        ("auth", "Group"),
+        ("axes", "AccessAttempt"),
+        ("axes", "AccessFailureLog"),
+        ("axes", "AccessLog"),
+    ],
+)
 
 
 def sections_of(app_list: list[dict], *, rq_dashboard: dict | None) -> list[dict]:

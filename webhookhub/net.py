@@ -1,5 +1,5 @@
 """The client's address, as far as the installation can trust it: one helper for the micro-pages' rate
-limit and the allow-list of /metrics and /healthz."""
+limit, the login's failure count and the allow-list of /metrics and /healthz."""
 
 import ipaddress
 from functools import lru_cache
@@ -39,6 +39,29 @@ def client_address(request) -> str:
         if not _is_proxy(hop, proxies):
             return hop
     return remote
+
+
+def client_key(address: str) -> str:
+    """What one client is, for a limit: the IPv4 address, or the IPv6 /64 (one home or phone has a /64)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "unknown"
+    if ip.version == 6:
+        if ip.ipv4_mapped:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+def login_client_key(request) -> str | None:
+    """The client a failed login is counted against (django-axes' AXES_CLIENT_IP_CALLABLE): the IPv4
+    address, or the first address of the IPv6 /64 (stored in an address column, so not `…/64`)."""
+    key = client_key(client_address(request))
+    try:
+        return str(ipaddress.ip_network(key, strict=False).network_address)
+    except ValueError:
+        return None
 
 
 def address_allowed(address: str, allowed: list[str]) -> bool:

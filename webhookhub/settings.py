@@ -4,6 +4,7 @@ import base64
 import hashlib
 import ipaddress
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -51,6 +52,8 @@ INSTALLED_APPS = [
     # Django's admin with the hub's site (webhookhub/admin_site.py): its name, the rq dashboard's place.
     "webhookhub.admin_site.HubAdminConfig",
     "django.contrib.auth",
+    # The login's guard, django-axes (failures, cool-off, the admin's "Access attempts" where locks are cleared).
+    "webhookhub.apps.LoginGuardConfig",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -79,6 +82,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the "too many attempts" page.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out login before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "webhookhub.urls"
@@ -236,6 +247,26 @@ for _proxy in TRUSTED_PROXIES:
         ipaddress.ip_network(_proxy.strip(), strict=False)
     except ValueError as exc:
         raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an address or CIDR range.") from exc
+
+# --- The admin login's guard (django-axes; README "Signing in") ------------------------------------
+# Failed logins are counted in the database, so every web process sees the same count: per account
+# (username) and per client (IPv4 address or IPv6 /64, read behind TRUSTED_PROXIES as above). Past
+# LOGIN_FAILURE_LIMIT either one is refused for LOGIN_COOLOFF_MINUTES, then may try again: never locked
+# for good, and an Administrator clears a lock at once under "Access attempts".
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "webhookhub.net.login_client_key"
+# A success clears that client's failures; a failure during the cool-off does not extend it (a guesser
+# cannot keep the real user out for longer than one cool-off at a time).
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Every failure kept as its own row too ("Access failures"), not only the count per account and client.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked.html"
+AXES_HTTP_RESPONSE_CODE = 429
+# Its log lines name the account and the address (useful to whoever reads them); the password never.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
 
 # --- Retention (webhooks/services/retention.py; `manage.py prune`, and a daily job on the workers) -----------
 # Days an attempt's request and response bodies and headers (and the delivery's rendered body) are kept.

@@ -25,7 +25,57 @@ MESSAGES = {
     "nul": _("It holds the NUL character (\\u0000), which cannot be stored; remove it."),
     "not_finite": _("It holds a number that is not finite (NaN or infinity); enter an ordinary number."),
     "too_deep": _("It is nested too deeply."),
+    "control": _("It holds a line break or another control character; type it on one line."),
 }
+# Characters a one-line value (a name) may not hold: C0 controls (CR, LF, TAB…), DEL, C1 controls, and
+# the Unicode line and paragraph separators. A mail subject or a robot's title would break on them.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def json_text_depth_exceeded(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether a JSON text (or a JSON template) opens more than `limit` arrays and objects inside one
+    another: counted over the characters, before any parser recurses (Python's json gives up with a
+    RecursionError, a 500, at about 1,000 levels). Brackets inside strings do not count."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def validate_json_text(value, label=None) -> None:
+    """Refuse a JSON text nested deeper than MAX_DEPTH, before it is parsed: the one check for every JSON
+    a person or a client sends (custom attributes, body templates, Open API bodies)."""
+    if isinstance(value, str) and json_text_depth_exceeded(value):
+        raise _error("too_deep", label)
+
+
+def one_line(text: str) -> str:
+    """`text` with every control character folded to a space: for a mail subject or a title built from a
+    name stored before names were checked, so the alert still goes out."""
+    return _CONTROL.sub(" ", text)
+
+
+def validate_one_line(value, label=None) -> None:
+    """Refuse a name holding a line break or another control character (and a lone surrogate or NUL)."""
+    if isinstance(value, str):
+        validate_text(value, label)
+        if _CONTROL.search(value):
+            raise _error("control", label)
 
 
 def text_problem(value: str) -> str | None:

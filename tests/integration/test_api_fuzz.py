@@ -153,7 +153,7 @@ def _no_network_beyond_loopback(monkeypatch):
         raise socket.gaierror(socket.EAI_NONAME, "not resolved in the fuzz test")
 
     monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
-    monkeypatch.setattr(connection_check, "address_allowed", lambda host, address: address == "127.0.0.1")
+    monkeypatch.setattr(connection_check, "address_allowed", lambda host, address, port: address == "127.0.0.1")
 
 
 @pytest.fixture(autouse=True)

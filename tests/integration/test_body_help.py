@@ -221,7 +221,13 @@ CASES = [
         "crm.example 的 HTTPS 证书",
     ),
     (Code.DNS, {"host": "nope.example"}, "nope.example cannot be found", "找不到地址 nope.example"),
-    (Code.SSRF_BLOCKED, {"host": "db.local", "address": "10.0.0.5"}, "(10.0.0.5)", "内网或本机地址（10.0.0.5）"),
+    # Without the address the name resolved to (issue 22, 10): Marketers read this sentence.
+    (
+        Code.SSRF_BLOCKED,
+        {"host": "db.local", "address": "10.0.0.5"},
+        "db.local is a private",
+        "db.local 是内网或本机地址，",
+    ),
     (
         Code.WORKER_LOST,
         {"claimed_at": "2026-12-07T00:00:00+00:00"},

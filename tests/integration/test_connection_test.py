@@ -237,3 +237,29 @@ def test_every_outcome_through_the_admin_button_and_the_open_api(client, setting
             assert admin["title"] == api["title"]
             assert api["ok"] is (expected == "ok")
     assert not Delivery.objects.exists()
+
+
+# --- Issue 22 (10): ports on the allow-list; blocked without the resolved addresses ---------------------
+
+
+def test_an_allow_listed_address_without_a_port_is_blocked_on_other_ports(settings, receiver):
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    check = webhook_connection_test(webhook=make_webhook(receiver.url("/hook")))
+    assert check.outcome == "blocked"
+    assert f"port {receiver.port}" in check.detail
+    assert receiver.received == []
+    settings.WEBHOOK_ALLOWED_HOSTS = [f"127.0.0.1:{receiver.port}"]
+    assert webhook_connection_test(webhook=make_webhook(receiver.url("/hook"))).ok
+
+
+def test_a_blocked_name_does_not_tell_what_it_resolves_to_except_to_administrators(settings, receiver, admin_client):
+    settings.WEBHOOK_ALLOWED_HOSTS = []
+    webhook = make_webhook(f"http://localhost:{receiver.port}/hook")
+    check = webhook_connection_test(webhook=webhook)  # as the Open API runs it
+    assert check.outcome == "blocked"
+    assert "127.0.0.1" not in json.dumps(check.as_dict(), default=str)
+    # An Administrator's button shows the addresses the name resolved to.
+    answer = admin_client.post(reverse("admin:webhooks_webhook_connection_test", args=[webhook.pk])).json()
+    assert answer["outcome"] == "blocked"
+    assert "127.0.0.1" in answer["html"]
+    assert receiver.received == []

@@ -144,6 +144,48 @@ def test_a_double_click_arriving_at_once_is_one_submission(redis_conn):
     assert Customer.objects.filter(mobile="13900003333").count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_submits_without_a_form_token_arriving_at_once_are_one_submission_and_one_push(redis_conn):
+    # Issue 22 (7): leaving form_token out skipped the de-duplication (4 concurrent POSTs, 4 pushes).
+    page = make_page()
+    barrier, statuses = threading.Barrier(4), []
+
+    def post():
+        barrier.wait()
+        statuses.append(submit(Client(), page, f_name="韩梅梅", f_mobile="13900004444"))
+        connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert statuses == [302] * 4
+    assert Submission.objects.count() == 1
+    assert Message.objects.count() == 1
+    assert Delivery.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_tokenless_submit_is_a_repeat_only_with_the_same_answers_within_the_window(client, redis_conn, monkeypatch):
+    from datetime import timedelta
+
+    from automation import services
+
+    page = make_page()
+    assert submit(client, page, f_name="李雷", f_mobile="13900005555") == 302
+    assert submit(client, page, f_name="李雷", f_mobile="13900005555") == 302
+    assert Submission.objects.count() == 1
+    # Other answers are another submission.
+    assert submit(client, page, f_name="李雷", f_mobile="13900006666") == 302
+    assert Submission.objects.count() == 2
+    # The same answers after the window are a new submission.
+    later = services.timezone.now() + timedelta(seconds=2 * services.CONTENT_REPEAT_WINDOW + 1)
+    monkeypatch.setattr(services.timezone, "now", lambda: later)
+    assert submit(client, page, f_name="李雷", f_mobile="13900005555") == 302
+    assert Submission.objects.count() == 3
+
+
 # --- Rate limit: IPv6 /64, trusted proxies ---------------------------------------------------------------
 
 

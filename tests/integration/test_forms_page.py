@@ -248,7 +248,8 @@ def test_submission_adds_the_customer_to_the_pages_group_once(client, redis_conn
     group = Group.objects.create(name="春季报名")
     page = make_page(group=group)
     client.post(page_url(page), valid_post())
-    client.post(page_url(page), valid_post())
+    # Other answers: a second submission (the same answers again would be the first one).
+    client.post(page_url(page), valid_post(f_name="又一次"))
     customer = Customer.objects.get(mobile="13800138000")
     assert GroupEntry.objects.filter(group=group, customer=customer).count() == 1
     assert Submission.objects.count() == 2

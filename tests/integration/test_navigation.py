@@ -179,7 +179,14 @@ def test_the_admin_index_in_a_marketers_order_with_roles_not_groups(admin_client
     ]
     assert [model["object_name"] for model in apps[1]["models"]] == ["GroupSend", "Delivery", "Recovery"]
     assert [model["name"] for model in apps[1]["models"]] == ["Group sends", "Deliveries", "Bulk recovers"]
-    assert [model["name"] for model in apps[-1]["models"]] == ["Users", "Roles", "Queues, workers and jobs (rq)"]
+    assert [model["name"] for model in apps[-1]["models"]] == [
+        "Users",
+        "Roles",
+        "Access attempts",
+        "Access failures",
+        "Access logs",
+        "Queues, workers and jobs (rq)",
+    ]
     chinese = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-hans")
     names = [model["name"] for app in chinese.context["app_list"] for model in app["models"]]
     assert names.count("群组") == 1

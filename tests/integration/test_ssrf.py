@@ -31,7 +31,7 @@ EMBEDDING_PRIVATE = [
 @pytest.mark.parametrize("address", EMBEDDING_PRIVATE)
 def test_ipv6_forms_carrying_a_private_ipv4_address_are_blocked(settings, address):
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    assert not address_allowed("example.test", address)
+    assert not address_allowed("example.test", address, 443)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ def test_the_carried_ipv4_address_is_decoded(address, carried):
 @pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1", "::ffff:808:808"])
 def test_ipv6_forms_carrying_a_public_ipv4_address_pass(settings, address):
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    assert address_allowed("example.test", address)
+    assert address_allowed("example.test", address, 443)
 
 
 @pytest.mark.parametrize(
@@ -64,9 +64,9 @@ def test_ipv6_forms_carrying_a_public_ipv4_address_pass(settings, address):
 )
 def test_an_allow_listed_host_name_does_not_open_metadata_addresses(settings, address):
     settings.WEBHOOK_ALLOWED_HOSTS = ["crm.internal"]
-    assert not address_allowed("crm.internal", address)
+    assert not address_allowed("crm.internal", address, 443)
     # The same name still reaches an on-premise private address.
-    assert address_allowed("crm.internal", "10.1.2.3")
+    assert address_allowed("crm.internal", "10.1.2.3", 443)
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,39 @@ def test_an_allow_listed_host_name_does_not_open_metadata_addresses(settings, ad
 )
 def test_metadata_and_private_addresses_open_only_by_address(settings, allowed, address):
     settings.WEBHOOK_ALLOWED_HOSTS = allowed
-    assert address_allowed("crm.internal", address)
+    assert address_allowed("crm.internal", address, 443)
+
+
+@pytest.mark.parametrize(
+    ("allowed", "address", "port", "ok"),
+    [
+        (["crm.internal"], "10.1.2.3", 443, True),
+        (["crm.internal"], "10.1.2.3", 80, True),
+        (["crm.internal"], "10.1.2.3", 6379, False),
+        (["crm.internal:8080"], "10.1.2.3", 8080, True),
+        (["crm.internal:8080"], "10.1.2.3", 443, False),
+        (["10.0.0.0/8"], "10.1.2.3", 5432, False),
+        (["10.0.0.0/8:5432"], "10.1.2.3", 5432, True),
+        (["[fd00::/8]:8443"], "fd00::1", 8443, True),
+        (["fd00::/8"], "fd00::1", 443, True),
+        (["fd00::/8"], "fd00::1", 8443, False),
+        (["127.0.0.1:*"], "127.0.0.1", 6379, True),
+        ([], "93.184.215.14", 8080, True),  # a public address, on any port
+    ],
+)
+def test_allow_list_entries_carry_ports(settings, allowed, address, port, ok):
+    # Issue 22 (10): host[:port]; without a port only 80 and 443, `:*` every port.
+    settings.WEBHOOK_ALLOWED_HOSTS = allowed
+    assert address_allowed("crm.internal", address, port) is ok
+
+
+@pytest.mark.parametrize("entry", ["crm.internal:0", "crm.internal:http", "[fd00::1]x", "10.0.0.1:70000"])
+def test_a_malformed_allow_list_port_is_a_configuration_error(settings, entry):
+    from django.core.exceptions import ImproperlyConfigured
+
+    settings.WEBHOOK_ALLOWED_HOSTS = [entry]
+    with pytest.raises(ImproperlyConfigured):
+        address_allowed("crm.internal", "10.1.2.3", 443)
 
 
 class _FixedResolver:
@@ -107,8 +139,11 @@ def test_resolver_refuses_an_allow_listed_name_pointing_at_metadata(settings):
         resolver._resolver = _FixedResolver(addresses)
         return await resolver.resolve("crm.internal", 80)
 
-    with pytest.raises(BlockedAddressError, match=r"169\.254\.169\.254"):
+    with pytest.raises(BlockedAddressError, match=r"crm\.internal") as blocked:
         asyncio.run(resolve(["169.254.169.254"]))
+    # The record keeps the address; the message people read does not say what the name resolves to.
+    assert blocked.value.address == "169.254.169.254"
+    assert "169.254" not in str(blocked.value)
     assert [r["host"] for r in asyncio.run(resolve(["10.1.2.3", "169.254.169.254"]))] == ["10.1.2.3"]
 
 

@@ -62,13 +62,13 @@ def send_one(ep: Endpoint, body: str = '{"a":1}', delivery_id: str = "d" * 32):
 )
 def test_guard_blocks_non_public_addresses_by_default(settings, address):
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    assert not address_allowed("example.test", address)
+    assert not address_allowed("example.test", address, 443)
 
 
 @pytest.mark.parametrize("address", ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"])
 def test_guard_lets_public_addresses_through(settings, address):
     settings.WEBHOOK_ALLOWED_HOSTS = []
-    assert address_allowed("example.test", address)
+    assert address_allowed("example.test", address, 443)
 
 
 @pytest.mark.parametrize(
@@ -95,18 +95,28 @@ def test_blocked_attempt_records_the_reason_and_sends_nothing(settings, url):
 @pytest.mark.parametrize(
     ("allowed", "host"),
     [
-        (["localhost"], "localhost"),
-        (["127.0.0.0/8"], "127.0.0.1"),
-        (["127.0.0.1"], "127.0.0.1"),
-        (["127.0.0.0/8"], "localhost"),
+        (["localhost:{port}"], "localhost"),
+        (["127.0.0.0/8:{port}"], "127.0.0.1"),
+        (["127.0.0.1:{port}"], "127.0.0.1"),
+        (["127.0.0.0/8:*"], "localhost"),
     ],
 )
 def test_allow_list_lets_a_host_or_range_through(settings, allowed, host):
-    settings.WEBHOOK_ALLOWED_HOSTS = allowed
     with ScriptedServer() as server:
+        settings.WEBHOOK_ALLOWED_HOSTS = [entry.format(port=server.port) for entry in allowed]
         result = send_one(endpoint(f"http://{host}:{server.port}/hook"))
         assert len(server.posts()) == 1
     assert result.succeeded, result.error_message
+
+
+def test_an_allow_list_entry_without_a_port_opens_only_80_and_443(settings):
+    # Issue 22 (10): an allow-listed 127.0.0.1 used to open every port (Redis, PostgreSQL) to a test.
+    settings.WEBHOOK_ALLOWED_HOSTS = ["127.0.0.1"]
+    with ScriptedServer() as server:
+        result = send_one(endpoint(f"http://127.0.0.1:{server.port}/hook"))
+        assert server.hits == []
+    assert result.error_class == "BlockedAddress"
+    assert f"port {server.port}" in result.error_message
 
 
 def test_allow_list_of_one_host_does_not_open_another(settings):
@@ -126,8 +136,10 @@ def test_blocked_delivery_is_failed_with_a_clear_reason(settings, redis_conn):
     drain_run(budget=5)
     delivery.refresh_from_db()
     assert delivery.status == Delivery.Status.FAILED
-    assert "localhost resolves to" in delivery.last_error
+    assert "Blocked: localhost (port 9)" in delivery.last_error
     assert "not a public address" in delivery.last_error
+    # What the name resolved to is not told to whoever reads the delivery (Marketers, API keys).
+    assert "127.0.0.1" not in delivery.last_error
     attempt = delivery.attempts.get()
     assert attempt.error_class == "BlockedAddress"
     assert attempt.response_status is None

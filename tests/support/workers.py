@@ -27,7 +27,7 @@ def worker_env(**extra) -> dict:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",
         "PYTHONPATH": str(ROOT),
     }
     env.update({key: str(value) for key, value in extra.items()})

@@ -74,3 +74,48 @@ def test_the_import_page_still_checks_csrf(admin_user):
     response = client.post(url, {"file": SimpleUploadedFile("c.csv", big_csv(5))})
     assert response.status_code == 403
     assert not Customer.objects.exists()
+
+
+class RecordingStream:
+    """The request's body stream, recording the largest piece any one read handed out."""
+
+    def __init__(self, stream):
+        self.stream, self.largest = stream, 0
+
+    def _seen(self, data: bytes) -> bytes:
+        self.largest = max(self.largest, len(data))
+        return data
+
+    def read(self, *args, **kwargs):
+        return self._seen(self.stream.read(*args, **kwargs))
+
+    def readline(self, *args, **kwargs):
+        return self._seen(self.stream.readline(*args, **kwargs))
+
+
+def test_an_oversized_upload_without_newlines_is_drained_in_small_pieces(rf):
+    # Issue 22 (5): Django drained the rest of a stopped upload line by line; a body without a newline
+    # was one line, read whole into memory (200 MB added 320 MB to a web worker).
+    from customers.uploads import DRAIN_CHUNK, LimitedUploadHandler
+
+    size = 3 * 1024 * 1024
+    request = rf.post("/import/", {"file": SimpleUploadedFile("c.csv", b"x" * size)})
+    request._stream = RecordingStream(request._stream)
+    request.upload_handlers.insert(0, LimitedUploadHandler(request, limit=LIMIT))
+    assert "file" not in request.FILES
+    assert request.upload_too_large is True
+    assert request._stream.largest <= DRAIN_CHUNK
+    assert request.read() == b""  # all of it was drained
+
+
+def test_an_upload_far_past_the_limit_is_not_drained_to_the_end(rf, monkeypatch):
+    from customers import uploads
+
+    monkeypatch.setattr(uploads, "DRAIN_MAX", 256 * 1024)
+    request = rf.post("/import/", {"file": SimpleUploadedFile("c.csv", b"x" * (2 * 1024 * 1024))})
+    request._stream = RecordingStream(request._stream)
+    request.upload_handlers.insert(0, uploads.LimitedUploadHandler(request, limit=LIMIT))
+    assert "file" not in request.FILES
+    assert request.upload_too_large is True
+    # The rest is left unread: the server closes the connection after the answer.
+    assert len(request.read()) > 1024 * 1024

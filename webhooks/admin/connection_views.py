@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from webhookhub.errors import HubError
-from webhookhub.roles import SEND_PERMISSION
+from webhookhub.roles import SEND_PERMISSION, is_administrator
 from webhooks import services
 from webhooks.admin.views import _errors, _require, delivery_urls
 from webhooks.forms import TestSendForm
@@ -57,6 +57,7 @@ def sample_event(request, pk):
 def connection_test(request, pk):
     _require(request, CONNECTION_TEST_PERMISSION)
     webhook = get_object_or_404(Webhook, pk=pk)
-    check = webhook_connection_test(webhook=webhook)
+    # The addresses names resolve to are for Administrators: they map the internal network.
+    check = webhook_connection_test(webhook=webhook, show_addresses=is_administrator(request.user))
     html = render_to_string("webhooks/connection_test_result.html", {"check": check}, request=request)
     return JsonResponse({"ok": check.ok, "outcome": check.outcome, "title": check.title, "html": html})

@@ -151,10 +151,11 @@ def failure_text(code: str, params: dict | None) -> str:
     if code == Code.TLS:
         return _("The secure connection (TLS) to %(host)s failed.") % {"host": p.get("host")}
     if code == Code.SSRF_BLOCKED:
+        # Without the address it resolved to: this text is on pages Marketers read.
         return _(
-            "Not sent: %(host)s is a private or local address (%(address)s). An administrator can allow it "
-            "with WEBHOOK_ALLOWED_HOSTS."
-        ) % {"host": p.get("host"), "address": p.get("address") or p.get("host")}
+            "Not sent: %(host)s is a private or local address, or a port the allow-list does not open. An "
+            "administrator can allow it with WEBHOOK_ALLOWED_HOSTS."
+        ) % {"host": p.get("host")}
     if code == Code.OAUTH_TOKEN:
         if p.get("status"):
             return _("The OAuth2 token could not be obtained: the token URL answered HTTP %(status)s.") % {

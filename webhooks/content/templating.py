@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from webhookhub.text import text_problem
+from webhookhub.text import MAX_DEPTH, json_text_depth_exceeded, text_problem
 from webhooks.content.body_fields import name_is_valid, name_suggestion
 from webhooks.content.signing import canonical_json
 
+# A body template is checked and saved up to this size (UTF-8), in the admin and the Open API alike
+# (Webhook.clean and the live check both go through template_check): every delivery stores its rendering.
+MAX_TEMPLATE_BYTES = 64 * 1024
 PLACEHOLDER = re.compile(r'\$\{\s*([A-Za-z_][\w.]*)\s*(?:!\s*(?:"((?:[^"\\]|\\.)*)")?)?\s*\}')
 
 
@@ -330,6 +333,13 @@ def _reason(exc: BaseException) -> str:
 
 
 def compile_template(source: str, *, message_type: str = "json", empty_text: str = "") -> BodyTemplate:
+    """The template compiled, or TemplateError: a JSON template nested too deeply is refused before any
+    parser recurses (the admin's preview, its live check, the form, the Open API and the engine)."""
+    if message_type == "json" and json_text_depth_exceeded(source):
+        raise TemplateError(
+            _("The message body is nested too deeply: at most %(max)s levels of objects and arrays.")
+            % {"max": MAX_DEPTH}
+        )
     return BodyTemplate(source, message_type=message_type, empty_text=empty_text)
 
 
@@ -339,6 +349,12 @@ def template_check(source: str, *, message_type: str = "json", empty_text: str =
     Tried with tricky text in every placeholder and again with every placeholder empty, so a
     customer's `"` or an empty attribute can never break the document later.
     """
+    size = len(source.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEMPLATE_BYTES:
+        raise TemplateError(
+            _("The message body is too large: at most %(max)s KB (this one is %(size)s KB).")
+            % {"max": MAX_TEMPLATE_BYTES // 1024, "size": f"{size / 1024:,.1f}"}
+        )
     template = compile_template(source, message_type=message_type, empty_text=empty_text)
     if message_type == "json" and not source.strip():
         raise TemplateError(_("A JSON message needs a body."))

@@ -20,7 +20,7 @@ import webhookhub
 from webhooks.content.failures import failure_of_exception, failure_of_status
 from webhooks.content.signing import sign, standard_signature
 from webhooks.engine.oauth import OAuthError, TokenSource, with_query
-from webhooks.engine.redact import masked_headers, masked_url, scrub
+from webhooks.engine.redact import masked_headers, masked_url, scrub, url_secrets
 from webhooks.engine.ssrf import BlockedAddressError, GuardedResolver, check_literal_host
 from webhooks.models import Webhook
 
@@ -85,6 +85,7 @@ class Endpoint:
     def secrets(self) -> list[str]:
         """Every secret of the endpoint, for scrubbing what is recorded."""
         return [
+            *url_secrets(self.url),
             self.secret_key,
             self.basic_password,
             self.oauth_app_secret,
@@ -102,7 +103,7 @@ class Endpoint:
     def from_webhook(cls, webhook) -> "Endpoint":
         return cls(
             id=webhook.pk,
-            url=webhook.url,
+            url=webhook.full_url,
             auth_type=webhook.auth_type,
             is_json=webhook.message_type == Webhook.MessageType.JSON,
             verify_ssl=webhook.verify_ssl,
@@ -339,7 +340,7 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
         delivery_id=outgoing.delivery_id,
         started_at=started_at,
         duration_ms=0,
-        url=endpoint.url,
+        url=masked_url(endpoint.url),
         request_headers=masked_headers(headers),
     )
     try:

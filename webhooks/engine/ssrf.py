@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp.abc import AbstractResolver
 from aiohttp.resolver import DefaultResolver
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -64,48 +65,87 @@ def _public(ip: IPAddress) -> bool:
     return ip.is_global and not ip.is_multicast and ip not in NAT64_LOCAL_USE
 
 
+# An allow-list entry without a port opens only the web's ports; `host:port` another one, `host:*` every one.
+DEFAULT_PORTS = frozenset({80, 443})
+ALL_PORTS = "*"
+
+
 def _allow_list():
     return _parse_allow_list(tuple(settings.WEBHOOK_ALLOWED_HOSTS))
+
+
+def _split_port(entry: str) -> tuple[str, frozenset[int] | None]:
+    """(host, address or range; its ports, None for every port) of `host[:port]`, `[v6]:port` or a bare v6."""
+    if entry.startswith("["):
+        inner, _bracket, rest = entry[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+        if rest and not port:
+            raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_HOSTS: {entry!r} is not host[:port].")
+        entry = inner
+    elif entry.count(":") == 1:
+        entry, port = entry.split(":")
+    else:
+        port = ""  # a name, an IPv4 address or range, or an IPv6 one written without brackets
+    if not port:
+        return entry, DEFAULT_PORTS
+    if port == ALL_PORTS:
+        return entry, None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ImproperlyConfigured(f"WEBHOOK_ALLOWED_HOSTS: {port!r} is not a port (1 to 65535, or *).")
+    return entry, frozenset({int(port)})
 
 
 @lru_cache(maxsize=8)
 def _parse_allow_list(entries: tuple[str, ...]):
     # Parsed once per setting value, not once per request.
-    hosts, networks = set(), []
+    hosts: dict[str, frozenset[int] | None] = {}
+    networks = []
     for entry in entries:
         entry = entry.strip().lower()
         if not entry:
             continue
+        name, ports = _split_port(entry)
         try:
-            networks.append(ipaddress.ip_network(entry, strict=False))
+            networks.append((ipaddress.ip_network(name, strict=False), ports))
         except ValueError:
-            hosts.add(entry)
+            hosts[name.rstrip(".")] = ports
     return hosts, networks
 
 
-def address_allowed(host: str, address: str) -> bool:
-    """May the hub connect to `address` (which `host` resolved to)?"""
+def _port_open(ports: frozenset[int] | None, port: int) -> bool:
+    return ports is None or port in ports
+
+
+def address_allowed(host: str, address: str, port: int) -> bool:
+    """May the hub connect to `address` (which `host` resolved to) on `port`?
+
+    A public address, on any port; a private one only through an allow-list entry that names it (or
+    its range, or the host name) with this port.
+    """
     hosts, networks = _allow_list()
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     judged = [ip, *embedded_ipv4(ip)]
-    if any(candidate in network for candidate in judged for network in networks):
+    if any(c in network and _port_open(ports, port) for c in judged for network, ports in networks):
         return True
     if any(candidate in network for candidate in judged for network in METADATA_NETWORKS):
         return False
-    if host.lower().rstrip(".") in hosts:
+    name = host.lower().rstrip(".")
+    if name in hosts and _port_open(hosts[name], port):
         return True
     return all(_public(candidate) for candidate in judged)
 
 
-def blocked_error(host: str, address: str) -> BlockedAddressError:
+def blocked_error(host: str, address: str, port: int) -> BlockedAddressError:
+    # The message names the host and port, never the address it resolved to: whoever reads it (a
+    # Marketer's delivery page, an API client) must not learn how internal names resolve.
     error = BlockedAddressError(
         _(
-            "Blocked: %(host)s resolves to %(address)s, which is not a public address; allow it with "
-            "WEBHOOK_ALLOWED_HOSTS for an on-premise receiver."
+            "Blocked: %(host)s (port %(port)s) is not a public address; allow it with WEBHOOK_ALLOWED_HOSTS "
+            "(host[:port]) for an on-premise receiver."
         )
-        % {"host": host, "address": address}
+        % {"host": host, "port": port}
     )
-    error.host, error.address = host, address  # for webhooks/content/failures.py
+    error.host, error.address = host, address  # for webhooks/content/failures.py (kept in the record's parameters)
     return error
 
 
@@ -115,9 +155,9 @@ class GuardedResolver(AbstractResolver):
 
     async def resolve(self, host, port=0, family=socket.AF_INET):
         results = await self._resolver.resolve(host, port, family)
-        allowed = [r for r in results if address_allowed(host, r["host"])]
+        allowed = [r for r in results if address_allowed(host, r["host"], port)]
         if not allowed:
-            raise blocked_error(host, results[0]["host"] if results else "?")
+            raise blocked_error(host, results[0]["host"] if results else "?", port)
         return allowed
 
     async def close(self):
@@ -129,17 +169,25 @@ def check_literal_host(url: str) -> None:
 
     The HTTP client does not ask the resolver about IP literals, so they are judged here.
     """
-    host = _blocked_literal(url, tuple(settings.WEBHOOK_ALLOWED_HOSTS))
+    host, port = _blocked_literal(url, tuple(settings.WEBHOOK_ALLOWED_HOSTS))
     if host:
-        raise blocked_error(host, host)
+        raise blocked_error(host, host, port)
+
+
+def url_port(url: str) -> int:
+    """The port a URL connects to: its own, or its scheme's."""
+    parts = urlsplit(url)
+    return parts.port or (443 if parts.scheme == "https" else 80)
 
 
 @lru_cache(maxsize=1024)
-def _blocked_literal(url: str, allowed: tuple) -> str:
-    """The URL's host when it is an IP literal the guard refuses, else ''. Cached: a batch has one URL."""
+def _blocked_literal(url: str, allowed: tuple) -> tuple[str, int]:
+    """(host, port) when the URL's host is an IP literal the guard refuses there, else ('', 0). Cached: a
+    batch has one URL."""
     host = urlsplit(url).hostname or ""
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return ""
-    return "" if address_allowed(host, host) else host
+        return "", 0
+    port = url_port(url)
+    return ("", 0) if address_allowed(host, host, port) else (host, port)

@@ -12,13 +12,25 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
+from webhookhub.text import validate_one_line
 from webhooks.content.body_fields import DEFAULT_BODY_TEMPLATE
 from webhooks.content.events import Event, FixedEvent
 from webhooks.content.failures import failure_text
 from webhooks.content.templating import TemplateError, template_check
+from webhooks.engine.redact import masked_url, unmasked_url
 from webhooks.engine.retry_policy import RetryPolicyKind
 from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, pause_words
-from webhooks.secrets import EncryptedTextField
+from webhooks.secrets import EncryptedTextField, Secret
+
+
+def _revealed(value) -> str:
+    # A webhook read from the database holds a Secret; one just built in memory may hold plain text.
+    if not value:
+        return ""
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
+URL_MAX_LENGTH = 2000
 
 
 class Webhook(TimestampedModel):
@@ -36,8 +48,13 @@ class Webhook(TimestampedModel):
         JSON = "json", "JSON"
         TEXT = "text", "TEXT"
 
-    name = models.CharField(_("name"), max_length=128)
-    url = models.URLField(_("receiving URL"), max_length=2000, validators=[URLValidator(schemes=["http", "https"])])
+    name = models.CharField(_("name"), max_length=128, validators=[validate_one_line])
+    # Shown to people with its credentials (userinfo password, ?token=… and the like) masked; the full URL,
+    # when it has any, is in url_secret, encrypted. full_url puts them together for the engine.
+    url = models.URLField(
+        _("receiving URL"), max_length=URL_MAX_LENGTH, validators=[URLValidator(schemes=["http", "https"])]
+    )
+    url_secret = EncryptedTextField(blank=True, default="", editable=False)
     auth_type = models.CharField(_("authentication"), max_length=16, choices=AuthType.choices, default=AuthType.NONE)
     secret_key = EncryptedTextField(_("secret key"), blank=True, default="")
     basic_username = models.CharField(_("username"), max_length=255, blank=True)
@@ -176,6 +193,16 @@ class Webhook(TimestampedModel):
         for name in required.get(self.auth_type, ()):
             if not getattr(self, name):
                 errors[name] = _("Required for this authentication.")
+        try:
+            shown = masked_url(self.full_url)  # a mask left in the URL must name a credential the webhook holds
+        except ValueError:
+            errors["url"] = _(
+                "This URL shows a masked credential (••••••) the webhook does not hold: type the credential again."
+            )
+        else:
+            # Masks can be longer than the short credentials they stand for; the masked URL is what is stored.
+            if len(shown) > URL_MAX_LENGTH:
+                errors["url"] = _("This URL is too long: at most %(max)s characters.") % {"max": URL_MAX_LENGTH}
         if self.is_fixed and not self.event:
             errors["event"] = _("Choose the loyalty event this webhook receives.")
         if not self.is_fixed:
@@ -185,6 +212,27 @@ class Webhook(TimestampedModel):
                 errors["body_template"] = str(exc)
         if errors:
             raise ValidationError(errors)
+
+    def save(self, *args, **kwargs):
+        # Every write of the URL goes through here (admin, API, demo data): what is kept in `url` is masked.
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "url" in update_fields:
+            full = self.full_url
+            self.url = masked_url(full)
+            secret = full if self.url != full else ""
+            if _revealed(self.url_secret) != secret:
+                self.url_secret = Secret(secret)
+            if update_fields is not None:
+                kwargs["update_fields"] = {*update_fields, "url_secret"}
+        super().save(*args, **kwargs)
+
+    @property
+    def full_url(self) -> str:
+        """The URL the engine sends to, credentials included: `url` with its masks filled from url_secret.
+
+        ValueError when a mask names a credential the webhook does not hold.
+        """
+        return unmasked_url(self.url or "", _revealed(self.url_secret))
 
     @property
     def is_fixed(self) -> bool:

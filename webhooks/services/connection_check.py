@@ -28,7 +28,7 @@ from webhooks.content.signing import canonical_json
 from webhooks.engine import doorbell
 from webhooks.engine.http import AttemptResult, Endpoint, Outgoing, attempt, new_session
 from webhooks.engine.oauth import TokenSource
-from webhooks.engine.ssrf import address_allowed, blocked_error
+from webhooks.engine.ssrf import address_allowed, blocked_error, url_port
 from webhooks.models import Webhook
 
 
@@ -112,11 +112,11 @@ def _token_source() -> TokenSource:
 
 
 async def _check(
-    endpoint: Endpoint, outgoing: Outgoing, steps: list[CheckStep]
+    endpoint: Endpoint, outgoing: Outgoing, steps: list[CheckStep], *, show_addresses: bool
 ) -> tuple[str, str, AttemptResult | None]:
     parts = urlsplit(endpoint.url)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = url_port(endpoint.url)
     try:
         ipaddress.ip_address(host)
         addresses = [host]
@@ -129,13 +129,15 @@ async def _check(
             detail = _("%(host)s does not resolve: %(reason)s") % {"host": host, "reason": reason}
             steps.append(_step(Step.RESOLVE, FAILED, detail))
             return Outcome.DNS_FAILED, detail, None
-        steps.append(_step(Step.RESOLVE, OK, f"{host} → {', '.join(addresses)}"))
-    allowed = [address for address in addresses if address_allowed(host, address)]
+        resolved = f"{host} → {', '.join(addresses)}" if show_addresses else _("%(host)s resolves.") % {"host": host}
+        steps.append(_step(Step.RESOLVE, OK, resolved))
+    allowed = [address for address in addresses if address_allowed(host, address, port)]
     if not allowed:
-        detail = str(blocked_error(host, addresses[0]))
+        detail = str(blocked_error(host, addresses[0], port))
         steps.append(_step(Step.ALLOWED, FAILED, detail))
         return Outcome.BLOCKED, detail, None
-    steps.append(_step(Step.ALLOWED, OK, _("Allowed: %(addresses)s") % {"addresses": ", ".join(allowed)}))
+    shown = _("Allowed: %(addresses)s") % {"addresses": ", ".join(allowed)} if show_addresses else ""
+    steps.append(_step(Step.ALLOWED, OK, shown))
     async with new_session(limit=2) as session:
         result = await attempt(session, endpoint, outgoing, tokens=_token_source())
     return "", "", result
@@ -198,13 +200,17 @@ def _judge(endpoint: Endpoint, result: AttemptResult, steps: list[CheckStep]) ->
     return Outcome.HTTP_ERROR, answer
 
 
-def webhook_connection_test(*, webhook: Webhook) -> ConnectionCheck:
-    """Ping the webhook's receiver once, now, and say what happened; records nothing."""
+def webhook_connection_test(*, webhook: Webhook, show_addresses: bool = False) -> ConnectionCheck:
+    """Ping the webhook's receiver once, now, and say what happened; records nothing.
+
+    `show_addresses`: name the addresses the host resolved to (for Administrators); otherwise a blocked
+    receiver is only "blocked", so a test cannot be used to map what internal names resolve to.
+    """
     now = datetime.now(UTC)
     endpoint = Endpoint.from_webhook(webhook)
     outgoing = Outgoing(delivery_id=uuid.uuid4().hex, event=PING_EVENT, body=ping_body(webhook, now))
     steps: list[CheckStep] = []
-    outcome, detail, result = asyncio.run(_check(endpoint, outgoing, steps))
+    outcome, detail, result = asyncio.run(_check(endpoint, outgoing, steps, show_addresses=show_addresses))
     if result is not None:
         outcome, detail = _judge(endpoint, result, steps)
     title = str(Outcome(outcome).label)
