@@ -21,8 +21,8 @@ from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.secrets import MASK
 from webhooks.services.group_sends import group_send_create
 
-from .factories import make_customers, make_group, make_webhook
-from .support.receivers import ScriptedServer
+from ..factories import make_customers, make_group, make_webhook
+from ..support.receivers import ScriptedServer
 
 PASSWORD = "URLPASS-42"
 TOKEN = "URLTOKEN-42"
@@ -189,7 +189,7 @@ def test_the_api_keeps_the_credentials_when_the_masked_url_comes_back(client):
 
 @pytest.mark.django_db
 def test_the_admin_form_saved_unchanged_keeps_the_credentials(admin_client):
-    from .test_webhook_secret_storage import form_data
+    from ..test_webhook_secret_storage import form_data
 
     webhook = make_webhook(credential_url(8080))
     url = reverse("admin:webhooks_webhook_change", args=[webhook.pk])

@@ -23,9 +23,9 @@ from webhookhub.text import json_text_depth_exceeded
 from webhooks.content.templating import MAX_TEMPLATE_BYTES
 from webhooks.models import Webhook
 
-from .factories import make_customers, make_webhook
-from .test_alerts import FAILING_FACTS
-from .test_webhook_secret_storage import form_data
+from ..factories import make_customers, make_webhook
+from ..test_alerts import FAILING_FACTS
+from ..test_webhook_secret_storage import form_data
 
 pytestmark = pytest.mark.django_db
 
