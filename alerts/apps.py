@@ -21,3 +21,12 @@ class AlertsConfig(AppConfig):
                 next_at=selectors.alerts_next_at,
             )
         )
+        # Client certificates about to end (webhooks' mutual TLS): announced once, 30 days before by default.
+        due_work_register(
+            DueWork(
+                name="certificates",
+                run=services.certificates_announce,
+                due=selectors.certificates_due,
+                next_at=selectors.certificates_next_at,
+            )
+        )

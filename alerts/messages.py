@@ -122,7 +122,33 @@ def alert_message(alert: Alert) -> AlertMessage:
     with translation.override(settings.LANGUAGE_CODE):
         if alert.kind == Alert.Kind.TEST:
             return _test_message(alert.channel, alert)
+        if alert.kind == Alert.Kind.CERTIFICATE:
+            return _certificate_message(alert)
         return _health_message(alert)
+
+
+def _certificate_message(alert: Alert) -> AlertMessage:
+    name = alert.webhook.name if alert.webhook else alert.webhook_name
+    expires_at = parse_datetime(str((alert.facts or {}).get("expires_at") or ""))
+    message = AlertMessage(
+        title=_("[WebhookHub] Client certificate expiring: %(name)s") % {"name": name}, tone="orange"
+    )
+    message.lines.append((_("Webhook"), name))
+    if expires_at:
+        message.lines.append((_("Certificate expires"), _when(expires_at)))
+    message.lines.append(
+        (
+            _("What now"),
+            _(
+                "An administrator uploads the renewed certificate and key on the webhook's page before then; "
+                "after it, the receiver refuses the deliveries."
+            ),
+        )
+    )
+    if alert.webhook_id:
+        message.link = absolute_url(reverse("admin:webhooks_webhook_change", args=[alert.webhook_id]))
+        message.link_text = _("Open the webhook in WebhookHub")
+    return message
 
 
 def _health_message(alert: Alert) -> AlertMessage:

@@ -69,6 +69,8 @@ class Alert(models.Model):
         FAILING = "failing", _("Failing")
         PAUSED = "paused", _("Paused")
         RECOVERED = "recovered", _("Recovered")
+        # A webhook's client certificate ends soon (CLIENT_CERTIFICATE_WARNING_DAYS): every channel covering it hears.
+        CERTIFICATE = "certificate", _("Client certificate expiring")
         TEST = "test", _("Test alert")
 
     class Status(models.TextChoices):

@@ -1,8 +1,9 @@
 """The requests an alert makes: one robot POST or one email, under a deadline, never raising.
 
 Robot requests go through the engine's HTTP client setup (webhooks/engine/http.py `new_session`: aiohttp with
-the SSRF guard's resolver, no cookies) and the engine's reading of errors (`describe_error`); IP literals
-are judged by `check_literal_host` as for deliveries. webhooks/engine/http.py's `attempt()` itself is a
+the SSRF guard's resolver, no cookies; through the installation's WEBHOOK_PROXY_URL when set, the
+destination judged first) and the engine's reading of errors (`describe_error`); IP literals are judged
+by `check_literal_host` as for deliveries. webhooks/engine/http.py's `attempt()` itself is a
 delivery's attempt (signature headers, auth, attempt rows): an alert is not one, so it is not reused.
 """
 
@@ -16,7 +17,14 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.utils.translation import gettext as _
 
-from webhooks.engine.http import RESPONSE_BODY_LIMIT, USER_AGENT, describe_error, new_session
+from webhooks.engine.http import (
+    RESPONSE_BODY_LIMIT,
+    USER_AGENT,
+    Sessions,
+    describe_error,
+    installation_proxy,
+    new_session,
+)
 from webhooks.engine.redact import scrub
 from webhooks.engine.ssrf import check_literal_host
 
@@ -56,15 +64,20 @@ def deadline() -> float:
     return settings.ALERT_TIMEOUT + 2.0
 
 
-async def _post(session: aiohttp.ClientSession, kind: str, request: RobotRequest) -> SendResult:
+async def _post(session: Sessions, kind: str, request: RobotRequest) -> SendResult:
     result = SendResult(ok=False)
     timeout = aiohttp.ClientTimeout(total=settings.ALERT_TIMEOUT, sock_connect=min(5.0, settings.ALERT_TIMEOUT))
+    proxy = installation_proxy()
     try:
         check_literal_host(request.url)
+        async with asyncio.timeout(deadline()):
+            await session.judge(request.url, proxy, timeout=min(5.0, settings.ALERT_TIMEOUT))
         async with (
             asyncio.timeout(deadline()),
-            session.post(
+            session.request(
+                "POST",
                 request.url,
+                proxy=proxy,
                 json=request.body,
                 headers={"User-Agent": USER_AGENT},
                 timeout=timeout,
@@ -86,7 +99,7 @@ async def _post(session: aiohttp.ClientSession, kind: str, request: RobotRequest
             result.error = _("HTTP %(status)s") % {"status": result.status}
     # A robot may echo the URL or the signature back: nothing of the channel's secrets is kept.
     result.body = scrub(result.body, request.secrets)
-    result.error = scrub(result.error, request.secrets)
+    result.error = scrub(result.error, [*request.secrets, proxy.password if proxy else ""])
     return result
 
 

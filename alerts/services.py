@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import RedisError
 
 from webhooks.engine import doorbell
+from webhooks.models import Webhook
 from webhooks.secrets import SecretUndecryptable
 
 from . import selectors
@@ -55,7 +56,7 @@ def alerts_enqueue(*, alert_ids: list[int]) -> bool:
 
 def alerts_record(*, webhook, kind: str, incident_id: int, facts: dict) -> list[Alert]:
     """One pending alert per channel covering this webhook and kind; an incident's alert is never recorded twice."""
-    if kind not in selectors.HEALTH_KINDS:
+    if kind not in selectors.RECORDED_KINDS:
         logger.warning("webhook %s: unknown health change %r, no alert", webhook.pk, kind)
         return []
     created = []
@@ -81,6 +82,34 @@ def alerts_record(*, webhook, kind: str, incident_id: int, facts: dict) -> list[
             # Should Redis have lost the job, the scheduler rings the drain when the due work takes over.
             doorbell.ring_at_on_commit(due_at)
     return created
+
+
+def certificates_announce() -> int:
+    """Due work: each client certificate that ends within CLIENT_CERTIFICATE_WARNING_DAYS, announced once.
+
+    Once per certificate: a replaced certificate (another expiry date) is announced again when its time comes.
+    """
+    announced = 0
+    for webhook in selectors.certificates_to_announce()[:BATCH]:
+        expires_at = webhook.client_certificate_expires_at
+        if expires_at is None:
+            continue  # the selector reads only certificates with an expiry
+        with transaction.atomic():
+            taken = Webhook.objects.filter(pk=webhook.pk, client_certificate_expires_at=expires_at).update(
+                client_certificate_announced=expires_at
+            )
+            if not taken:
+                continue  # replaced meanwhile: its new certificate has its own turn
+            # One incident per webhook and certificate, so the unique constraint keeps it to one alert per channel.
+            incident = webhook.pk * 10**8 + int(expires_at.timestamp()) // 60 % 10**8
+            alerts_record(
+                webhook=webhook,
+                kind=Alert.Kind.CERTIFICATE,
+                incident_id=incident,
+                facts={"expires_at": expires_at.isoformat()},
+            )
+        announced += 1
+    return announced
 
 
 def alerts_due_enqueue() -> int:

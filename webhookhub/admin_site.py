@@ -50,7 +50,11 @@ def view_on_site(request, content_type_id, object_id):
 # 设置 › Webhook), then what was sent, the customers, micro-pages and flows, the Open API, and the system
 # last. Each entry is (section key, name, [(app label, model name), ...]).
 SECTIONS = (
-    ("webhook-settings", _("Webhook settings"), [("webhooks", "Webhook")]),
+    (
+        "webhook-settings",
+        _("Webhook settings"),
+        [("webhooks", "Webhook"), ("webhooks", "OutboundProxy"), ("webhooks", "PrivateCA")],
+    ),
     (
         "sending-records",
         _("Sending records"),

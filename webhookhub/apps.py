@@ -3,6 +3,7 @@ from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
+from . import tracing
 from .roles import roles_post_migrate
 
 
@@ -16,6 +17,8 @@ class WebhookhubConfig(AppConfig):
         # Django sends post_migrate once for each app with models: roles_post_migrate acts on the last
         # app's, when every app's permissions exist.
         post_migrate.connect(roles_post_migrate, dispatch_uid="webhookhub_roles")
+        # Traces only when the OTEL_* variables ask for them (webhookhub/tracing.py).
+        tracing.setup()
 
 
 class LoginGuardConfig(AxesAppConfig):

@@ -2,6 +2,8 @@
 
 A marketer works with customers and groups, sends messages and reads their results; a marketer
 never deletes records and never sees or changes a webhook's secrets (which needs change_webhook).
+A marketer sees the outbound proxies and private CAs (to choose among them); a webhook's client
+certificate and key are an Administrator's alone (is_administrator), whatever else a role may change.
 """
 
 from django.apps import apps as global_apps
@@ -35,6 +37,9 @@ MARKETER_PERMISSIONS = (
     # Redeliver: the delivery admin edits nothing by hand, so this permission only opens the button.
     "webhooks.change_delivery",
     "webhooks.view_attempt",
+    # Egress and TLS: a marketer chooses among the proxies and private CAs an Administrator set up.
+    "webhooks.view_outboundproxy",
+    "webhooks.view_privateca",
     # The loyalty side: members' levels, coupons, redeeming codes.
     "customers.view_member",
     "customers.change_member",

@@ -213,6 +213,14 @@ WEBHOOK_RECONCILE_INTERVAL = env.int("WEBHOOK_RECONCILE_INTERVAL", default=60)
 WEBHOOK_OVERDUE_WARNING = env.int("WEBHOOK_OVERDUE_WARNING", default=120)
 # SSRF guard: hosts and CIDR ranges a webhook may reach although private or loopback.
 WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+# The installation's outbound HTTP proxy (http://user:password@host:port; percent-encode special characters):
+# deliveries, test connections, OAuth2 token requests and alert robots go through it, unless a webhook says
+# "direct" or names another proxy. Empty: requests leave directly. Never logged or shown with its password.
+WEBHOOK_PROXY_URL = env.str("WEBHOOK_PROXY_URL", default="")
+if WEBHOOK_PROXY_URL and not re.fullmatch(r"http://([^@/\s]+@)?[^@/\s:]+(:\d+)?/?", WEBHOOK_PROXY_URL):
+    raise ImproperlyConfigured("WEBHOOK_PROXY_URL must be http://[user:password@]host:port (an HTTP proxy).")
+# Days before a webhook's client certificate ends when the alerts announce it.
+CLIENT_CERTIFICATE_WARNING_DAYS = env.int("CLIENT_CERTIFICATE_WARNING_DAYS", default=30)
 
 # --- Alerts (alerts/: a webhook failing, paused or recovered, told to email and group robots) ---------
 # This hub's address as people open it, for the links in alerts (e.g. https://webhookhub.example.com).

@@ -14,10 +14,12 @@ from webhookhub.fields import FullURLField
 from webhooks.content.body_fields import template_warnings
 from webhooks.content.templating import TemplateError, compile_template
 from webhooks.engine.retry_policy import DelaysError, RetryPolicyKind, delays_parse, delays_text
-from webhooks.models import Webhook
+from webhooks.models import OutboundProxy, Webhook
 from webhooks.secrets import MASK
 
-SECRET_FIELDS = ("secret_key", "basic_password", "oauth_app_secret")
+SECRET_FIELDS = ("secret_key", "basic_password", "oauth_app_secret", "client_key")
+# Mutual TLS: set by Administrators only (webhookhub/roles.py); Marketers choose proxies and CAs, never these.
+ADMINISTRATOR_FIELDS = ("client_certificate", "client_key")
 # Shown and used only with the right to manage secrets, like the secrets themselves.
 ROTATION_FIELDS = ("keep_previous_signature", "previous_signature_hours")
 
@@ -61,6 +63,21 @@ class SecretInput(forms.PasswordInput):
 
 
 KEEP = object()  # the user left a stored secret as it is
+
+
+def pem_text(value: str) -> str:
+    """PEM as pasted (a browser sends CRLF, editors add spaces) in one form: LF lines, one final newline."""
+    lines = [line.strip() for line in value.strip().splitlines()]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+class SecretTextarea(SecretInput):
+    """A write-only secret of several lines (a PEM key): a password box would drop its line breaks."""
+
+    template_name = "django/forms/widgets/textarea.html"
+
+    def __init__(self, attrs=None):
+        super().__init__({"rows": 4, "class": "vLargeTextField", "spellcheck": "false", **(attrs or {})})
 
 
 class DelaysField(forms.CharField):
@@ -137,10 +154,18 @@ class WebhookForm(forms.ModelForm):
             "autopause_hours",
             "autopause_failures",
             "alert_after_failures",
+            "egress",
+            "proxy",
+            "private_ca",
+            "client_certificate",
+            "client_key",
+            "send_traceparent",
         ]
         widgets = {
             "body_template": forms.Textarea(attrs={"rows": 6, "class": "vLargeTextField", "spellcheck": "false"}),
             **{name: SecretInput for name in SECRET_FIELDS},
+            "client_key": SecretTextarea,
+            "client_certificate": forms.Textarea(attrs={"rows": 4, "class": "vLargeTextField", "spellcheck": "false"}),
         }
         field_classes = {name: SecretField for name in SECRET_FIELDS} | {
             "url": FullURLField,
@@ -179,9 +204,22 @@ class WebhookForm(forms.ModelForm):
         if "retry_policy" in self.fields:
             # Left out (an older script posting the form): DM Hub's, the default.
             self.fields["retry_policy"].required = False
+        if "egress" in self.fields:
+            # Left out (an older script posting the form): the installation's, the default.
+            self.fields["egress"].required = False
 
     def clean_retry_policy(self):
         return self.cleaned_data.get("retry_policy") or RetryPolicyKind.DMHUB
+
+    def clean_client_certificate(self):
+        return pem_text(self.cleaned_data.get("client_certificate") or "")
+
+    def clean_client_key(self):
+        value = self.cleaned_data.get("client_key")
+        return value if value is KEEP else pem_text(value or "")
+
+    def clean_egress(self):
+        return self.cleaned_data.get("egress") or Webhook.Egress.DEFAULT
 
     def clean(self):
         # A secret left as it is keeps the stored (encrypted) value; the model then validates it
@@ -212,6 +250,28 @@ class WebhookForm(forms.ModelForm):
         if not self.cleaned_data.get("keep_previous_signature"):
             return None
         return timedelta(hours=self.cleaned_data.get("previous_signature_hours") or 24)
+
+
+class OutboundProxyForm(forms.ModelForm):
+    """A proxy's password is write-only, like a webhook's secrets."""
+
+    class Meta:
+        model = OutboundProxy
+        fields = ["name", "url", "username", "password"]
+        widgets = {"password": SecretInput}
+        field_classes = {"password": SecretField}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.password if self.instance.pk else None
+        self.fields["password"].widget.is_set = bool(stored)
+        self.fields["password"].initial = None
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.cleaned_data.get("password") is KEEP:
+            self.cleaned_data["password"] = self.instance.password
+        return cleaned
 
 
 class SecretRotateForm(forms.Form):

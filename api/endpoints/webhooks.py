@@ -16,12 +16,13 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from customers.models import Customer
+from webhookhub.roles import is_administrator
 from webhooks import services
 from webhooks.content.events import FixedEvent
 from webhooks.engine.retry_policy import MAX_CUSTOM_RETRIES, RetryPolicyKind
-from webhooks.forms import SECRET_FIELDS, WebhookForm
+from webhooks.forms import ADMINISTRATOR_FIELDS, SECRET_FIELDS, WebhookForm
 from webhooks.health.selectors import webhook_health_api
-from webhooks.models import DEFAULT_BODY_TEMPLATE, Webhook, WebhookHistory
+from webhooks.models import DEFAULT_BODY_TEMPLATE, OutboundProxy, PrivateCA, Webhook, WebhookHistory
 from webhooks.services.connection_check import webhook_connection_test
 from webhooks.services.webhook_config import MAX_OVERLAP
 
@@ -48,17 +49,21 @@ if TYPE_CHECKING:
     MessageType: TypeAlias = str
     EventName: TypeAlias = str
     RetryPolicyName: TypeAlias = str
+    EgressName: TypeAlias = str
 else:
     AuthType = Literal[tuple(Webhook.AuthType.values)]
     TriggerType = Literal[tuple(Webhook.TriggerType.values)]
     MessageType = Literal[tuple(Webhook.MessageType.values)]
     EventName = Literal[("", *FixedEvent.values)]
     RetryPolicyName = Literal[tuple(RetryPolicyKind.values)]
+    EgressName = Literal[tuple(Webhook.Egress.values)]
 FORM_FIELDS = tuple(WebhookForm.Meta.fields)
 INT32_MAX = 2**31 - 1
 # A PATCH field's default when left out (never validated, so never in the data: model_dump(exclude_unset)).
 NOT_SENT: Any = None
 RetryDelay = Annotated[int, Field(ge=1, le=604800)]
+# The API's names of the form's choices among what an Administrator configured.
+CHOICE_FIELDS = {"proxy_id": "proxy", "private_ca_id": "private_ca"}
 
 
 class WebhookIn(Schema):
@@ -115,6 +120,25 @@ class WebhookIn(Schema):
         le=INT32_MAX,
         description="Failures in a row after which the webhook is failing (an incident); null: the default.",
     )
+    egress: EgressName = Field(
+        "default",
+        description="default: the installation's proxy (WEBHOOK_PROXY_URL) when set, else direct; direct; "
+        "proxy: through proxy_id.",
+    )
+    proxy_id: int | None = Field(None, ge=1, le=2**63 - 1, description="With egress proxy: one of GET /proxies.")
+    private_ca_id: int | None = Field(
+        None,
+        ge=1,
+        le=2**63 - 1,
+        description="Verify the receiver against this private CA (GET /private-cas) instead of the public CAs.",
+    )
+    client_certificate: str = Field(
+        "", description="Administrators' keys only. PEM certificate (and chain) for mutual TLS."
+    )
+    client_key: str = Field("", description="Administrators' keys only. Write-only. The certificate's PEM key.")
+    send_traceparent: bool = Field(
+        False, description="Send the W3C traceparent header (when the installation exports traces)."
+    )
 
 
 class WebhookPatch(Schema):
@@ -149,6 +173,12 @@ class WebhookPatch(Schema):
     autopause_hours: float | None = Field(None, ge=0, le=24 * 365)
     autopause_failures: int | None = Field(None, ge=1, le=INT32_MAX)
     alert_after_failures: int | None = Field(None, ge=1, le=INT32_MAX)
+    egress: EgressName = NOT_SENT
+    proxy_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    private_ca_id: int | None = Field(None, ge=1, le=2**63 - 1)
+    client_certificate: str = Field(NOT_SENT, description='Administrators\' keys only; "" removes it.')
+    client_key: str = Field(NOT_SENT, description="Administrators' keys only. Write-only.")
+    send_traceparent: bool = NOT_SENT
     previous_signature_hours: int | None = Field(
         None,
         ge=1,
@@ -206,6 +236,13 @@ class WebhookOut(Schema):
     autopause_hours: float | None
     autopause_failures: int | None
     alert_after_failures: int | None
+    egress: str
+    proxy_id: int | None
+    private_ca_id: int | None
+    client_certificate: str
+    client_key_set: bool
+    client_certificate_expires_at: datetime | None = Field(description="When the client certificate ends.")
+    send_traceparent: bool
     paused: bool
     paused_at: datetime | None
     pause_reason: str
@@ -274,7 +311,7 @@ class SampleOut(Schema):
 
 
 class ConnectionStepOut(Schema):
-    step: str = Field(description="resolve, allowed, connect, tls, auth or answer.")
+    step: str = Field(description="resolve, allowed, proxy, connect, tls, auth or answer.")
     label: str
     state: str = Field(description="ok, failed or skipped.")
     detail: str
@@ -296,8 +333,8 @@ class PingResponseOut(Schema):
 class ConnectionTestOut(Schema):
     ok: bool = Field(description="The receiver answered the ping with 2xx.")
     outcome: str = Field(
-        description="ok, dns_failed, blocked, connect_failed, timeout, tls_failed, oauth_failed, auth_failed, "
-        "redirect, http_error or error."
+        description="ok, dns_failed, blocked, proxy_failed, connect_failed, timeout, tls_failed, oauth_failed, "
+        "auth_failed, redirect, http_error or error."
     )
     title: str = Field(description="The outcome in words, in the request's language.")
     detail: str = Field(description="The technical detail (the error, or the HTTP status and time).")
@@ -313,6 +350,7 @@ def webhook_as_dict(webhook: Webhook, *, standard_secret: str = "") -> dict:
         secret_key_set=bool(webhook.secret_key),
         basic_password_set=bool(webhook.basic_password),
         oauth_app_secret_set=bool(webhook.oauth_app_secret),
+        client_key_set=bool(webhook.client_key),
         paused=webhook.is_paused,
         standard_secret=standard_secret or None,
         health=webhook_health_api(webhook),
@@ -328,12 +366,13 @@ def _form(data: dict, instance: Webhook | None = None) -> WebhookForm:
         {} if instance is None else model_to_dict(instance, fields=[f for f in FORM_FIELDS if f not in SECRET_FIELDS])
     )
     for name, value in data.items():
+        name = CHOICE_FIELDS.get(name, name)
         if name in SECRET_FIELDS:
             values[name] = value or ""
             values[f"{name}__replace"] = True
         elif name in FORM_FIELDS:
             values[name] = "" if value is None and name not in ("connect_timeout", "read_timeout") else value
-    for name in ("connect_timeout", "read_timeout"):
+    for name in ("connect_timeout", "read_timeout", "proxy", "private_ca"):
         if values.get(name) is None:
             values[name] = ""
     return WebhookForm(data=values, instance=instance)
@@ -348,6 +387,16 @@ def _validated(form: WebhookForm) -> Webhook:
 
 def _webhook(pk: int) -> Webhook:
     return get_object_or_404(Webhook, pk=pk)
+
+
+def _administrator_fields_allowed(request, data: dict) -> None:
+    """A client certificate and key are an Administrator's (webhookhub/roles.py): a key its Administrator created."""
+    if not any(data.get(name) for name in ADMINISTRATOR_FIELDS):
+        return
+    owner = request.auth.created_by
+    if owner is None or not is_administrator(owner):
+        message = _("Only an API key created by an Administrator may set a client certificate and key.")
+        raise ApiError(403, "administrator_only", message)
 
 
 @router.get("/webhooks", response=responses({200: WebhookPage}), auth=READ, operation_id="listWebhooks")
@@ -376,7 +425,9 @@ def list_webhooks(
 @router.post("/webhooks", response=responses({201: WebhookOut}, post=True), auth=WRITE, operation_id="createWebhook")
 def create_webhook(request, payload: WebhookIn):
     """A new webhook, validated exactly as the admin validates it."""
-    form = _form(payload.model_dump())
+    data = payload.model_dump()
+    _administrator_fields_allowed(request, data)
+    form = _form(data)
     webhook = _validated(form)
     webhook, secret = services.webhook_save(webhook=webhook, actor=request.auth.actor)
     return Status(201, {**webhook_as_dict(webhook, standard_secret=secret), "warnings": form.body_template_warnings()})
@@ -393,6 +444,7 @@ def update_webhook(request, payload: WebhookPatch, webhook_id: int = pk_path()):
     current = _webhook(webhook_id)
     data = payload.model_dump(exclude_unset=True)
     hours = data.pop("previous_signature_hours", None)
+    _administrator_fields_allowed(request, data)
     if hours and "secret_key" not in data:
         message = _("Only with a new secret_key: it keeps the old key signing for these hours.")
         raise ApiError(400, "invalid_fields", message, fields={"previous_signature_hours": [message]})
@@ -533,3 +585,26 @@ def webhook_history(
         }
 
     return page(WebhookHistory.objects.filter(webhook=webhook), cursor=cursor, limit=limit, serialize=serialize)
+
+
+class ProxyOut(Schema):
+    id: int
+    name: str
+    url: str = Field(description="http://host:port; its credentials are never shown.")
+
+
+class PrivateCAOut(Schema):
+    id: int
+    name: str
+
+
+@router.get("/proxies", response=responses({200: list[ProxyOut]}), auth=READ, operation_id="listProxies")
+def list_proxies(request):
+    """The outbound proxies an Administrator set up (in the admin), to choose as a webhook's proxy_id."""
+    return [{"id": p.pk, "name": p.name, "url": p.url} for p in OutboundProxy.objects.all()]
+
+
+@router.get("/private-cas", response=responses({200: list[PrivateCAOut]}), auth=READ, operation_id="listPrivateCAs")
+def list_private_cas(request):
+    """The private CAs an Administrator set up (in the admin), to choose as a webhook's private_ca_id."""
+    return [{"id": ca.pk, "name": ca.name} for ca in PrivateCA.objects.all()]

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.functional import Promise
 from django.utils.html import format_html, format_html_join
@@ -21,7 +22,13 @@ from django.views.i18n import JavaScriptCatalog
 
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.errors import HubError
-from webhookhub.roles import CANCEL_PERMISSION, REDELIVER_PERMISSION, SEND_PERMISSION, can_manage_secrets
+from webhookhub.roles import (
+    CANCEL_PERMISSION,
+    REDELIVER_PERMISSION,
+    SEND_PERMISSION,
+    can_manage_secrets,
+    is_administrator,
+)
 from webhookhub.zones import zone_title
 from webhooks import selectors
 from webhooks.admin import connection_views as check_views
@@ -30,10 +37,17 @@ from webhooks.admin import views
 from webhooks.admin.display import clip, send_links, time_cell, with_zone
 from webhooks.content.body_fields import picker_catalogue
 from webhooks.content.failures import failure_text
-from webhooks.forms import ROTATION_FIELDS, SECRET_FIELDS, SecretRotateForm, WebhookForm
+from webhooks.forms import (
+    ADMINISTRATOR_FIELDS,
+    ROTATION_FIELDS,
+    SECRET_FIELDS,
+    OutboundProxyForm,
+    SecretRotateForm,
+    WebhookForm,
+)
 from webhooks.health import selectors as health_selectors
 from webhooks.health import views as health_views
-from webhooks.models import Delivery, GroupSend, Webhook
+from webhooks.models import Delivery, GroupSend, OutboundProxy, PrivateCA, Webhook
 from webhooks.services import retention
 from webhooks.services.webhook_config import webhook_rotation_end, webhook_save, webhook_standard_secret_rotate
 
@@ -127,7 +141,22 @@ class WebhookAdmin(admin.ModelAdmin):
                 "classes": ("collapse",),
             },
         ),
+        (
+            _("Network, certificates and traces"),
+            {
+                "fields": (
+                    "egress",
+                    "proxy",
+                    "private_ca",
+                    "client_certificate_expiry",
+                    "client_certificate",
+                    "client_key",
+                    "send_traceparent",
+                ),
+            },
+        ),
     )
+    readonly_fields = ("client_certificate_expiry",)
 
     @property
     def media(self):
@@ -182,11 +211,15 @@ class WebhookAdmin(admin.ModelAdmin):
         )
 
     def get_fieldsets(self, request, obj=None):
-        if can_manage_secrets(request.user) and obj is not None:
-            return self.fieldsets
         # A new webhook has no key to rotate; without the right to change webhooks a secret is neither
-        # shown nor sent to the browser.
-        hidden = ROTATION_FIELDS if can_manage_secrets(request.user) else (*SECRET_FIELDS, *ROTATION_FIELDS)
+        # shown nor sent to the browser; a client certificate and its key are an Administrator's alone.
+        hidden: tuple[str, ...] = (*SECRET_FIELDS, *ROTATION_FIELDS)
+        if can_manage_secrets(request.user):
+            hidden = () if obj is not None else ROTATION_FIELDS
+        if not is_administrator(request.user):
+            hidden = (*hidden, *ADMINISTRATOR_FIELDS)
+        if not hidden:
+            return self.fieldsets
         fieldsets = []
         for name, options in self.fieldsets:
             fields = [field for field in options["fields"] if field not in hidden]
@@ -198,6 +231,18 @@ class WebhookAdmin(admin.ModelAdmin):
         if request.user.has_perm(SEND_PERMISSION):
             return self.list_display
         return [name for name in self.list_display if name != "send_action"]
+
+    @admin.display(description=_("client certificate expires"))
+    def client_certificate_expiry(self, obj):
+        expires_at = obj.client_certificate_expires_at if obj else None
+        if expires_at is None:
+            return gettext("No client certificate.")
+        left = expires_at - timezone.now()
+        text = time_cell(expires_at)
+        if left <= timedelta(days=settings.CLIENT_CERTIFICATE_WARNING_DAYS):
+            warning = gettext("Ends in %(days)s days: upload the renewed certificate.") % {"days": max(0, left.days)}
+            return format_html('{} <strong class="errornote hub-cert-expiring">{}</strong>', text, warning)
+        return text
 
     @admin.display(description=_("trigger"), ordering="trigger_type")
     def trigger(self, obj):
@@ -369,6 +414,29 @@ class GroupSendChangeList(ChangeList):
         can_view = request.user.has_perm("webhooks.view_delivery")
         for send in self.result_list:
             send.can_view_deliveries = can_view
+
+
+@admin.register(OutboundProxy)
+class OutboundProxyAdmin(admin.ModelAdmin):
+    """Proxies an Administrator sets up; Marketers see them (to choose one on a webhook), never the password."""
+
+    form = OutboundProxyForm
+    list_display = ("name", "url", "username", "webhook_count")
+    fields = ("name", "url", "username", "password")
+
+    @admin.display(description=_("webhooks"))
+    def webhook_count(self, obj):
+        return obj.webhooks.count()
+
+
+@admin.register(PrivateCA)
+class PrivateCAAdmin(admin.ModelAdmin):
+    list_display = ("name", "webhook_count", "updated_at")
+    fields = ("name", "bundle")
+
+    @admin.display(description=_("webhooks"))
+    def webhook_count(self, obj):
+        return obj.webhooks.count()
 
 
 @admin.register(GroupSend)

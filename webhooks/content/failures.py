@@ -8,6 +8,7 @@ their own language. The technical detail (error class, raw message) is stored be
 """
 
 import asyncio
+import socket
 import ssl
 from urllib.parse import urlsplit
 
@@ -32,6 +33,7 @@ class Code:
     TLS_VERIFY = "tls_verify"  # {host, reason}
     TLS = "tls"  # {host, reason}
     SSRF_BLOCKED = "ssrf_blocked"  # {host, address}
+    PROXY = "proxy"  # {proxy, reason} or {status}: the proxy, not the receiver, failed
     OAUTH_TOKEN = "oauth_token"  # noqa: S105 - a code, not a token: {status?}
     WORKER_LOST = "worker_lost"  # {claimed_at}
     TEMPLATE_ERROR = "template_error"  # {detail}
@@ -71,6 +73,12 @@ def failure_of_exception(
         cause = cause.__cause__ or getattr(cause, "os_error", None)
     if isinstance(exc, OAuthError):
         return Code.OAUTH_TOKEN, dict(exc.params)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return Code.PROXY, {"proxy": f"{exc.host}:{exc.port}", "reason": str(exc.os_error or exc)[:300]}
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return Code.PROXY, {"status": exc.status}
+    if isinstance(exc, socket.gaierror):
+        return Code.DNS, {"host": host}
     if status is not None and isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return Code.TIMEOUT, {"phase": "body", "seconds": read_timeout, "status": status}
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
@@ -128,6 +136,11 @@ def failure_text(code: str, params: dict | None) -> str:
     if code == Code.CONNECT_FAILED:
         return _("Could not connect to %(host)s port %(port)s.") % {"host": p.get("host"), "port": p.get("port")}
     if code == Code.DISCONNECTED:
+        if p.get("https") and not p.get("client_certificate"):
+            return _(
+                "The receiver closed the connection before answering. If it requires a client certificate "
+                "(mutual TLS), an administrator sets one on the webhook."
+            )
         return _("The receiver closed the connection before answering.")
     if code == Code.DNS:
         return _("The address %(host)s cannot be found (DNS): check the receiving URL.") % {"host": p.get("host")}
@@ -156,6 +169,17 @@ def failure_text(code: str, params: dict | None) -> str:
             "Not sent: %(host)s is a private or local address, or a port the allow-list does not open. An "
             "administrator can allow it with WEBHOOK_ALLOWED_HOSTS."
         ) % {"host": p.get("host")}
+    if code == Code.PROXY:
+        if p.get("status") == 407:
+            return _("The proxy refused the hub's credentials (HTTP 407): check the proxy's username and password.")
+        if p.get("status"):
+            return _(
+                "The proxy refused to connect to the receiver (HTTP %(status)s): check the proxy's access rules."
+            ) % {"status": p["status"]}
+        return _("The proxy %(proxy)s cannot be reached: %(reason)s") % {
+            "proxy": p.get("proxy") or "?",
+            "reason": p.get("reason") or "?",
+        }
     if code == Code.OAUTH_TOKEN:
         if p.get("status"):
             return _("The OAuth2 token could not be obtained: the token URL answered HTTP %(status)s.") % {

@@ -31,6 +31,7 @@ from functools import partial
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections
 
+from webhookhub import tracing
 from webhooks.content.failures import Code
 from webhooks.engine import claim, doorbell, due, record
 from webhooks.engine.http import AttemptResult, Endpoint, Outgoing, attempt, new_session
@@ -118,7 +119,12 @@ class Drain:
             return True  # the webhook was deleted a moment ago, and its deliveries with it
         self.in_flight += len(claimed)
         self.held.update(d.id for d in claimed)
-        task = asyncio.create_task(self._wave(endpoint, claimed))
+        traces = (
+            await self.db(tracing.message_contexts, message_ids=[d.message_id for d in claimed])
+            if tracing.enabled()
+            else {}
+        )
+        task = asyncio.create_task(self._wave(endpoint, claimed, traces))
         self.waves.add(task)
         task.add_done_callback(self._wave_done)
         return True
@@ -127,10 +133,18 @@ class Drain:
         self.waves.discard(task)
         self.wake.set()
 
-    async def _wave(self, endpoint: Endpoint, claimed) -> None:
+    async def _wave(self, endpoint: Endpoint, claimed, traces: dict) -> None:
         try:
             results = await asyncio.gather(
-                *(attempt(self.session, endpoint, Outgoing(d.id, d.event, d.body), tokens=self.tokens) for d in claimed)
+                *(
+                    attempt(
+                        self.session,
+                        endpoint,
+                        Outgoing(d.id, d.event, d.body, traces.get(d.message_id, ""), d.claimed_at),
+                        tokens=self.tokens,
+                    )
+                    for d in claimed
+                )
             )
             await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
             self.counts["waves"] += 1

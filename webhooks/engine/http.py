@@ -1,27 +1,48 @@
 """The HTTP attempt: the one place a delivery's request leaves the hub (docs/contract.md sections 1 and 2).
 
-aiohttp on the drain's event loop: one connection pool reused across waves, many requests in flight
-on one core. Every attempt runs under a deadline and never raises: each outcome becomes an AttemptResult.
+aiohttp on the drain's event loop: one connection pool per way out (direct, or each proxy) reused across
+waves, many requests in flight on one core. Every attempt runs under a deadline and never raises: each
+outcome becomes an AttemptResult.
+
+Also here, since they decide how a request leaves: the egress (direct or through an HTTP proxy, with the
+SSRF guard's judgement made before anything reaches the proxy) and the TLS context (a private CA to
+verify the receiver against, a client certificate for mutual TLS).
 """
 
 import asyncio
 import base64
 import codecs
+import ipaddress
 import json
+import os
+import socket
+import ssl
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
+from cryptography import x509
+from django.conf import settings
 from django.utils.translation import gettext as _
 
 import webhookhub
-from webhooks.content.failures import failure_of_exception, failure_of_status
+from webhookhub import tracing
+from webhooks.content.failures import Code, failure_of_exception, failure_of_status
 from webhooks.content.signing import sign, standard_signature
 from webhooks.engine.oauth import OAuthError, TokenSource, with_query
 from webhooks.engine.redact import masked_headers, masked_url, scrub, url_secrets
-from webhooks.engine.ssrf import BlockedAddressError, GuardedResolver, check_literal_host
+from webhooks.engine.ssrf import (
+    BlockedAddressError,
+    GuardedResolver,
+    ProxyResolver,
+    address_allowed,
+    blocked_error,
+    check_literal_host,
+)
 from webhooks.models import Webhook
 
 USER_AGENT = f"WebhookHub/{webhookhub.__version__}"
@@ -42,6 +63,147 @@ def _reveal(value) -> str:
     if not value:
         return ""
     return value.reveal() if hasattr(value, "reveal") else str(value)
+
+
+# --- Egress: direct, or through an HTTP proxy ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """An HTTP proxy: https requests go through it with CONNECT, http ones in absolute form."""
+
+    url: str  # http://host:port, never with credentials (it appears in errors)
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def auth(self) -> aiohttp.BasicAuth | None:
+        # aiohttp 3.14 deprecates proxy_auth for proxy_headers, but sends proxy_headers only with CONNECT
+        # (https): an http:// request through the proxy would go without its credentials.
+        return aiohttp.BasicAuth(self.username, self.password) if self.username else None
+
+    @property
+    def address(self) -> str:
+        return urlsplit(self.url).netloc
+
+
+def proxy_url_problem(url: str, *, credentials_allowed: bool = False) -> str:
+    """Why `url` cannot be a proxy's URL, in the reader's language; '' when it can."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return _("Not a URL.")
+    if parts.scheme != "http" or not parts.hostname:
+        return _("A proxy URL is http://host:port (an HTTP proxy; https requests go through it with CONNECT).")
+    if (parts.username or parts.password) and not credentials_allowed:
+        return _("Put the proxy's username and password in their own fields, not in the URL.")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return _("A proxy URL has no path: http://host:port.")
+    return ""
+
+
+def proxy_from_url(url: str) -> Proxy | None:
+    """WEBHOOK_PROXY_URL (credentials in it, percent-encoded) as a Proxy; None when empty."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return Proxy(url=f"http://{netloc}", username=unquote(parts.username or ""), password=unquote(parts.password or ""))
+
+
+def installation_proxy() -> Proxy | None:
+    return proxy_from_url(settings.WEBHOOK_PROXY_URL)
+
+
+def webhook_proxy(webhook) -> Proxy | None:
+    """The proxy the webhook's requests (and its OAuth2 token requests) go through; None: direct."""
+    if webhook.egress == Webhook.Egress.DIRECT:
+        return None
+    if webhook.egress == Webhook.Egress.PROXY and webhook.proxy is not None:
+        chosen = webhook.proxy
+        return Proxy(url=chosen.url.rstrip("/"), username=chosen.username, password=_reveal(chosen.password))
+    return installation_proxy()
+
+
+# --- TLS: a private CA, a client certificate -------------------------------------------------------
+
+
+def _load_client_pair(context: ssl.SSLContext, certificate: str, key: str) -> None:
+    # ssl loads a key only from a file: an anonymous in-memory one where Linux has it, so the decrypted
+    # key never touches a disk; elsewhere a private temporary file, removed at once.
+    pem = f"{certificate.strip()}\n{key.strip()}\n".encode()
+    no_passphrase = lambda: b""  # noqa: E731 - an encrypted key fails clearly instead of prompting
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("webhookhub-client-pair", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, pem)
+            context.load_cert_chain(f"/proc/self/fd/{fd}", password=no_passphrase)
+        finally:
+            os.close(fd)
+        return
+    with tempfile.NamedTemporaryFile(suffix=".pem") as file:
+        file.write(pem)
+        file.flush()
+        context.load_cert_chain(file.name, password=no_passphrase)
+
+
+def tls_context(*, verify: bool, ca_bundle: str = "", certificate: str = "", key: str = "") -> ssl.SSLContext | bool:
+    """What aiohttp's `ssl=` gets: True or False (its default context, or none) unless a CA or a client pair is set."""
+    if not ca_bundle and not certificate:
+        return verify
+    # A private CA replaces the public ones: the receiver must be signed by it.
+    context = ssl.create_default_context(cadata=ca_bundle if verify and ca_bundle else None)
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if certificate:
+        _load_client_pair(context, certificate, key)
+    return context
+
+
+def ca_bundle_problem(bundle: str) -> str:
+    """Why `bundle` is not a usable PEM bundle of CA certificates; '' when it is."""
+    if "-----BEGIN CERTIFICATE-----" not in (bundle or ""):
+        return _("Paste PEM certificates (-----BEGIN CERTIFICATE----- …).")
+    try:
+        certificates = x509.load_pem_x509_certificates(bundle.encode())
+        ssl.create_default_context(cadata=bundle)
+    except (ValueError, ssl.SSLError) as exc:
+        return _("These certificates cannot be read: %(reason)s") % {"reason": exc}
+    if not certificates:
+        return _("Paste PEM certificates (-----BEGIN CERTIFICATE----- …).")
+    return ""
+
+
+def client_pair_problem(certificate: str, key: str) -> tuple[str, datetime | None]:
+    """Why a client certificate and key cannot be used ('' when they can), and when the certificate expires."""
+    try:
+        leaf = x509.load_pem_x509_certificates(certificate.encode())[0]
+    except (ValueError, IndexError):
+        return _("The client certificate is not a PEM certificate (-----BEGIN CERTIFICATE----- …)."), None
+    expires_at = leaf.not_valid_after_utc
+    if expires_at <= datetime.now(UTC):
+        return _("This certificate expired on %(date)s.") % {"date": expires_at.date().isoformat()}, expires_at
+    try:
+        _load_client_pair(ssl.create_default_context(), certificate, key)
+    except (ssl.SSLError, OSError) as exc:
+        reason = str(exc)
+        if "KEY_VALUES_MISMATCH" in reason:
+            return _("The key does not belong to this certificate."), expires_at
+        return _("The key cannot be read (a PEM private key without a passphrase is needed): %(reason)s") % {
+            "reason": reason
+        }, expires_at
+    return "", expires_at
+
+
+def _webhook_tls(webhook) -> ssl.SSLContext | bool:
+    ca = webhook.private_ca.bundle if webhook.private_ca_id else ""
+    return tls_context(
+        verify=webhook.verify_ssl, ca_bundle=ca, certificate=webhook.client_certificate, key=_reveal(webhook.client_key)
+    )
 
 
 @dataclass
@@ -67,6 +229,17 @@ class Endpoint:
     standard_secret: str = field(default="", repr=False)
     standard_secret_previous: str = field(default="", repr=False)
     standard_secret_previous_until: datetime | None = None
+    proxy: Proxy | None = None
+    # aiohttp's ssl=: True (verify), False (do not), or a context with a private CA or a client certificate;
+    # None: as verify_ssl says.
+    tls: ssl.SSLContext | bool | None = field(default=None, repr=False)
+    client_key: str = field(default="", repr=False)
+    private_ca: str = ""  # its name, for people
+    send_traceparent: bool = False
+
+    def __post_init__(self):
+        if self.tls is None:
+            self.tls = self.verify_ssl
 
     def previous_secret_key(self, at: datetime) -> str:
         """The old secret key while its overlap lasts at `at`, else ''."""
@@ -92,6 +265,8 @@ class Endpoint:
             self.secret_key_previous,
             self.standard_secret,
             self.standard_secret_previous,
+            self.client_key,
+            self.proxy.password if self.proxy else "",
         ]
 
     @property
@@ -121,6 +296,11 @@ class Endpoint:
             standard_secret=_reveal(webhook.standard_secret),
             standard_secret_previous=_reveal(webhook.standard_secret_previous),
             standard_secret_previous_until=webhook.standard_secret_previous_until,
+            proxy=webhook_proxy(webhook),
+            tls=_webhook_tls(webhook),
+            client_key=_reveal(webhook.client_key),
+            private_ca=webhook.private_ca.name if webhook.private_ca_id else "",
+            send_traceparent=webhook.send_traceparent,
         )
 
 
@@ -129,6 +309,9 @@ class Outgoing:
     delivery_id: str
     event: str
     body: str
+    # The trigger's W3C trace context (Message.trace_context) and when the delivery was claimed, for its span.
+    trace_context: str = ""
+    claimed_at: datetime | None = None
 
 
 @dataclass
@@ -203,6 +386,18 @@ def describe_error(exc: BaseException) -> tuple[str, str]:
         if isinstance(cause, BlockedAddressError):
             return "BlockedAddress", str(cause)
         cause = cause.__cause__ or getattr(cause, "os_error", None)
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return "ProxyError", _("Cannot connect to the proxy %(proxy)s: %(reason)s") % {
+            "proxy": f"{exc.host}:{exc.port}",
+            "reason": exc.os_error or exc,
+        }
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return "ProxyError", _("The proxy refused the connection (HTTP %(status)s %(reason)s).") % {
+            "status": exc.status,
+            "reason": exc.message,
+        }
+    if isinstance(exc, socket.gaierror):
+        return "DNSError", _("The address cannot be found (DNS): %(reason)s") % {"reason": exc.strerror or exc}
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return "Timeout", _("No complete response within the timeout.")
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
@@ -221,9 +416,11 @@ async def fetch_token(session, endpoint: "Endpoint") -> tuple[str, int]:
     )
     check_literal_host(url)
     timeout = aiohttp.ClientTimeout(total=endpoint.read_timeout, sock_connect=endpoint.connect_timeout)
-    ssl = endpoint.verify_ssl
     try:
-        async with session.get(url, timeout=timeout, allow_redirects=False, ssl=ssl) as r:
+        await session.judge(url, endpoint.proxy, timeout=endpoint.connect_timeout)
+        async with session.request(
+            "GET", url, proxy=endpoint.proxy, timeout=timeout, allow_redirects=False, ssl=endpoint.tls
+        ) as r:
             raw = await r.content.read(RESPONSE_BODY_LIMIT)
             if r.status // 100 != 2:
                 # The endpoint's own words say why (invalid_client…); attempt() scrubs the hub's secrets from them.
@@ -310,8 +507,16 @@ async def _post(session, endpoint: Endpoint, outgoing: Outgoing, headers: dict, 
             result.secrets.append(token)
             url = with_query(endpoint.url, access_token=token)
             result.url = masked_url(url)
-        async with session.post(
-            url, data=data, headers=headers, timeout=timeout, allow_redirects=False, ssl=endpoint.verify_ssl
+        await session.judge(url, endpoint.proxy, timeout=endpoint.connect_timeout)
+        async with session.request(
+            "POST",
+            url,
+            proxy=endpoint.proxy,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            ssl=endpoint.tls,
         ) as response:
             # Kept before the body is read: a receiver that answers and then drips its body still said 200.
             result.response_status = response.status
@@ -333,8 +538,23 @@ async def _post(session, endpoint: Endpoint, outgoing: Outgoing, headers: dict, 
 
 async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: TokenSource | None = None):
     """POST one delivery once, under the endpoint's deadline; never raises."""
+    with tracing.attempt_spans(
+        delivery_id=outgoing.delivery_id,
+        webhook_id=endpoint.id,
+        url=endpoint.url,
+        trace_context=outgoing.trace_context,
+        claimed_at=outgoing.claimed_at,
+    ) as spans:
+        result = await _attempt(session, endpoint, outgoing, tokens, spans)
+        tracing.attempt_end(spans, succeeded=result.succeeded, status=result.response_status, code=result.error_code)
+    return result
+
+
+async def _attempt(session, endpoint: Endpoint, outgoing: Outgoing, tokens, spans) -> AttemptResult:
     started_at = datetime.now(UTC)
     headers = request_headers(endpoint, outgoing, started_at)
+    if endpoint.send_traceparent:
+        headers.update(tracing.propagation_headers(spans))
     clock = time.monotonic()
     result = AttemptResult(
         delivery_id=outgoing.delivery_id,
@@ -361,12 +581,28 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
             read_timeout=endpoint.read_timeout,
             status=result.response_status,
         )
+        unanswered = result.response_status is None
+        if result.error_code == Code.DISCONNECTED and unanswered and endpoint.url.startswith("https:"):
+            # TLS 1.3 receivers refuse a missing client certificate after the handshake, by closing: say so.
+            result.error_params = {"https": True, "client_certificate": bool(endpoint.client_key)}
+            if not endpoint.client_key:
+                result.error_message = _(
+                    "The receiver closed the connection without answering. A receiver that requires a client "
+                    "certificate (mutual TLS) does so when none is presented: an administrator sets one on the webhook."
+                )
         if result.response_status is not None and result.error_class == "Timeout":
             result.error_message = _("HTTP %(status)s, but the body did not arrive within the timeout.") % {
                 "status": result.response_status
             }
     status = result.response_status
-    if not result.error_class and status is not None:
+    if not result.error_class and status == 407 and endpoint.proxy is not None:
+        # Proxy Authentication Required: the proxy's answer to an http:// request, never the receiver's.
+        result.error_class = "ProxyError"
+        result.error_message = _("The proxy %(proxy)s refused the credentials (HTTP 407).") % {
+            "proxy": endpoint.proxy.address
+        }
+        result.error_code, result.error_params = Code.PROXY, {"status": status}
+    elif not result.error_class and status is not None:
         result.succeeded = 200 <= status < 300
         if 300 <= status < 400:
             result.error_class = "Redirect"
@@ -392,6 +628,90 @@ async def attempt(session, endpoint: Endpoint, outgoing: Outgoing, *, tokens: To
     return result
 
 
-def new_session(limit: int) -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=limit, limit_per_host=0, resolver=GuardedResolver(), ttl_dns_cache=60)
-    return aiohttp.ClientSession(connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar())
+# How long a destination judged before a proxied request stays judged (as the direct sessions' DNS cache).
+JUDGED_TTL = 60.0
+
+
+class Sessions:
+    """The HTTP clients of one drain, check or alert job: one aiohttp session per way out.
+
+    Direct requests share a session whose resolver is the SSRF guard's (the address judged is the address
+    connected to). Each proxy gets a session whose resolver knows the proxy's host alone, so a request
+    that forgot its proxy reaches nobody; before a proxied request the destination is resolved here and
+    judged by the guard (`judge`), so nothing reaches the proxy for a refused destination.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._judged: dict[tuple[str, int], tuple[float, BaseException | None]] = {}
+
+    def session(self, proxy: Proxy | None) -> aiohttp.ClientSession:
+        key = proxy.url if proxy else ""
+        session = self._sessions.get(key)
+        if session is None:
+            resolver = ProxyResolver(urlsplit(proxy.url).hostname or "") if proxy else GuardedResolver()
+            # Through a proxy, one connection per request: proxies close kept-alive client connections at will
+            # (tinyproxy after each request), and a POST is never sent again on a connection found closed.
+            connector = aiohttp.TCPConnector(
+                limit=self.limit, limit_per_host=0, resolver=resolver, ttl_dns_cache=60, force_close=proxy is not None
+            )
+            session = aiohttp.ClientSession(
+                connector=connector, auto_decompress=True, cookie_jar=aiohttp.DummyCookieJar()
+            )
+            self._sessions[key] = session
+        return session
+
+    def request(self, method: str, url: str, *, proxy: Proxy | None, **kwargs):
+        if proxy is not None:
+            kwargs.update(proxy=proxy.url, proxy_auth=proxy.auth)
+        return self.session(proxy).request(method, url, **kwargs)
+
+    async def judge(self, url: str, proxy: Proxy | None, *, timeout: float) -> None:
+        """Before a proxied request: raise BlockedAddressError unless the destination resolves to an allowed address.
+
+        The proxy resolves the name again, and may get another answer: its own ACL must refuse private
+        ranges too (docs/deploy). A name the hub cannot resolve is refused as well.
+        """
+        if proxy is None:
+            return  # the guarded resolver judges what the direct session connects to
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            ipaddress.ip_address(host)
+            return  # an IP literal: check_literal_host judged it
+        except ValueError:
+            pass
+        now = time.monotonic()
+        cached = self._judged.get((host, port))
+        if cached is None or now - cached[0] > JUDGED_TTL:
+            error: BaseException | None = None
+            try:
+                loop = asyncio.get_running_loop()
+                async with asyncio.timeout(timeout):
+                    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                addresses = list(dict.fromkeys(info[4][0] for info in infos))
+                if not any(address_allowed(host, address, port) for address in addresses):
+                    error = blocked_error(host, addresses[0] if addresses else "?", port)
+            except socket.gaierror as exc:
+                error = exc
+            cached = (now, error)
+            self._judged[(host, port)] = cached
+        if cached[1] is not None:
+            raise cached[1]
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    async def __aenter__(self) -> "Sessions":
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.close()
+
+
+def new_session(limit: int) -> Sessions:
+    return Sessions(limit)

@@ -1,8 +1,10 @@
 """The SSRF guard: which addresses a delivery may connect to (docs/contract.md section 1).
 
 The guard sits in the HTTP client's resolver, so the address judged is the address connected to; IP
-literals, which the client never resolves, are judged before the request. By default only public
-addresses pass. IPv6 forms that carry an IPv4 address (IPv4-mapped and -compatible, NAT64, 6to4,
+literals, which the client never resolves, are judged before the request. Through a proxy the client
+resolves only the proxy: the destination is resolved and judged before the request instead
+(webhooks.engine.http.Sessions.judge), and the proxy's own ACL must refuse private ranges too (docs/deploy).
+By default only public addresses pass. IPv6 forms that carry an IPv4 address (IPv4-mapped and -compatible, NAT64, 6to4,
 Teredo) are judged by the IPv4 address they carry, since that is where the packets end up.
 """
 
@@ -159,6 +161,26 @@ class GuardedResolver(AbstractResolver):
         if not allowed:
             raise blocked_error(host, results[0]["host"] if results else "?", port)
         return allowed
+
+    async def close(self):
+        await self._resolver.close()
+
+
+class ProxyResolver(AbstractResolver):
+    """A proxied session's resolver: the proxy's own host, which an administrator chose, and nothing else.
+
+    The destination is never resolved by the client when it goes through a proxy; the hub judges it
+    before the request (webhooks.engine.http.Sessions.judge), the proxy connects to it.
+    """
+
+    def __init__(self, proxy_host: str):
+        self.proxy_host = proxy_host
+        self._resolver = DefaultResolver()
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        if host != self.proxy_host:
+            raise blocked_error(host, "?", port)
+        return await self._resolver.resolve(host, port, family)
 
     async def close(self):
         await self._resolver.close()

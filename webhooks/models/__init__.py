@@ -33,6 +33,63 @@ def _revealed(value) -> str:
 URL_MAX_LENGTH = 2000
 
 
+class OutboundProxy(TimestampedModel):
+    """An HTTP proxy that webhooks may send through (docs/deploy: a fixed egress address); set up by an Administrator.
+
+    Marketers choose among these on a webhook; the password is encrypted at rest and never shown again.
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    url = models.URLField(
+        _("proxy URL"),
+        max_length=500,
+        validators=[URLValidator(schemes=["http"])],
+        help_text=_("http://host:port of an HTTP proxy that supports CONNECT; the credentials go in the fields below."),
+    )
+    username = models.CharField(_("username"), max_length=255, blank=True)
+    password = EncryptedTextField(_("password"), blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("outbound proxy")
+        verbose_name_plural = _("outbound proxies")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from webhooks.engine.http import proxy_url_problem
+
+        problem = proxy_url_problem(self.url)
+        if problem:
+            raise ValidationError({"url": problem})
+
+
+class PrivateCA(TimestampedModel):
+    """A company's own certificate authorities (PEM), to verify receivers whose certificates they signed."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    bundle = models.TextField(
+        _("CA certificates (PEM)"),
+        help_text=_("One or more -----BEGIN CERTIFICATE----- blocks: the root (and intermediate) certificates."),
+    )
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("private CA")
+        verbose_name_plural = _("private CAs")
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from webhooks.engine.http import ca_bundle_problem
+
+        problem = ca_bundle_problem(self.bundle)
+        if problem:
+            raise ValidationError({"bundle": problem})
+
+
 class Webhook(TimestampedModel):
     class AuthType(models.TextChoices):
         NONE = "none", _("None")
@@ -43,6 +100,11 @@ class Webhook(TimestampedModel):
     class TriggerType(models.TextChoices):
         NON_FIXED = "non_fixed", _("Non-fixed event")
         FIXED = "fixed", _("Fixed event")
+
+    class Egress(models.TextChoices):
+        DEFAULT = "default", _("The installation's (WEBHOOK_PROXY_URL when set, else direct)")
+        DIRECT = "direct", _("Direct, without a proxy")
+        PROXY = "proxy", _("Through a proxy")
 
     class MessageType(models.TextChoices):
         JSON = "json", "JSON"
@@ -133,7 +195,58 @@ class Webhook(TimestampedModel):
         validators=[MinValueValidator(1)],
         help_text=_("An incident begins (and alerts go out) after this many failed attempts in a row. Empty: default."),
     )
-    verify_ssl = models.BooleanField(_("verify SSL certificate"), default=True)
+    verify_ssl = models.BooleanField(
+        _("verify SSL certificate"),
+        default=True,
+        help_text=_(
+            "Keep it on. A receiver with a certificate of your company's own CA: choose that private CA below "
+            "instead of turning this off (off, anyone between the hub and the receiver can read and change "
+            "the messages)."
+        ),
+    )
+    # How requests leave the hub (docs/deploy: a fixed egress address): the installation's proxy, none, or one.
+    egress = models.CharField(_("egress"), max_length=16, choices=Egress.choices, default=Egress.DEFAULT)
+    proxy = models.ForeignKey(
+        OutboundProxy,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+        verbose_name=_("proxy"),
+        help_text=_("For “through a proxy”: one an administrator set up."),
+    )
+    private_ca = models.ForeignKey(
+        PrivateCA,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="webhooks",
+        verbose_name=_("private CA"),
+        help_text=_(
+            "When the receiver's certificate is signed by your company's own CA: verify it against that CA "
+            "(instead of turning verification off). Empty: the public CAs of the server."
+        ),
+    )
+    # Mutual TLS: the certificate is public, its key a secret (encrypted, write-only, Administrators only).
+    client_certificate = models.TextField(
+        _("client certificate (PEM)"),
+        blank=True,
+        help_text=_("For receivers that require a client certificate (mutual TLS): the certificate and its chain."),
+    )
+    client_key = EncryptedTextField(_("client certificate key (PEM)"), blank=True, default="")
+    client_certificate_expires_at = models.DateTimeField(
+        _("client certificate expires"), null=True, blank=True, editable=False
+    )
+    # The expiry date the alerts last announced (30 days before it): a new certificate is announced again.
+    client_certificate_announced = models.DateTimeField(null=True, blank=True, editable=False)
+    send_traceparent = models.BooleanField(
+        _("send traceparent"),
+        default=False,
+        help_text=_(
+            "Add the W3C traceparent header to each request, so a receiver that traces joins the hub's trace "
+            "(when the installation exports traces)."
+        ),
+    )
     connect_timeout = models.FloatField(
         _("connect timeout (s)"),
         null=True,
@@ -203,6 +316,7 @@ class Webhook(TimestampedModel):
             # Masks can be longer than the short credentials they stand for; the masked URL is what is stored.
             if len(shown) > URL_MAX_LENGTH:
                 errors["url"] = _("This URL is too long: at most %(max)s characters.") % {"max": URL_MAX_LENGTH}
+        errors.update(self._egress_and_tls_errors())
         if self.is_fixed and not self.event:
             errors["event"] = _("Choose the loyalty event this webhook receives.")
         if not self.is_fixed:
@@ -233,6 +347,25 @@ class Webhook(TimestampedModel):
         ValueError when a mask names a credential the webhook does not hold.
         """
         return unmasked_url(self.url or "", _revealed(self.url_secret))
+
+    def _egress_and_tls_errors(self) -> dict:
+        from webhooks.engine.http import client_pair_problem
+
+        errors: dict[str, str | Promise] = {}
+        if self.egress == self.Egress.PROXY and not self.proxy_id:
+            errors["proxy"] = _("Choose the proxy to send through.")
+        key = self.client_key.reveal() if hasattr(self.client_key, "reveal") else self.client_key
+        if bool(self.client_certificate) != bool(key):
+            name = "client_key" if self.client_certificate else "client_certificate"
+            errors[name] = _("A client certificate needs both the certificate and its key.")
+        elif self.client_certificate:
+            problem, expires_at = client_pair_problem(self.client_certificate, key or "")
+            if problem:
+                errors["client_certificate"] = problem
+            self.client_certificate_expires_at = expires_at
+        else:
+            self.client_certificate_expires_at = None
+        return errors
 
     @property
     def is_fixed(self) -> bool:
@@ -408,6 +541,8 @@ class Message(models.Model):
         verbose_name=_("created by"),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # The trigger's W3C trace context, when the installation exports traces: the deliveries' spans join it.
+    trace_context = models.CharField(max_length=55, blank=True, default="", editable=False)
 
     class Meta:
         ordering = ["-id"]

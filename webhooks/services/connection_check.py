@@ -2,8 +2,9 @@
 
 One signed POST of a small ping body (event `webhookhub/ping`, docs/contract.md section 4) through
 webhooks.engine.http.attempt, the one HTTP attempt, with the webhook's own authentication, TLS setting and
-timeouts. Before it the host is looked up and judged by the SSRF guard, so a failure says which step
-failed: the name, the guard, the connection, TLS, authentication (an OAuth2 token) or the answer.
+timeouts, through the webhook's proxy when it has one. Before it the host is looked up and judged by the
+SSRF guard, so a failure says which step failed: the name, the guard, the proxy, the connection, TLS,
+authentication (an OAuth2 token) or the answer.
 
 Nothing is recorded: a ping is not a delivery (no Message, Delivery or Attempt), and the webhook's
 history keeps configuration changes, not checks. The person (or API client) who asked sees the result.
@@ -36,6 +37,7 @@ class Outcome(models.TextChoices):
     OK = "ok", gettext_lazy("Connected")
     DNS_FAILED = "dns_failed", gettext_lazy("DNS lookup failed")
     BLOCKED = "blocked", gettext_lazy("Blocked by the SSRF guard")
+    PROXY_FAILED = "proxy_failed", gettext_lazy("The proxy failed")
     CONNECT_FAILED = "connect_failed", gettext_lazy("Cannot connect")
     TIMEOUT = "timeout", gettext_lazy("Timed out")
     TLS_FAILED = "tls_failed", gettext_lazy("TLS certificate verification failed")
@@ -49,6 +51,7 @@ class Outcome(models.TextChoices):
 class Step(models.TextChoices):
     RESOLVE = "resolve", gettext_lazy("Address lookup")
     ALLOWED = "allowed", gettext_lazy("SSRF guard")
+    PROXY = "proxy", gettext_lazy("Proxy")
     CONNECT = "connect", gettext_lazy("Connection")
     TLS = "tls", gettext_lazy("TLS")
     AUTH = "auth", gettext_lazy("Authentication")
@@ -158,6 +161,12 @@ def _judge(endpoint: Endpoint, result: AttemptResult, steps: list[CheckStep]) ->
     https = urlsplit(endpoint.url).scheme == "https"
     status = result.response_status
     error_class, message = result.error_class, result.error_message
+    if error_class == "ProxyError":
+        steps.append(_step(Step.PROXY, FAILED, message))
+        return Outcome.PROXY_FAILED, message
+    if endpoint.proxy is not None and error_class != "BlockedAddress":
+        detail = _("Through the proxy %(proxy)s.") % {"proxy": endpoint.proxy.address}
+        steps.append(_step(Step.PROXY, OK, detail))
     if error_class == "BlockedAddress":
         steps.append(_step(Step.CONNECT, FAILED, message))
         return Outcome.BLOCKED, message
@@ -182,6 +191,10 @@ def _judge(endpoint: Endpoint, result: AttemptResult, steps: list[CheckStep]) ->
         tls = (
             _("Certificate verified.") if endpoint.verify_ssl else _("Certificate not verified (verification is off).")
         )
+        if endpoint.verify_ssl and endpoint.private_ca:
+            tls = _("Certificate verified against the private CA “%(ca)s”.") % {"ca": endpoint.private_ca}
+        if endpoint.client_key:
+            tls += " " + _("Client certificate presented.")
         steps.append(_step(Step.TLS, OK, tls))
     if status in (401, 403):
         detail = _("HTTP %(status)s. %(auth)s") % {"status": status, "auth": _auth_words(endpoint)}

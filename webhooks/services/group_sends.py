@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer, GroupEntry, MembershipLevel
+from webhookhub import tracing
 from webhookhub.errors import HubError
 from webhooks.content.events import Event
 from webhooks.content.failures import Code
@@ -40,7 +41,13 @@ def group_send_create(*, webhook: Webhook, group, scheduled_at=None, user=None) 
         scheduled_at=scheduled_at or now,
         total=GroupEntry.objects.filter(group=group).count(),
     )
-    Message.objects.create(event=Event.GROUP_SEND, group_send=send, context={"sendId": send.pk}, created_by=user)
+    Message.objects.create(
+        event=Event.GROUP_SEND,
+        group_send=send,
+        context={"sendId": send.pk},
+        created_by=user,
+        trace_context=tracing.trigger(Event.GROUP_SEND, webhook_id=send.webhook_id, send_id=send.pk),
+    )
     if scheduled_at is None:
         doorbell.ring_on_commit(doorbell.BULK_QUEUE)
     else:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import Customer
+from webhookhub import tracing
 from webhookhub.errors import HubError
 from webhooks.content.events import Event
 from webhooks.content.failures import Code
@@ -58,7 +59,9 @@ def _deliveries_write(deliveries: list[Delivery]) -> None:
 def message_publish(*, event: str, webhooks, customer=None, context: dict | None = None, user=None) -> Message:
     """A non-fixed message (form submit, flow step) for one customer to each given webhook."""
     context = context or {}
-    message = Message.objects.create(event=event, context=_plain(context), created_by=user)
+    message = Message.objects.create(
+        event=event, context=_plain(context), created_by=user, trace_context=tracing.trigger(event)
+    )
     full_context = message_context(customer=customer, **context)
     now = timezone.now()
     deliveries = [
@@ -90,8 +93,13 @@ def event_publish(*, event: str, data: dict, user=None) -> Message:
 def events_publish(*, events: list[tuple[str, dict]], user=None) -> list[Message]:
     """Many fixed events at once (an Open API list of 1,000): a handful of queries, not a few per event."""
     payloads = [fixed_event_payload(event, data) for event, data in events]
+    trace_context = tracing.trigger("event", events=len(payloads))
     messages = Message.objects.bulk_create(
-        [Message(event=payload["event"], context=payload, created_by=user) for payload in payloads], batch_size=500
+        [
+            Message(event=payload["event"], context=payload, created_by=user, trace_context=trace_context)
+            for payload in payloads
+        ],
+        batch_size=500,
     )
     membership_ids = {p["membershipId"] for p in payloads if p.get("membershipId")}
     customers = {}
@@ -147,7 +155,12 @@ def message_test_send(*, webhook: Webhook, customer: Customer, user=None) -> Del
     """One message to one customer, in the realtime lane: a person watches for its result."""
     if webhook.is_fixed:
         raise HubError(_("A fixed-event webhook sends only when its loyalty event happens."))
-    message = Message.objects.create(event=Event.TEST_SEND, context={"customerId": customer.pk}, created_by=user)
+    message = Message.objects.create(
+        event=Event.TEST_SEND,
+        context={"customerId": customer.pk},
+        created_by=user,
+        trace_context=tracing.trigger(Event.TEST_SEND, webhook_id=webhook.pk),
+    )
     delivery = delivery_for_customer(
         message=message,
         webhook=webhook,

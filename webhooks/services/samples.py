@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.models import CouponCode, Customer, MembershipLevel
+from webhookhub import tracing
 from webhookhub.errors import HubError
 from webhooks.content.events import FixedEvent
 from webhooks.content.payloads import fixed_event_payload
@@ -146,7 +147,12 @@ def sample_event_send(*, webhook: Webhook, customer: Customer, user=None) -> tup
         "sampleMembers": sample.sample_members,
         "customerId": customer.pk,
     }
-    message = Message.objects.create(event=webhook.event, context=context, created_by=user)
+    message = Message.objects.create(
+        event=webhook.event,
+        context=context,
+        created_by=user,
+        trace_context=tracing.trigger("sample_event", webhook_id=webhook.pk),
+    )
     now = timezone.now()
     delivery = Delivery(
         message_id=message.pk,
