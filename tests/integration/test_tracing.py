@@ -12,8 +12,8 @@ from webhooks.content.events import FixedEvent
 from webhooks.engine.drain import drain_run
 from webhooks.models import Delivery, Message, Webhook
 
-from .factories import make_webhook
-from .support.receivers import ScriptedServer
+from ..factories import make_webhook
+from ..support.receivers import ScriptedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -121,7 +121,7 @@ def run_setup(**env) -> str:
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, "DJANGO_SETTINGS_MODULE": "tests.settings", **env},
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=Path(__file__).resolve().parents[2],
         capture_output=True,
         text=True,
         timeout=60,

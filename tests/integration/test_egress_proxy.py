@@ -17,12 +17,12 @@ from webhooks.engine.http import Endpoint, Outgoing, attempt, new_session, proxy
 from webhooks.models import Attempt, Delivery, OutboundProxy, Webhook
 from webhooks.services.connection_check import webhook_connection_test
 
-from .factories import make_customers, make_group, make_webhook
-from .support.ports import free_port
-from .support.proxy import PASSWORD, USERNAME, Tinyproxy
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_group, make_webhook
+from ..support.ports import free_port
+from ..support.proxy import PASSWORD, USERNAME, Tinyproxy
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -175,7 +175,7 @@ def test_oauth2_token_requests_and_alert_robots_go_through_the_proxy_too(tmp_pat
 def test_https_goes_through_the_proxys_connect_tunnel_with_the_client_certificate_end_to_end(tmp_path):
     from webhooks.models import PrivateCA
 
-    from .support.tls import LocalCA, server_context
+    from ..support.tls import LocalCA, server_context
 
     ca = LocalCA()
     client = ca.issue("webhookhub-client", server=False)

@@ -10,9 +10,9 @@ from api.services import api_key_create
 from webhookhub.roles import ADMINISTRATOR, MARKETER
 from webhooks.models import OutboundProxy, PrivateCA, Webhook
 
-from .factories import make_webhook
-from .support.tls import LocalCA
-from .test_api_management import Api, webhook_body
+from ..factories import make_webhook
+from ..support.tls import LocalCA
+from ..test_api_management import Api, webhook_body
 
 pytestmark = pytest.mark.django_db
 

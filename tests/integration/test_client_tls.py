@@ -18,9 +18,9 @@ from webhooks.content.failures import Code, failure_text
 from webhooks.engine.http import Endpoint, Outgoing, attempt, new_session
 from webhooks.models import PrivateCA, Webhook
 
-from .factories import make_webhook
-from .support.receivers import ScriptedServer
-from .support.tls import LocalCA, server_context
+from ..factories import make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.tls import LocalCA, server_context
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
