@@ -1,4 +1,3 @@
-from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -16,9 +15,3 @@ class WebhookhubConfig(AppConfig):
         # Django sends post_migrate once for each app with models: roles_post_migrate acts on the last
         # app's, when every app's permissions exist.
         post_migrate.connect(roles_post_migrate, dispatch_uid="webhookhub_roles")
-
-
-class LoginGuardConfig(AxesAppConfig):
-    """django-axes under a name people read in the admin's menu (the library names it "Axes")."""
-
-    verbose_name = _("Login guard")
