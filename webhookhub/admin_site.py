@@ -3,6 +3,7 @@ task-queue dashboard for administrators only (last, under System)."""
 
 from functools import wraps
 
+from axes.apps import AppConfig as AxesAppConfig
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
@@ -146,6 +147,13 @@ def _rq_dashboard() -> dict:
 
 class HubAdminConfig(AdminConfig):
     default_site = "webhookhub.admin_site.HubAdminSite"
+
+
+class LoginGuardConfig(AxesAppConfig):
+    """django-axes under a name people read (the library calls itself "Axes"). Here, named in
+    INSTALLED_APPS, rather than in webhookhub/apps.py, whose one AppConfig Django finds by itself."""
+
+    verbose_name = _("Login guard")
 
 
 def administrators_only(view):

@@ -1,4 +1,3 @@
-from axes.apps import AppConfig as AxesAppConfig
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
@@ -19,9 +18,3 @@ class WebhookhubConfig(AppConfig):
         post_migrate.connect(roles_post_migrate, dispatch_uid="webhookhub_roles")
         # Traces only when the OTEL_* variables ask for them (webhookhub/tracing.py).
         tracing.setup()
-
-
-class LoginGuardConfig(AxesAppConfig):
-    """django-axes under a name people read in the admin's menu (the library names it "Axes")."""
-
-    verbose_name = _("Login guard")

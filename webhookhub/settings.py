@@ -53,7 +53,7 @@ INSTALLED_APPS = [
     "webhookhub.admin_site.HubAdminConfig",
     "django.contrib.auth",
     # The login's guard, django-axes (failures, cool-off, the admin's "Access attempts" where locks are cleared).
-    "webhookhub.apps.LoginGuardConfig",
+    "webhookhub.admin_site.LoginGuardConfig",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
