@@ -18,9 +18,9 @@ from webhooks import services as webhook_services
 from webhooks.models import Webhook
 from webhooks.signals import webhook_health_changed
 
-from .factories import make_customers, make_webhook
-from .support.receivers import ScriptedServer
-from .support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
+from ..factories import make_customers, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -239,8 +239,8 @@ def test_pause_reasons_and_recovery_read_naturally_in_chinese(settings):
 
 
 def test_the_real_engine_pauses_on_410_and_announces_it(robots, redis_conn, run_worker, settings):
-    """Through the engine: a 410 pauses the webhook (webhooks/engine/record.py, webhooks/health/services.py),
-    whose signal makes the alert; the worker sends it, in the installation's language, with the delivery's facts."""
+    """Through the engine: a 410 pauses the webhook (webhooks/engine/record.py, webhooks/health/services.py), whose signal
+    makes the alert; the worker sends it, in the installation's language, with the real delivery's facts."""
     settings.LANGUAGE_CODE = "zh-hans"
     channels = robot_channels({"wecom": robots["wecom"]})
     with ScriptedServer(lambda hit: (410, {}, b"gone")) as receiver:
@@ -249,7 +249,7 @@ def test_the_real_engine_pauses_on_410_and_announces_it(robots, redis_conn, run_
         run_worker(LANGUAGE_CODE="zh-hans")
     webhook.refresh_from_db()
     assert webhook.is_paused
-    assert "410" in webhook.pause_reason
+    assert "410" in webhook.pause_text
     log = run_worker(LANGUAGE_CODE="zh-hans")  # the alert's job, if the first run ended before it
     alert = Alert.objects.get(channel=channels["wecom"])
     assert alert.kind == Alert.Kind.PAUSED

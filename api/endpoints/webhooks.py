@@ -295,6 +295,7 @@ def webhook_as_dict(webhook: Webhook, *, standard_secret: str = "") -> dict:
         basic_password_set=bool(webhook.basic_password),
         oauth_app_secret_set=bool(webhook.oauth_app_secret),
         paused=webhook.is_paused,
+        pause_reason=webhook.pause_text,
         standard_secret=standard_secret or None,
         health=webhook_health_api(webhook),
     )

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from webhooks.health.services import alert_after, autopause_policy
+from webhooks.health.services import alert_after, autopause_policy, incident_pause_words
 from webhooks.models import Webhook
 from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
 
@@ -46,10 +46,21 @@ def health_state(webhook: Webhook) -> dict:
     return {
         "state": state,
         "label": label,
-        "title": webhook.pause_reason if webhook.is_paused else (health.last_error if health else ""),
+        "title": pause_text(webhook) if webhook.is_paused else (health.last_error_text if health else ""),
         # Failing, but not yet past the alert threshold: shown amber, not red.
         "warning": state == State.FAILING and health is not None and health.consecutive_failures < alert_after(webhook),
     }
+
+
+def pause_text(webhook: Webhook) -> str:
+    """Why the webhook is paused, in the reader's language: from its incident's cause code and facts."""
+    if not webhook.is_paused:
+        return ""
+    health = _health_of(webhook)
+    incident = health.incident if health is not None and health.incident_id else None
+    if incident is not None and incident.paused_at:
+        return incident_pause_words(incident)
+    return webhook.pause_reason
 
 
 def success_rates(*, webhook_id: int, now: datetime | None = None) -> dict[str, dict]:
@@ -92,11 +103,12 @@ def webhook_health(*, webhook: Webhook) -> dict:
     policy = autopause_policy(webhook)
     return {
         **health_state(webhook),
+        "pause_text": pause_text(webhook),
         "consecutive_failures": health.consecutive_failures if health else 0,
         "failing_since": health.failing_since if health else None,
         "last_success_at": health.last_success_at if health else None,
         "last_failure_at": health.last_failure_at if health else None,
-        "last_error": health.last_error if health else "",
+        "last_error": health.last_error_text if health else "",
         "last_status_code": health.last_status_code if health else None,
         "incident_id": health.incident_id if health else None,
         "rates": success_rates(webhook_id=webhook.pk),

@@ -12,6 +12,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
+from webhookhub.zones import zone_offset
 from webhooks.content.events import Event, FixedEvent
 from webhooks.engine.retry_policy import RetryPolicyKind
 from webhooks.secrets import EncryptedTextField
@@ -80,14 +81,14 @@ class Webhook(TimestampedModel):
     auto_retry = models.BooleanField(
         _("automatic retry"),
         default=False,
-        help_text=_("Retry a failed delivery 3 times: 30, 60 and 90 minutes after the attempt before."),
+        help_text=_("Retry a failed delivery as the retry policy says: see the retry schedule below."),
     )
     # Which retries `auto_retry` makes (webhooks/engine/retry_policy.py); custom: the delays, in seconds.
     retry_policy = models.CharField(
         _("retry policy"), max_length=16, choices=RetryPolicyKind.choices, default=RetryPolicyKind.DMHUB
     )
     retry_delays = models.JSONField(_("retry delays"), default=list, blank=True)
-    # Auto-pause (webhooks/health/services.py): failing for the hours AND the failures; empty: the defaults.
+    # Auto-pause (webhooks/health/services.py): failing continuously for the hours AND the failures; empty: the defaults.
     autopause = models.BooleanField(
         _("pause automatically"),
         default=True,
@@ -212,6 +213,13 @@ class Webhook(TimestampedModel):
     def is_paused(self) -> bool:
         return self.paused_at is not None
 
+    @property
+    def pause_text(self) -> str:
+        """Why it is paused, in the reader's language (health_selectors.pause_text)."""
+        from webhooks.health.selectors import pause_text
+
+        return pause_text(self)
+
 
 class WebhookHistory(models.Model):
     """What happened to a webhook's configuration and secrets, by whom: shown on its page and in the API.
@@ -251,7 +259,7 @@ class WebhookHistory(models.Model):
     def details(self) -> str:
         data = self.data or {}
         until = parse_datetime(data["until"]) if data.get("until") else None
-        until_text = timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S %Z") if until else ""
+        until_text = f"{timezone.localtime(until):%Y-%m-%d %H:%M:%S} {zone_offset()}" if until else ""
         if self.action == self.Action.CHANGED:
             labels = []
             for name in data.get("fields", []):

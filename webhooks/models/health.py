@@ -22,6 +22,9 @@ class WebhookHealth(models.Model):
     last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     last_status_code = models.PositiveIntegerField(_("last response status"), null=True, blank=True)
+    # Why the last attempt failed, as failures.py's code and parameters: worded in the reader's language.
+    last_error_code = models.CharField(_("last error code"), max_length=32, blank=True, default="")
+    last_error_params = models.JSONField(_("last error parameters"), default=dict, blank=True)
     # The open incident, if any: set and cleared only under this row's lock.
     incident = models.ForeignKey(
         "webhooks.WebhookIncident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -33,6 +36,15 @@ class WebhookHealth(models.Model):
 
     def __str__(self):
         return f"{self.webhook_id}: {self.consecutive_failures}"
+
+    @property
+    def last_error_text(self) -> str:
+        """The last error in the reader's language (failures.py); the stored text for older rows."""
+        from webhooks.content.failures import failure_text
+
+        return (failure_text(self.last_error_code, self.last_error_params) if self.last_error_code else "") or (
+            self.last_error
+        )
 
 
 class WebhookHealthHour(models.Model):
@@ -71,6 +83,8 @@ class WebhookIncident(models.Model):
     consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     last_status_code = models.PositiveIntegerField(_("last response status"), null=True, blank=True)
+    last_error_code = models.CharField(_("last error code"), max_length=32, blank=True, default="")
+    last_error_params = models.JSONField(_("last error parameters"), default=dict, blank=True)
     paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
     pause_cause = models.CharField(_("paused by"), max_length=16, choices=PauseCause.choices, blank=True)
     pause_reason = models.CharField(_("pause reason"), max_length=500, blank=True)
@@ -89,6 +103,22 @@ class WebhookIncident(models.Model):
 
     def __str__(self):
         return f"{self.webhook_id} {self.started_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def pause_text(self) -> str:
+        """Why it was paused, worded in the reader's language (health.pause_words)."""
+        from webhooks.health.services import incident_pause_words
+
+        return incident_pause_words(self) if self.paused_at else ""
+
+    @property
+    def last_error_text(self) -> str:
+        """The last error in the reader's language (failures.py); the stored text for older rows."""
+        from webhooks.content.failures import failure_text
+
+        return (failure_text(self.last_error_code, self.last_error_params) if self.last_error_code else "") or (
+            self.last_error
+        )
 
     @property
     def announced_kinds(self) -> list[str]:
