@@ -1,7 +1,7 @@
 import json
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, Prefetch
 from django.urls import reverse
 from django.utils.html import escape, format_html, format_html_join
@@ -9,9 +9,15 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.admin_mixins import ReadOnlyAdminMixin
+from webhooks.models import Webhook
 
 from . import selectors
 from .models import TRIGGER_FIELDS, Flow, FlowRun, FlowStep, FormField, MicroPage, Submission
+
+NOT_PUSHED_WARNING = _(
+    "This micro-page calls no active webhook: visitors' submissions are stored, but pushed nowhere. "
+    "Choose a webhook under “webhooks to call” to send them on."
+)
 
 
 class FormFieldInline(admin.TabularInline):
@@ -33,7 +39,7 @@ class FormFieldInline(admin.TabularInline):
 
 @admin.register(MicroPage)
 class MicroPageAdmin(admin.ModelAdmin):
-    list_display = ("title", "public_link", "is_active", "group", "submission_count")
+    list_display = ("title", "public_link", "is_active", "webhooks_column", "group", "submission_count")
     list_filter = ("is_active",)
     search_fields = ("title", "slug")
     prepopulated_fields = {"slug": ("title",)}
@@ -51,7 +57,25 @@ class MicroPageAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("group").annotate(_submissions=Count("submissions"))
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("group")
+            .annotate(_submissions=Count("submissions"))
+            .prefetch_related(Prefetch("webhooks", queryset=Webhook.objects.filter(is_active=True), to_attr="_pushes"))
+        )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # Allowed (a page may only collect sign-ups), but never silently: nothing of it reaches a receiver.
+        if not form.instance.webhooks.filter(is_active=True).exists():
+            self.message_user(request, NOT_PUSHED_WARNING, messages.WARNING)
+
+    @admin.display(description=_("webhooks to call"))
+    def webhooks_column(self, page):
+        if not page._pushes:
+            return format_html('<span class="hub-not-pushed">{}</span>', gettext("none: submissions are not pushed"))
+        return ", ".join(str(webhook) for webhook in page._pushes)
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
@@ -73,10 +97,20 @@ class MicroPageAdmin(admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("id", "page", "customer", "matched", "verified", "created_at", "ip")
+    list_display = ("id", "page", "customer", "matched", "verified", "pushed", "created_at", "ip")
     list_filter = ("page", "matched", "verified")
     list_select_related = ("page", "customer")
-    readonly_fields = ("page", "customer", "matched", "verified", "data", "ip", "message", "created_at")
+    readonly_fields = ("page", "customer", "matched", "verified", "data", "ip", "pushed", "message", "created_at")
+
+    @admin.display(description=_("pushed"))
+    def pushed(self, submission):
+        # No message: the page called no active webhook when it was submitted.
+        if submission.message_id is None:
+            return format_html(
+                '<span class="hub-not-pushed">{}</span>', gettext("Not pushed: the page called no active webhook.")
+            )
+        return gettext("Yes")
+
     date_hierarchy = "created_at"
 
 

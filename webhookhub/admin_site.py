@@ -11,7 +11,7 @@ from django.http import Http404
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
-from .roles import is_administrator
+from .roles import MARKETER, is_administrator
 
 
 class HubAdminSite(admin.AdminSite):
@@ -24,6 +24,19 @@ class HubAdminSite(admin.AdminSite):
         if app_label is not None:
             return app_list
         return sections_of(app_list, rq_dashboard=_rq_dashboard() if is_administrator(request.user) else None)
+
+    def index(self, request, extra_context=None):
+        # What needs a look today instead of Django's "recent actions" box (templates/admin/index.html).
+        from webhooks.selectors import day_overview
+
+        context = {
+            "today": day_overview(),
+            "is_administrator": is_administrator(request.user),
+            "is_marketer": request.user.groups.filter(name=MARKETER).exists(),
+            "can_add_webhook": request.user.has_perm("webhooks.add_webhook"),
+            **(extra_context or {}),
+        }
+        return super().index(request, context)
 
     def get_urls(self):
         urls = super().get_urls()
@@ -166,3 +179,18 @@ def administrators_only(view):
         return view(request, *args, **kwargs)
 
     return admin.site.admin_view(checked)
+
+
+def permission_denied(request, exception=None):
+    """The 403 page: what the person tried is not for their role, said in their language, with whom to ask.
+
+    Django's own answer is a bare "403 Forbidden"; a marketer who followed a link must know what to do next.
+    """
+    from django.template.response import TemplateResponse
+
+    context = {
+        **(admin.site.each_context(request) if request.path.startswith("/admin/") else {}),
+        "title": _("This is not open to your role"),
+    }
+    response = TemplateResponse(request, "403.html", context, status=403)
+    return response.render()

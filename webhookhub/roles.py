@@ -1,7 +1,9 @@
 """The two roles of the hub, as Django groups: what a marketer may do, and the administrator.
 
-A marketer works with customers and groups, sends messages and reads their results; a marketer
-never deletes records and never sees or changes a webhook's secrets (which needs change_webhook).
+As in DM Hub (设置 › Webhook), a marketer creates, edits, tests and sends her own webhooks, works with
+customers and groups, and reads the results. Secrets are write-only for everyone: she may set or replace
+one, nobody reads one back. She never deletes records. Pausing and resuming webhooks, alert channels,
+API keys, users and roles, and the retention of records stay with the administrator.
 A marketer sees the outbound proxies and private CAs (to choose among them); a webhook's client
 certificate and key are an Administrator's alone (is_administrator), whatever else a role may change.
 """
@@ -28,6 +30,9 @@ MARKETER_PERMISSIONS = (
     "customers.change_groupentry",
     "customers.view_membershiplevel",
     "webhooks.view_webhook",
+    # DM Hub's marketer creates and edits her webhooks (secrets are write-only: see forms.SecretInput).
+    "webhooks.add_webhook",
+    "webhooks.change_webhook",
     # Sending: a group send or a test send is an added GroupSend; cancelling or stopping one changes it.
     "webhooks.view_groupsend",
     "webhooks.add_groupsend",
@@ -65,7 +70,7 @@ MARKETER_PERMISSIONS = (
     "automation.view_flowrun",
 )
 
-# Who may see that a secret is set and replace it; the marketer role never has this.
+# Who may see that a secret is set and replace it (never read it back): whoever may edit a webhook.
 SECRETS_PERMISSION = "webhooks.change_webhook"
 SEND_PERMISSION = "webhooks.add_groupsend"
 CANCEL_PERMISSION = "webhooks.change_groupsend"
@@ -81,6 +86,20 @@ def is_administrator(user) -> bool:
     if not (user.is_authenticated and user.is_active):
         return False
     return user.is_superuser or user.groups.filter(name=ADMINISTRATOR).exists()
+
+
+def administrator_names(limit: int = 5) -> list[str]:
+    """Whom to ask for what a role may not do: the active administrators' names, by login."""
+    from django.contrib.auth import get_user_model
+    from django.db.models import Q
+
+    users = (
+        get_user_model()
+        .objects.filter(Q(is_superuser=True) | Q(groups__name=ADMINISTRATOR), is_active=True)
+        .distinct()
+        .order_by("username")[:limit]
+    )
+    return [user.get_full_name() or user.get_username() for user in users]
 
 
 def roles_sync(apps, *, create_permissions_first=False) -> None:

@@ -6,6 +6,9 @@ from django.views.generic import RedirectView
 
 from . import monitoring, rq_dashboard
 
+# A friendly page with whom to ask, instead of Django's bare "403 Forbidden".
+handler403 = "webhookhub.admin_site.permission_denied"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     # Browsers ask for /favicon.ico on pages that name none (a JSON answer, a download).

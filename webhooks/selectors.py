@@ -325,6 +325,45 @@ def webhook_recent_deliveries(*, webhook: Webhook, limit: int = 10):
     return list(deliveries.order_by("-created_at")[:limit])
 
 
+def deliveries_overdue_count() -> int:
+    """Deliveries of running webhooks due for longer than WEBHOOK_OVERDUE_WARNING: the workers lag."""
+    overdue_since = timezone.now() - timedelta(seconds=settings.WEBHOOK_OVERDUE_WARNING)
+    return (
+        Delivery.objects.filter(
+            status__in=Delivery.WAITING_STATUSES, next_attempt_at__lt=overdue_since, webhook__paused_at__isnull=True
+        )
+        .order_by()
+        .count()
+    )
+
+
+def day_overview(*, limit: int = 8) -> dict:
+    """The admin's first screen: what is failing, paused or overdue, the sends running, and how far a new
+    installation is in its first steps (a webhook, a message sent, its results read)."""
+    webhooks = Webhook.objects.select_related("health")
+    failing = list(
+        webhooks.filter(
+            paused_at__isnull=True, health__consecutive_failures__gt=0, health__failing_since__isnull=False
+        ).order_by("health__failing_since")[:limit]
+    )
+    paused = list(webhooks.filter(paused_at__isnull=False).order_by("-paused_at")[:limit])
+    running = group_sends_with_progress(
+        GroupSend.objects.filter(status__in=(GroupSend.Status.SENDING, GroupSend.Status.SCHEDULED))
+        .select_related("webhook", "group")
+        .order_by("scheduled_at")[:limit]
+    )
+    has_webhook = Webhook.objects.exists()
+    has_sent = GroupSend.objects.exists() or Delivery.objects.exists()
+    return {
+        "failing": failing,
+        "paused": paused,
+        "overdue": deliveries_overdue_count(),
+        "running": running,
+        "first_steps": {"webhook": has_webhook, "sent": has_sent},
+        "new_installation": not (has_webhook and has_sent),
+    }
+
+
 def engine_warnings() -> list[str]:
     """What an administrator must know about the engine: no worker, no scheduler, overdue work."""
     warnings = []
@@ -338,14 +377,7 @@ def engine_warnings() -> list[str]:
             )
     except RedisError:
         warnings.append(_("Redis does not answer: deliveries wait in the database until it is back."))
-    overdue_since = timezone.now() - timedelta(seconds=settings.WEBHOOK_OVERDUE_WARNING)
-    overdue = (
-        Delivery.objects.filter(
-            status__in=Delivery.WAITING_STATUSES, next_attempt_at__lt=overdue_since, webhook__paused_at__isnull=True
-        )
-        .order_by()
-        .count()
-    )
+    overdue = deliveries_overdue_count()
     if overdue:
         warnings.append(
             _("%(count)s deliveries are overdue by more than %(seconds)s seconds: the workers cannot keep up.")

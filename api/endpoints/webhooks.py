@@ -352,6 +352,7 @@ def webhook_as_dict(webhook: Webhook, *, standard_secret: str = "") -> dict:
         oauth_app_secret_set=bool(webhook.oauth_app_secret),
         client_key_set=bool(webhook.client_key),
         paused=webhook.is_paused,
+        pause_reason=webhook.pause_text,
         standard_secret=standard_secret or None,
         health=webhook_health_api(webhook),
     )

@@ -118,7 +118,9 @@ def test_attribute_picker_starters_and_warnings(page, live_server):
     # A JSON mistake: said at once, at the line and column typed, in Chinese.
     page.fill("#id_body_template", '{\n  "name": "${customer.nmae}"\n  "id": ${customerId}\n}')
     error = page.wait_for_selector("#body-error:not([hidden]) li >> text=消息体不是有效的 JSON")
-    assert error.inner_text() == "消息体不是有效的 JSON：第 3 行第 3 列附近缺少逗号。"
+    assert error.inner_text() == "消息体不是有效的 JSON：第 3 行第 3 列附近：缺少逗号。"
+    # The misspelt name is still said beside the JSON error.
+    _wait(lambda: "customer.nmae" in page.inner_text("#body-warnings"))
 
     # Saved with the mistake fixed: the save goes through, and the warning is said again.
     page.fill("#id_body_template", '{\n  "name": "${customer.nmae}",\n  "id": ${customerId}\n}')
@@ -129,3 +131,42 @@ def test_attribute_picker_starters_and_warnings(page, live_server):
     assert "customer.nmae" in webhook.body_template
     # On the saved webhook's page the editor checks what is there at once.
     _wait(lambda: page.locator("#body-warnings li").count() == 1)
+
+
+def test_the_editor_keeps_the_body_valid_json_and_starts_from_the_webhooks_use(page, live_server):
+    import json
+
+    from webhooks.models import DEFAULT_BODY_TEMPLATE
+
+    base = live_server.url
+    log_in(page, base)
+    # A new webhook starts from the group-send body (the seed's first use); ?use=flow from DM Hub's flow body.
+    page.goto(f"{base}/admin/webhooks/webhook/add/")
+    assert _value(page) == GROUP_SEND_STARTER
+    page.goto(f"{base}/admin/webhooks/webhook/add/?use=flow")
+    assert _value(page) == DEFAULT_BODY_TEMPLATE
+    # Each field once: 客户 ID is listed in one group only.
+    page.click("#insert-attribute")
+    labels = page.locator("#attribute-panel .hub-attr:visible").all_inner_texts()
+    assert labels.count("客户 ID") == 1
+
+    # The cursor never placed: the attribute becomes a new key before the final "}", the body stays JSON.
+    page.click('.hub-attr[data-name="customer.wechatNickname"]')
+    body = _value(page)
+    masked = json.loads(
+        body.replace("${flowId}", "0")
+        .replace("${flowStep}", "0")
+        .replace("${customerId}", "0")
+        .replace("${customer.wechatNickname}", "0")
+    )
+    assert masked["wechatNickname"] == "0"
+    assert body.endswith('"wechatNickname": "${customer.wechatNickname}"}')
+    page.wait_for_timeout(800)
+    assert page.is_hidden("#body-error")
+
+    # The cursor placed, then the marketer clicked elsewhere: inserted where she last was.
+    page.fill("#id_body_template", '{"nick": "", "id": ${customerId}}')
+    _cursor_after(page, '"nick": "')
+    page.click("#id_name")
+    page.click('.hub-attr[data-name="customer.name"]')
+    assert _value(page) == '{"nick": "${customer.name}", "id": ${customerId}}'

@@ -142,7 +142,7 @@ def test_sample_event_and_test_connection(page, live_server, worker, receiver):
     note = page.inner_text("#sample-event-note")
     assert "示例值" in note
     assert "couponName" in note
-    assert json.loads(receiver.received[-1].body)["couponName"] == "示例优惠券 (sample)"
+    assert json.loads(receiver.received[-1].body)["couponName"] == "示例优惠券（sample）"  # noqa: RUF001
     page.screenshot(path=str(SHOTS / "sample-event.png"))
     code.refresh_from_db()
     assert code.status == CouponCode.Status.DISPATCHED
@@ -160,7 +160,7 @@ def test_sample_event_and_test_connection(page, live_server, worker, receiver):
     page.goto(f"{base}/admin/webhooks/webhook/{basic.pk}/change/")
     page.click("#connection-test-button")
     page.wait_for_selector("#connection-test-result[data-outcome=auth_failed]", timeout=30_000)
-    assert "鉴权失败 (HTTP 401)" in page.inner_text("#connection-test-result")
+    assert "鉴权失败（HTTP 401）" in page.inner_text("#connection-test-result")  # noqa: RUF001
     page.goto(f"{base}/admin/webhooks/webhook/{level_hook.pk}/change/")
     page.click("#connection-test-button")
     page.wait_for_selector("#connection-test-result[data-outcome=ok]", timeout=30_000)

@@ -62,3 +62,19 @@ def test_marketers_see_no_banner(client, django_user_model, redis_conn):
     user.groups.add(Group.objects.get(name=MARKETER))
     client.force_login(user)
     assert 'id="engine-health"' not in client.get("/admin/").content.decode()
+
+
+def test_the_banners_speak_the_readers_language_each(admin_client, redis_conn, settings):
+    (customer,) = make_customers(1)
+    webhook = make_webhook("https://example.test/h")
+    services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
+    Delivery.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=settings.WEBHOOK_OVERDUE_WARNING + 5))
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    chinese = banner(admin_client)
+    assert "已有一分钟没有看到任何 worker" in chinese
+    assert "Redis" not in chinese
+    assert f"1 条推送已超过预定时间 {settings.WEBHOOK_OVERDUE_WARNING} 秒仍未发出" in chinese
+    assert "overdue" not in chinese
+    # Cached for seconds, but not across languages.
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert "1 deliveries are overdue" in banner(admin_client)

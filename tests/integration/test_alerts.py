@@ -249,7 +249,7 @@ def test_the_real_engine_pauses_on_410_and_announces_it(robots, redis_conn, run_
         run_worker(LANGUAGE_CODE="zh-hans")
     webhook.refresh_from_db()
     assert webhook.is_paused
-    assert "410" in webhook.pause_reason
+    assert "410" in webhook.pause_text
     log = run_worker(LANGUAGE_CODE="zh-hans")  # the alert's job, if the first run ended before it
     alert = Alert.objects.get(channel=channels["wecom"])
     assert alert.kind == Alert.Kind.PAUSED

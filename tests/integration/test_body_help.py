@@ -58,7 +58,7 @@ def test_missing_comma_after_placeholders_points_at_the_typed_column():
     assert refused(source) == (
         f"The message body is not valid JSON: a comma is missing, near line {line}, column {column}."
     )
-    assert refused(source, "zh-hans") == f"消息体不是有效的 JSON：第 {line} 行第 {column} 列附近缺少逗号。"
+    assert refused(source, "zh-hans") == f"消息体不是有效的 JSON：第 {line} 行第 {column} 列附近：缺少逗号。"
 
 
 def test_unclosed_string_points_at_its_opening_quote():
@@ -74,7 +74,7 @@ def test_unclosed_string_points_at_its_opening_quote():
         f'The message body is not valid JSON: this string is not closed (a " is missing), '
         f"near line {line}, column {column}."
     )
-    assert f"第 {line} 行第 {column} 列附近字符串没有结束" in refused(source, "zh-hans")
+    assert f"第 {line} 行第 {column} 列附近：字符串没有结束" in refused(source, "zh-hans")
 
 
 def test_trailing_comma_points_at_the_comma():
@@ -84,7 +84,7 @@ def test_trailing_comma_points_at_the_comma():
     assert refused(source) == (
         f"The message body is not valid JSON: a comma too many before }}, near line {line}, column {column}."
     )
-    assert refused(source, "zh-hans") == f"消息体不是有效的 JSON：第 {line} 行第 {column} 列附近}} 前多了一个逗号。"
+    assert refused(source, "zh-hans") == f"消息体不是有效的 JSON：第 {line} 行第 {column} 列附近：}} 前多了一个逗号。"
     array = '[${customerId}, "${customer.name}",]'
     assert refused(array).endswith(f"near line 1, column {array.rindex(',') + 1}.")
 
@@ -160,7 +160,13 @@ def test_picker_catalogue_lists_custom_keys_and_micro_page_fields():
     assert {"name": "customer.name", "label": "姓名"} in groups["customer"]["names"]
     assert [n["name"] for n in groups["custom"]["names"]] == ["customer.city", "customer.vip"]
     assert groups["member"]["label"] == "会员属性"
-    assert {n["name"] for n in groups["flow"]["names"]} == {"flowId", "flowStep", "customerId"}
+    assert {n["name"] for n in groups["flow"]["names"]} == {"flowId", "flowStep"}
+    # Each field listed once: the customer's ID (DM Hub's ${customerId}) under the customer only.
+    listed = [n["name"] for g in catalogue["groups"] for n in g["names"]]
+    assert listed.count("customerId") == 1
+    assert "customer.id" not in listed
+    labels = [n["label"] for g in catalogue["groups"] for n in g["names"]]
+    assert labels.count("客户 ID") == 1
     assert [n["name"] for n in groups["send"]["names"]] == ["sendId"]
     (listed,) = catalogue["pages"]
     assert listed["fields"] == [{"name": "form.city", "label": "城市"}, {"name": "form.email", "label": "邮箱"}]
@@ -279,7 +285,9 @@ def test_template_check_endpoint_in_the_users_language(admin_client):
     source = '{"a": 1,\n "b": "${customer.nmae}" "c": 2}'
     answer = admin_client.post(url, {"body_template": source}, HTTP_ACCEPT_LANGUAGE="zh-hans").json()
     line, column = where(source, '"c"')
-    assert answer["error"] == f"消息体不是有效的 JSON：第 {line} 行第 {column} 列附近缺少逗号。"
+    assert answer["error"] == f"消息体不是有效的 JSON：第 {line} 行第 {column} 列附近：缺少逗号。"
+    # The name nothing can fill is said beside the JSON error, not hidden by it.
+    assert answer["warnings"] == ["没有任何客户有属性“nmae”：${customer.nmae} 将始终为空。是否想写 ${customer.name}？"]
     answer = admin_client.post(
         url, {"body_template": '{"b": "${customer.nmae}"}'}, HTTP_ACCEPT_LANGUAGE="zh-hans"
     ).json()
@@ -335,7 +343,7 @@ def test_the_api_refuses_with_the_typed_position_and_shows_error_codes(client):
     answer = client.post("/api/v1/webhooks", json.dumps(body), content_type="application/json", **auth)
     assert answer.status_code == 400
     (message,) = answer.json()["error"]["fields"]["body_template"]
-    assert message == "消息体不是有效的 JSON：第 3 行第 29 列附近} 前多了一个逗号。"
+    assert message == "消息体不是有效的 JSON：第 3 行第 29 列附近：} 前多了一个逗号。"
 
     # Saved with a name nothing can fill: created, and told why.
     body["body_template"] = '{"id": ${customerId}, "name": "${customer.nmae}"}'

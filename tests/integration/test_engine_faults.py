@@ -95,7 +95,7 @@ def test_410_fails_at_once_and_pauses_the_webhook_302_names_its_location(redis_c
     gone.refresh_from_db()
     assert gone.is_paused
     assert gone.gone_at
-    assert "410" in gone.pause_reason
+    assert "410" in gone.pause_text
     failed_gone = Delivery.objects.get(webhook=gone, status=Delivery.Status.FAILED)
     assert failed_gone.attempt_count == 1
     assert "410" in failed_gone.last_error

@@ -314,3 +314,41 @@ def test_form_submit_reaches_the_receiver_with_form_values(client, receiver, red
     assert delivery.status == Delivery.Status.SUCCEEDED
     assert delivery.id == got.headers["X-Clab-Delivery-Id"]
     save_example("form-submit", got, Attempt.objects.get(delivery=delivery))
+
+
+def test_a_page_without_a_webhook_is_warned_about_on_save_in_the_list_and_in_its_submissions(
+    admin_client, client, redis_conn
+):
+    admin_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    data = {
+        "title": "双十二报名",
+        "slug": "double12",
+        "is_active": "on",
+        "description": "",
+        "success_text": "",
+        "group": "",
+        "fields-TOTAL_FORMS": "0",
+        "fields-INITIAL_FORMS": "0",
+        "fields-MIN_NUM_FORMS": "0",
+        "fields-MAX_NUM_FORMS": "1000",
+    }
+    saved = admin_client.post(reverse("admin:automation_micropage_add"), data, follow=True)
+    assert saved.status_code == 200
+    html = saved.content.decode()
+    assert "此微页面没有调用任何已激活的 Webhook：访客的提交会被保存，但不会推送到任何地方。" in html  # noqa: RUF001
+    listing = admin_client.get(reverse("admin:automation_micropage_changelist")).content.decode()
+    assert "无：提交不会被推送" in listing  # noqa: RUF001
+
+    page = make_page(slug="lonely")
+    assert client.post(page_url(page), valid_post()).status_code in (200, 302)
+    submission = Submission.objects.get(page=page)
+    assert submission.message_id is None
+    record = admin_client.get(reverse("admin:automation_submission_change", args=[submission.pk])).content.decode()
+    assert "未推送：提交时该微页面没有调用任何已激活的 Webhook。" in record  # noqa: RUF001
+
+    # With a webhook: no warning, and the list names it.
+    pushed = make_page(slug="pushed", webhooks=[make_webhook("https://crm.example.com/hook", name="CRM")])
+    listing = admin_client.get(reverse("admin:automation_micropage_changelist")).content.decode()
+    row = listing.split(f"/p/{pushed.slug}/", 1)[1].split("</tr>", 1)[0]
+    assert "CRM" in row
+    assert "无：提交不会被推送" not in row  # noqa: RUF001

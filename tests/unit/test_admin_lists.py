@@ -232,6 +232,24 @@ def test_deliveries_filter_by_http_status_class(admin_client, webhook):
     assert "无响应" in html.content.decode()
 
 
+def test_the_deliveries_list_counts_at_most_its_cap_and_says_more_than(admin_client, webhook, monkeypatch):
+    from webhooks.admin import CappedPaginator
+
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    send = _send(webhook, [S.SUCCEEDED] * 5)
+    Delivery.objects.filter(message__group_send=send).update(last_status_code=200, attempt_count=1)
+    url = reverse("admin:webhooks_delivery_changelist")
+    with CaptureQueriesContext(connection) as queries:
+        html = admin_client.get(url, {"http": "2xx"}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "超过 3 条推送" in html
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"] and "last_status_code" in q["sql"]]
+    assert counts
+    assert all("LIMIT 4" in sql for sql in counts), counts
+    # Under the cap: the exact count, as before.
+    html = admin_client.get(url, {"http": "4xx"}, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert 'id="result-count-capped"' not in html
+
+
 # --- CSV export -----------------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.test_webhook_secret_storage import form_data
 from webhookhub.roles import ADMINISTRATOR, MARKETER
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
 from webhooks.secrets import MASK
@@ -69,7 +70,9 @@ def test_roles_exist_with_their_permissions():
         "webhooks.view_webhook",
     } <= codes
     assert not {c for c in codes if ".delete_" in c}
-    assert "webhooks.change_webhook" not in codes
+    # As in DM Hub, the marketer creates and edits her webhooks; alerts, API keys and users are not hers.
+    assert {"webhooks.add_webhook", "webhooks.change_webhook"} <= codes
+    assert not {c for c in codes if c.startswith(("alerts.", "api.", "auth."))}
     administrator = AuthGroup.objects.get(name=ADMINISTRATOR)
     assert administrator.permissions.filter(codename="change_webhook").exists()
     assert administrator.permissions.filter(codename="delete_customer").exists()
@@ -168,32 +171,64 @@ def test_webhook_page_shows_stats_recent_deliveries_and_preview(admin_client, we
     assert "hub-send-button" in html
 
 
-def test_secrets_write_only_for_administrator_and_absent_for_marketer(client, webhook, marketer):
+def test_secrets_write_only_for_administrator_and_marketer(client, webhook, marketer):
     administrator = User.objects.create_user("boss", password="pw-admin-1", is_staff=True)
     administrator.groups.add(AuthGroup.objects.get(name=ADMINISTRATOR))
     url = reverse("admin:webhooks_webhook_change", args=[webhook.pk])
 
-    client.force_login(administrator)
-    html = client.get(url).content.decode()
-    assert 'name="secret_key"' in html
-    assert MASK in html
-    assert "s3cr3t" not in html
+    for user in (administrator, marketer):
+        client.force_login(user)
+        response = client.get(url)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert 'name="secret_key"' in html
+        assert MASK in html
+        assert "s3cr3t" not in html
 
-    client.force_login(marketer)
-    response = client.get(url)
-    html = response.content.decode()
-    assert response.status_code == 200
-    assert "secret_key" not in html
-    assert "basic_password" not in html
-    assert "oauth_app_secret" not in html
-    assert MASK not in html
-    assert "s3cr3t" not in html
-    assert 'name="name"' not in html  # view only: no inputs at all
-    # Posting a change is refused, the secret stays.
-    response = client.post(url, {"name": "x", "url": HOOK_URL, "auth_type": "secret", "secret_key": "stolen"})
-    assert response.status_code == 403
+    # The marketer replaces the key (write-only): it is stored, and never shown back.
+    data = form_data(
+        name=webhook.name,
+        url=HOOK_URL,
+        secret_key__replace="on",
+        secret_key="new-s3cr3t",
+        body_template=webhook.body_template,
+        _continue="1",
+    )
+    response = client.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
     webhook.refresh_from_db()
-    assert webhook.secret_key.reveal() == "s3cr3t"
+    assert webhook.secret_key.reveal() == "new-s3cr3t"
+    assert "new-s3cr3t" not in client.get(url).content.decode()
+
+
+def test_marketer_creates_a_webhook_and_is_told_whom_to_ask_for_what_is_not_hers(marketer_client, webhook):
+    boss = User.objects.create_user("laowang", password="pw-admin-1", is_staff=True)
+    boss.groups.add(AuthGroup.objects.get(name=ADMINISTRATOR))
+    marketer_client.defaults["HTTP_ACCEPT_LANGUAGE"] = "zh-hans"
+    listing = marketer_client.get(reverse("admin:webhooks_webhook_changelist")).content.decode()
+    assert reverse("admin:webhooks_webhook_add") in listing
+    assert marketer_client.get(reverse("admin:webhooks_webhook_add")).status_code == 200
+    response = marketer_client.post(
+        reverse("admin:webhooks_webhook_add"),
+        form_data(name="她的 CRM", url=HOOK_URL, secret_key="mkt-s3cr3t"),
+    )
+    assert response.status_code == 302
+    created = Webhook.objects.get(name="她的 CRM")
+    assert created.secret_key.reveal() == "mkt-s3cr3t"
+
+    # Pausing is the administrator's: no button, a sentence naming whom to ask instead.
+    page = marketer_client.get(reverse("admin:webhooks_webhook_change", args=[created.pk])).content.decode()
+    assert 'id="pause-webhook"' not in page
+    assert "暂停和恢复 Webhook由管理员操作：请联系 laowang。" in page  # noqa: RUF001
+    # A link followed anyway: the friendly page in her language, never a bare "403 Forbidden".
+    response = marketer_client.post(reverse("admin:webhooks_webhook_pause", args=[created.pk]), {"reason": "x"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "您的角色不包含此页面或操作，因此没有做任何更改。" in html  # noqa: RUF001
+    assert "请联系 laowang。" in html
+    assert 'id="forbidden-ask"' in html
+    created.refresh_from_db()
+    assert not created.is_paused
 
 
 def test_marketer_cannot_delete(marketer_client, webhook):

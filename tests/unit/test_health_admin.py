@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from api.models import Scope
 from api.services import api_key_create
@@ -117,7 +117,13 @@ def test_the_policy_needs_both_the_hours_and_the_failures(django_capture_on_comm
         record(webhook, [False], now=now + timedelta(hours=25))
     paused = Webhook.objects.get(pk=webhook.pk)
     assert paused.is_paused
-    assert "11 failed attempts in a row" in paused.pause_reason
+    # Stored as the cause code and its facts; worded in the reader's language and zone when read.
+    assert paused.pause_reason == ""
+    assert "11 failed attempts in a row" in paused.pause_text
+    assert "UTC+8" in paused.pause_text
+    assert "CST" not in paused.pause_text
+    with translation.override("zh-hans"):
+        assert "已自动暂停：连续 11 次请求失败" in paused.pause_text  # noqa: RUF001
     off = make_webhook(HOOK_URL, autopause=False)
     with django_capture_on_commit_callbacks(execute=True):
         record(off, [False] * 10, now=now)
@@ -299,3 +305,23 @@ def test_the_open_api_exposes_the_policy_and_the_health(client, admin_user):
     incident = WebhookIncident.objects.get(webhook=webhook)
     assert incident.paused_by == str(key.actor)
     assert paused["health"]["incident_id"] == incident.pk
+
+
+def test_the_last_error_is_stored_as_a_code_and_read_in_the_readers_language(django_capture_on_commit_callbacks):
+    webhook = make_webhook(HOOK_URL)
+    failed = result(False, timezone.now(), status=503)
+    failed.error_code, failed.error_params = "http_status", {"status": 503}
+    failed.error_message = "接收方出错（HTTP 503）。"  # noqa: RUF001 - as a Chinese worker wrote it
+    with django_capture_on_commit_callbacks(execute=True):
+        wave_health_record(webhooks={webhook.pk: webhook}, attempts=[(webhook.pk, failed)], gone={}, now=timezone.now())
+    health = WebhookHealth.objects.get(webhook=webhook)
+    assert health.last_error_code == "http_status"
+    assert health.last_error_params == {"status": 503}
+    with translation.override("en"):
+        english = health.last_error_text
+    with translation.override("zh-hans"):
+        chinese = health.last_error_text
+    assert "503" in english
+    assert "接收方" not in english
+    assert "503" in chinese
+    assert english != chinese

@@ -279,7 +279,12 @@ def template_check_view(request):
             message_type=data["message_type"] or Webhook.MessageType.JSON,
             empty_text=data["empty_text"],
         )
+        error: str | None = None
     except TemplateError as exc:
-        return JsonResponse({"error": str(exc), "warnings": []})
-    names = compile_template(data["body_template"], message_type=data["message_type"] or "json").names
-    return JsonResponse({"error": None, "warnings": template_warnings(names)})
+        error = str(exc)
+    # The names nothing can fill are said beside a JSON error too: fixing one should not hide the other.
+    try:
+        names = compile_template(data["body_template"], message_type=data["message_type"] or "json").names
+    except TemplateError:
+        names = []
+    return JsonResponse({"error": error, "warnings": template_warnings(names)})

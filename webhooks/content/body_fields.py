@@ -156,7 +156,16 @@ def picker_catalogue(*, webhook=None) -> dict:
     """Everything the attribute picker shows, labelled in the active language; JSON-ready."""
     return {
         "groups": [
-            {"key": "customer", "label": _t("Customer attributes"), "names": _names(CUSTOMER_NAMES)},
+            # Each field once: the customer's ID is DM Hub's ${customerId}, listed here and not again
+            # under the flow (${customer.id} still renders the same value).
+            {
+                "key": "customer",
+                "label": _t("Customer attributes"),
+                "names": _names(
+                    [n for n in CUSTOMER_NAMES if n.name != "customer.id"]
+                    + [n for n in TRIGGER_NAMES if n.name == "customerId"]
+                ),
+            },
             {
                 "key": "custom",
                 "label": _t("Custom customer attributes"),
@@ -166,7 +175,7 @@ def picker_catalogue(*, webhook=None) -> dict:
             {
                 "key": "flow",
                 "label": _t("Automation flow"),
-                "names": _names([n for n in TRIGGER_NAMES if n.name in ("flowId", "flowStep", "customerId")]),
+                "names": _names([n for n in TRIGGER_NAMES if n.name in ("flowId", "flowStep")]),
             },
             {
                 "key": "send",
@@ -204,6 +213,13 @@ def starters() -> list[dict]:
         {"key": Use.FLOW, "label": _t("Automation flow (DM Hub's default)"), "body": DEFAULT_BODY_TEMPLATE},
         {"key": Use.FORM, "label": _t("Micro-page form"), "body": form_starter([])},
     ]
+
+
+def starter_for_use(use: str | None) -> str:
+    """A new webhook's body by what it is for (?use=flow|form|group_send); a group send when not said,
+    the seed's first use after creating a webhook (发送消息 › 群发)."""
+    bodies = {starter["key"]: starter["body"] for starter in starters()}
+    return bodies.get(use or "", bodies[Use.GROUP_SEND])
 
 
 def template_warnings(names) -> list[str]:

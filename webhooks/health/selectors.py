@@ -46,7 +46,7 @@ def health_state(webhook: Webhook) -> dict:
     return {
         "state": state,
         "label": label,
-        "title": webhook.pause_reason if webhook.is_paused else (health.last_error if health else ""),
+        "title": webhook.pause_text if webhook.is_paused else (health.last_error_text if health else ""),
         # Failing, but not yet past the alert threshold: shown amber, not red.
         "warning": state == State.FAILING and health is not None and health.consecutive_failures < alert_after(webhook),
     }
@@ -92,11 +92,12 @@ def webhook_health(*, webhook: Webhook) -> dict:
     policy = autopause_policy(webhook)
     return {
         **health_state(webhook),
+        "pause_text": webhook.pause_text,
         "consecutive_failures": health.consecutive_failures if health else 0,
         "failing_since": health.failing_since if health else None,
         "last_success_at": health.last_success_at if health else None,
         "last_failure_at": health.last_failure_at if health else None,
-        "last_error": health.last_error if health else "",
+        "last_error": health.last_error_text if health else "",
         "last_status_code": health.last_status_code if health else None,
         "incident_id": health.incident_id if health else None,
         "rates": success_rates(webhook_id=webhook.pk),

@@ -25,6 +25,7 @@ transitions one at a time, each seeing the counters the previous one left. A per
 resume lock the same row first (then the webhook row), in the same order as the record.
 """
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -139,6 +140,8 @@ def _incident_open(health: WebhookHealth, *, now: datetime) -> WebhookIncident:
         consecutive_failures=health.consecutive_failures,
         last_error=health.last_error,
         last_status_code=health.last_status_code,
+        last_error_code=health.last_error_code,
+        last_error_params=health.last_error_params,
     )
     health.incident = incident
     WebhookHealth.objects.filter(pk=health.pk).update(incident=incident)
@@ -155,6 +158,8 @@ def _pause_recorded(health: WebhookHealth, *, cause: str, reason: str, by: str, 
     incident.consecutive_failures = health.consecutive_failures
     incident.last_error = health.last_error
     incident.last_status_code = health.last_status_code
+    incident.last_error_code = health.last_error_code
+    incident.last_error_params = health.last_error_params
     incident.save(
         update_fields=[
             "paused_at",
@@ -164,9 +169,20 @@ def _pause_recorded(health: WebhookHealth, *, cause: str, reason: str, by: str, 
             "consecutive_failures",
             "last_error",
             "last_status_code",
+            "last_error_code",
+            "last_error_params",
         ]
     )
-    _history(health.webhook_id, WebhookHistory.Action.PAUSED, by, cause=cause, reason=reason)
+    _history(
+        health.webhook_id,
+        WebhookHistory.Action.PAUSED,
+        by,
+        cause=cause,
+        reason=reason,
+        by=by,
+        failures=incident.consecutive_failures,
+        since=incident.started_at.isoformat(),
+    )
     _announce(incident, PAUSED, _facts(health, incident, by=by, cause=cause), now=now)
     return incident
 
@@ -224,11 +240,25 @@ def _counters_update(webhook_id: int, counts: dict, *, now: datetime):
     failure = counts["last_failure"]
     if failure is not None:
         error = failure.error_message or failure.error_class or (f"HTTP {failure.response_status}")
-        sets += ["last_failure_at = %s", "last_error = %s", "last_status_code = %s"]
-        params += [_db_time(now), error[:ERROR_LIMIT], failure.response_status]
+        sets += [
+            "last_failure_at = %s",
+            "last_error = %s",
+            "last_status_code = %s",
+            "last_error_code = %s",
+            # PostgreSQL's column is jsonb: the parameter is its text.
+            "last_error_params = %s::jsonb" if connection.vendor == "postgresql" else "last_error_params = %s",
+        ]
+        params += [
+            _db_time(now),
+            error[:ERROR_LIMIT],
+            failure.response_status,
+            failure.error_code or "",
+            json.dumps(failure.error_params or {}),
+        ]
     sql = (
         f"UPDATE {table} SET {', '.join(sets)} WHERE webhook_id = %s "  # noqa: S608 - values bound
-        "RETURNING consecutive_failures, failing_since, incident_id, last_error, last_status_code"
+        "RETURNING consecutive_failures, failing_since, incident_id, last_error, last_status_code, "
+        "last_error_code, last_error_params"
     )
     for _try in range(2):
         with connection.cursor() as cursor:
@@ -259,7 +289,9 @@ def wave_health_record(
             continue
         counts = _counts(results)
         _bucket_add(webhook_id, hour=hour, succeeded=counts["succeeded"], failed=counts["failed"])
-        consecutive, failing_since, incident_id, last_error, last_status = _counters_update(webhook_id, counts, now=now)
+        consecutive, failing_since, incident_id, last_error, last_status, error_code, error_params = _counters_update(
+            webhook_id, counts, now=now
+        )
         health = WebhookHealth(
             webhook_id=webhook_id,
             consecutive_failures=consecutive,
@@ -267,6 +299,9 @@ def wave_health_record(
             incident_id=incident_id,
             last_error=last_error,
             last_status_code=last_status,
+            last_error_code=error_code or "",
+            # SQLite returns the JSON column as text.
+            last_error_params=json.loads(error_params) if isinstance(error_params, str) else (error_params or {}),
         )
         _transitions(webhooks[webhook_id], health, counts, gone=gone.get(webhook_id), now=now)
 
@@ -285,9 +320,9 @@ def _transitions(webhook: Webhook, health: WebhookHealth, counts: dict, *, gone:
         incident = _incident_open(health, now=now)
         if incident.failing_announced_at is None:
             _announce(incident, FAILING, _facts(health, incident), now=now)
-    cause, reason = "", ""
+    cause = ""
     if gone is not None:
-        cause, reason = Cause.GONE, gone
+        cause = Cause.GONE
         Webhook.objects.filter(pk=webhook.pk, gone_at__isnull=True).update(gone_at=now)
     else:
         policy = autopause_policy(webhook)
@@ -300,14 +335,9 @@ def _transitions(webhook: Webhook, health: WebhookHealth, counts: dict, *, gone:
             and max(now - health.failing_since, timedelta(0)) >= timedelta(hours=policy[0])
         ):
             cause = Cause.POLICY
-            reason = _("Paused automatically: %(failures)s failed attempts in a row, failing since %(since)s.") % {
-                "failures": health.consecutive_failures,
-                "since": timezone.localtime(health.failing_since).strftime("%Y-%m-%d %H:%M:%S %Z"),
-            }
-    if cause and Webhook.objects.filter(pk=webhook.pk, paused_at__isnull=True).update(
-        paused_at=now, pause_reason=reason[:500]
-    ):
-        _pause_recorded(health, cause=cause, reason=reason, by="", now=now)
+    # The why is the cause code and the incident's facts (pause_words), worded when someone reads it.
+    if cause and Webhook.objects.filter(pk=webhook.pk, paused_at__isnull=True).update(paused_at=now, pause_reason=""):
+        _pause_recorded(health, cause=cause, reason="", by="", now=now)
 
 
 def health_hours_prune(*, before: datetime) -> int:
@@ -337,7 +367,8 @@ def webhook_pause(*, webhook: Webhook, reason: str = "", user=None, actor=None) 
         raise HubError(_("This webhook is already paused."))
     now = timezone.now()
     webhook.paused_at = now
-    webhook.pause_reason = (reason or (_("Paused by %(user)s.") % {"user": by} if by else _("Paused.")))[:500]
+    # A person's own words, as written; none: "Paused by …" is worded when read (pause_words).
+    webhook.pause_reason = reason[:500]
     webhook.save(update_fields=["paused_at", "pause_reason", "updated_at"])
     _pause_recorded(health, cause=Cause.PERSON, reason=webhook.pause_reason, by=by, now=now)
     return webhook

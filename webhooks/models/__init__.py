@@ -13,13 +13,14 @@ from django.utils.translation import gettext_lazy as _
 
 from webhookhub.models import TimestampedModel
 from webhookhub.text import validate_one_line
+from webhookhub.zones import zone_offset
 from webhooks.content.body_fields import DEFAULT_BODY_TEMPLATE
 from webhooks.content.events import Event, FixedEvent
 from webhooks.content.failures import failure_text
 from webhooks.content.templating import TemplateError, template_check
 from webhooks.engine.redact import masked_url, unmasked_url
 from webhooks.engine.retry_policy import RetryPolicyKind
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, pause_words
+from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, incident_pause_words, pause_words
 from webhooks.secrets import EncryptedTextField, Secret
 
 
@@ -161,7 +162,7 @@ class Webhook(TimestampedModel):
     auto_retry = models.BooleanField(
         _("automatic retry"),
         default=False,
-        help_text=_("Retry a failed delivery 3 times: 30, 60 and 90 minutes after the attempt before."),
+        help_text=_("Retry a failed delivery as the retry policy says: see the retry schedule below."),
     )
     # Which retries `auto_retry` makes (webhooks/engine/retry_policy.py); custom: the delays, in seconds.
     retry_policy = models.CharField(
@@ -393,6 +394,20 @@ class Webhook(TimestampedModel):
     def is_paused(self) -> bool:
         return self.paused_at is not None
 
+    @property
+    def pause_text(self) -> str:
+        """Why it is paused, in the reader's language: its incident's cause code and facts, else the reason kept."""
+        if not self.is_paused:
+            return ""
+        try:
+            health = self.health
+        except WebhookHealth.DoesNotExist:
+            health = None
+        incident = health.incident if health is not None and health.incident_id else None
+        if incident is not None and incident.paused_at:
+            return incident_pause_words(incident)
+        return self.pause_reason
+
 
 class WebhookHistory(models.Model):
     """What happened to a webhook's configuration and secrets, by whom: shown on its page and in the API.
@@ -432,7 +447,7 @@ class WebhookHistory(models.Model):
     def details(self) -> str:
         data = self.data or {}
         until = parse_datetime(data["until"]) if data.get("until") else None
-        until_text = timezone.localtime(until).strftime("%Y-%m-%d %H:%M:%S %Z") if until else ""
+        until_text = f"{timezone.localtime(until):%Y-%m-%d %H:%M:%S} {zone_offset()}" if until else ""
         if self.action == self.Action.CHANGED:
             labels = []
             for name in data.get("fields", []):

@@ -6,8 +6,12 @@ from it.
 """
 
 from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+from webhookhub.zones import zone_offset
 
 
 class WebhookHealth(models.Model):
@@ -23,6 +27,9 @@ class WebhookHealth(models.Model):
     last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     last_status_code = models.PositiveIntegerField(_("last response status"), null=True, blank=True)
+    # Why the last attempt failed, as failures.py's code and parameters: worded in the reader's language.
+    last_error_code = models.CharField(_("last error code"), max_length=32, blank=True, default="")
+    last_error_params = models.JSONField(_("last error parameters"), default=dict, blank=True)
     # The open incident, if any: set and cleared only under this row's lock.
     incident = models.ForeignKey(
         "webhooks.WebhookIncident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
@@ -34,6 +41,15 @@ class WebhookHealth(models.Model):
 
     def __str__(self):
         return f"{self.webhook_id}: {self.consecutive_failures}"
+
+    @property
+    def last_error_text(self) -> str:
+        """The last error in the reader's language (failures.py); the stored text for older rows."""
+        from webhooks.content.failures import failure_text
+
+        return (failure_text(self.last_error_code, self.last_error_params) if self.last_error_code else "") or (
+            self.last_error
+        )
 
 
 class WebhookHealthHour(models.Model):
@@ -72,6 +88,8 @@ class WebhookIncident(models.Model):
     consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
     last_status_code = models.PositiveIntegerField(_("last response status"), null=True, blank=True)
+    last_error_code = models.CharField(_("last error code"), max_length=32, blank=True, default="")
+    last_error_params = models.JSONField(_("last error parameters"), default=dict, blank=True)
     paused_at = models.DateTimeField(_("paused at"), null=True, blank=True)
     pause_cause = models.CharField(_("paused by"), max_length=16, choices=PauseCause.choices, blank=True)
     pause_reason = models.CharField(_("pause reason"), max_length=500, blank=True)
@@ -92,6 +110,20 @@ class WebhookIncident(models.Model):
         return f"{self.webhook_id} {self.started_at:%Y-%m-%d %H:%M}"
 
     @property
+    def pause_text(self) -> str:
+        """Why it was paused, worded in the reader's language (pause_words)."""
+        return incident_pause_words(self) if self.paused_at else ""
+
+    @property
+    def last_error_text(self) -> str:
+        """The last error in the reader's language (failures.py); the stored text for older rows."""
+        from webhooks.content.failures import failure_text
+
+        return (failure_text(self.last_error_code, self.last_error_params) if self.last_error_code else "") or (
+            self.last_error
+        )
+
+    @property
     def announced_kinds(self) -> list[str]:
         return [
             kind for kind in ("failing", "paused", "recovered") if getattr(self, f"{kind}_announced_at") is not None
@@ -99,13 +131,41 @@ class WebhookIncident(models.Model):
 
 
 def pause_words(data: dict) -> str:
-    """A pause or resume in the webhook's history, in the reader's language."""
+    """Why a webhook was paused, in the reader's language and time zone.
+
+    Stored as a cause code and its facts (failures, since, by), never as a sentence: the worker that
+    pauses a webhook speaks the installation's language, the reader may not. A person's own reason
+    (and a sentence stored before the codes) is their words and is shown as written.
+    """
     cause = data.get("cause", "")
     reason = data.get("reason", "")
-    if cause == WebhookIncident.PauseCause.POLICY:
+    by = data.get("by", "")
+    since = data.get("since")
+    if isinstance(since, str):
+        since = parse_datetime(since)
+    if cause == WebhookIncident.PauseCause.POLICY and data.get("failures") and since:
+        text = gettext("Paused automatically: %(failures)s failed attempts in a row, failing since %(since)s.") % {
+            "failures": data["failures"],
+            "since": f"{timezone.localtime(since):%Y-%m-%d %H:%M:%S} {zone_offset()}",
+        }
+    elif cause == WebhookIncident.PauseCause.POLICY:
         text = gettext("Paused by the auto-pause policy.")
     elif cause == WebhookIncident.PauseCause.GONE:
         text = gettext("Paused: the receiver answered 410 Gone.")
+    elif cause == WebhookIncident.PauseCause.PERSON and not reason:
+        text = gettext("Paused by %(user)s.") % {"user": by} if by else gettext("Paused.")
     else:
         text = ""
     return " ".join(part for part in (text, reason) if part)
+
+
+def incident_pause_words(incident: WebhookIncident) -> str:
+    return pause_words(
+        {
+            "cause": incident.pause_cause,
+            "reason": incident.pause_reason,
+            "by": incident.paused_by,
+            "failures": incident.consecutive_failures,
+            "since": incident.started_at,
+        }
+    )

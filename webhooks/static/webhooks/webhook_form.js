@@ -42,14 +42,44 @@ document.addEventListener("DOMContentLoaded", function () {
   function quoted(text) {
     return text.replace(/\\/g, "\\\\").replace(/"/g, '\\"');
   }
-  // Until the marketer has clicked into the editor, its "cursor" is where the browser left it: the end.
-  var placed = false;
-  editor.addEventListener("focus", function () { placed = true; });
-  function insert(text) {
-    var start = placed ? editor.selectionStart : editor.value.length;
-    var end = placed ? editor.selectionEnd : start;
+  // Where the marketer last was in the editor, kept when she leaves it: a click on the picker inserts
+  // at the cursor if she is in the editor, else where she was.
+  var last = null;
+  editor.addEventListener("blur", function () {
+    last = {start: editor.selectionStart, end: editor.selectionEnd};
+  });
+  var messageType = document.getElementById("id_message_type");
+  // A JSON object body and no cursor yet: the attribute goes in as a new key before the final "}", so the
+  // body stays valid JSON. The placeholders are masked to parse it (${sendId} stands unquoted).
+  function insertAsKey(name, placeholder) {
+    if (messageType && messageType.value !== "json") return false;
+    var text = editor.value;
+    var close = text.lastIndexOf("}");
+    var parsed;
+    try { parsed = JSON.parse(text.replace(/\$\{[^}]*\}/g, "0")); } catch (e) { return false; }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed) || close < 0) return false;
+    var base = name.split(".").pop(), key = base, n = 2;
+    while (Object.prototype.hasOwnProperty.call(parsed, key)) key = base + n++;
+    var before = text.slice(0, close).replace(/\s*$/, "");
+    var multiline = text.indexOf("\n") >= 0;
+    var entry = (Object.keys(parsed).length ? "," : "") + (multiline ? "\n  " : "") +
+      JSON.stringify(key) + ": \"" + placeholder + "\"";
+    editor.value = before + entry + (multiline ? "\n" : "") + text.slice(close);
+    var at = before.length + entry.length;
+    editor.focus();
+    editor.setSelectionRange(at, at);
+    last = {start: at, end: at};
+    editor.dispatchEvent(new Event("input", {bubbles: true}));
+    return true;
+  }
+  function insert(text, name) {
+    var focused = document.activeElement === editor;
+    if (!focused && !last && name && insertAsKey(name, text)) return;
+    var start = focused ? editor.selectionStart : last ? last.start : editor.value.length;
+    var end = focused ? editor.selectionEnd : last ? last.end : start;
     editor.focus();
     editor.setRangeText(text, start, end, "end");
+    last = {start: editor.selectionStart, end: editor.selectionEnd};
     editor.dispatchEvent(new Event("input", {bubbles: true}));
   }
   toggle.addEventListener("click", function () {
@@ -65,7 +95,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (!button) return;
     var name = button.dataset.name;
     var text = fallback && fallback.value ? "${" + name + '!"' + quoted(fallback.value) + '"}' : "${" + name + "}";
-    insert(text);
+    insert(text, name);
   });
   if (pageSelect) {
     pageSelect.addEventListener("change", function () {
@@ -82,6 +112,7 @@ document.addEventListener("DOMContentLoaded", function () {
       if (editor.value.trim() && editor.value !== body &&
           !window.confirm((window.gettext || String)("Replace the message body with this starter template?"))) return;
       editor.value = body;
+      last = null;
       editor.dispatchEvent(new Event("input", {bubbles: true}));
     });
   });
@@ -127,7 +158,8 @@ document.addEventListener("DOMContentLoaded", function () {
 // engine's own rules (webhooks/engine/retry_policy.py); nothing of the rules is repeated here.
 document.addEventListener("DOMContentLoaded", function () {
   var box = document.getElementById("retry-schedule-box");
-  if (!box) return;
+  // A read-only page has no retry inputs: the server's words for the stored policy stand as they are.
+  if (!box || !document.getElementById("id_retry_policy")) return;
   var list = document.getElementById("retry-schedule");
   var error = document.getElementById("retry-schedule-error");
   var timer = null;
