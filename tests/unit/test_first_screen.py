@@ -14,7 +14,7 @@ from webhooks import services
 from webhooks.models import Delivery, GroupSend
 from webhooks.models.health import WebhookHealth
 
-from .factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 
 pytestmark = pytest.mark.django_db
 
