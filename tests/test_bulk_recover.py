@@ -23,10 +23,10 @@ from webhooks.engine import worker as hub_worker
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Recovery
 from webhooks.services import recoveries
 
-from .factories import make_customers, make_group, make_webhook
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import running_worker
+from ..factories import make_customers, make_group, make_webhook
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -168,8 +168,10 @@ def test_a_stopped_recovery_starts_nothing_after_the_stop_returns(redis_conn):
             interval=0.1,
             message="the recovery under way",
         )
+        asked_at = time.monotonic()
         services.recovery_stop(recovery=recovery, user=user)
         stopped_at = time.monotonic()
+        print(f"the stop returned in {stopped_at - asked_at:.3f} s")
         # Claimed before the stop committed: the wave in flight (still sending, or recorded since; asked in
         # that order, nothing claimed before is missed), which may still reach the receiver.
         in_flight = set(

@@ -87,7 +87,7 @@ class Webhook(TimestampedModel):
         _("retry policy"), max_length=16, choices=RetryPolicyKind.choices, default=RetryPolicyKind.DMHUB
     )
     retry_delays = models.JSONField(_("retry delays"), default=list, blank=True)
-    # Auto-pause (webhooks/health/services.py): failing for the hours AND the failures; empty: the defaults.
+    # Auto-pause (webhooks/health/services.py): failing continuously for the hours AND the failures; empty: the defaults.
     autopause = models.BooleanField(
         _("pause automatically"),
         default=True,
@@ -330,6 +330,8 @@ class GroupSend(models.Model):
     progress: dict
     # Set by the admin per request: whether the progress links to the send's deliveries; not a column.
     can_view_deliveries: bool
+    # Set by the admin per request when its webhook is paused (health_selectors.paused_notes); not a column.
+    paused_note: dict | None
 
     # Renewed by the worker writing the fan-out; one older than the lease is taken over by another.
     fanout_heartbeat = models.DateTimeField(null=True, blank=True, editable=False)
