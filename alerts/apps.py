@@ -7,8 +7,8 @@ class AlertsConfig(AppConfig):
     verbose_name = _("Alerts")
 
     def ready(self):
-        # The health → alerts contract (webhooks/signals.py): the receiver records, the drain's due work
-        # hands pending alerts whose rq job Redis lost to a new job.
+        # The health → alerts contract (webhooks/signals.py): the receiver records; every running drain's
+        # due work sends due alerts in its realtime turn, beside its waves (services.py).
         from webhooks.engine.due import DueWork, due_work_register
 
         from . import receivers, selectors, services  # noqa: F401
@@ -16,9 +16,10 @@ class AlertsConfig(AppConfig):
         due_work_register(
             DueWork(
                 name="alerts",
-                run=services.alerts_due_enqueue,
+                run=services.alerts_due_send,
                 due=selectors.alerts_due,
                 next_at=selectors.alerts_next_at,
+                settle=services.alerts_due_settle,
             )
         )
         # Client certificates about to end (webhooks' mutual TLS): announced once, 30 days before by default.

@@ -77,6 +77,8 @@ class Alert(models.Model):
         PENDING = "pending", _("Pending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
+        # Its sender stopped during the request: the channel has probably received it; not sent again.
+        UNCONFIRMED = "unconfirmed", _("Sent, unconfirmed")
 
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("channel"))
     webhook = models.ForeignKey(
@@ -93,6 +95,9 @@ class Alert(models.Model):
     next_attempt_at = models.DateTimeField(_("next try at"), null=True, blank=True)
     # A sender holds the alert until then; past it, the sender is taken for dead.
     claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # Written (and committed) just before the request goes out, cleared when its answer is recorded: a claim
+    # that expires with it set belonged to a sender that died mid-request, so the alert is not sent twice.
+    sending_since = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     response_status = models.PositiveSmallIntegerField(_("answer status"), null=True, blank=True)

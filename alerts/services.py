@@ -1,16 +1,22 @@
 """Writes of the alerts app: recording alerts, sending them, recording what the channel answered.
 
-The database holds every alert first; an rq job enqueued after the commit sends it at once. When Redis
-lost that job, the alert stays pending and falls due ALERT_JOB_GRACE seconds later: the drain's due work
-(registered in apps.py) hands it to a new job. A failed alert is tried again after ALERT_RETRY_DELAYS.
+The database holds every alert first, due at once. Two senders race for it and the first to claim it
+sends it: an rq job on the `realtime` queue, enqueued after the commit (an idle worker takes it at once),
+and every running drain, whose realtime turn runs the due work registered in apps.py and sends due alerts
+from a thread beside its waves. So an alert never waits behind bulk work that keeps every worker busy,
+and a Redis that lost the job costs nothing (a worker's tick finds the due alert and rings a drain).
+A failed alert is tried again after ALERT_RETRY_DELAYS. A sender that died during its request leaves
+the alert `unconfirmed`, never sent twice (`sending_since`).
 """
 
+import concurrent.futures
 import logging
+import os
 from datetime import timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -39,7 +45,7 @@ def _lease() -> timedelta:
 
 
 def alerts_enqueue(*, alert_ids: list[int]) -> bool:
-    """Ask a worker to send these alerts now. False without Redis: the due work sends them later."""
+    """Ask an idle worker to send these alerts now. False without Redis: the due work sends them."""
     try:
         django_rq.get_queue(doorbell.REALTIME_QUEUE).enqueue(
             SEND_JOB,
@@ -60,7 +66,7 @@ def alerts_record(*, webhook, kind: str, incident_id: int, facts: dict) -> list[
         logger.warning("webhook %s: unknown health change %r, no alert", webhook.pk, kind)
         return []
     created = []
-    due_at = timezone.now() + timedelta(seconds=settings.ALERT_JOB_GRACE)
+    now = timezone.now()
     with transaction.atomic():
         for channel in selectors.channels_covering(webhook=webhook, kind=kind):
             alert, is_new = Alert.objects.get_or_create(
@@ -71,7 +77,8 @@ def alerts_record(*, webhook, kind: str, incident_id: int, facts: dict) -> list[
                     "webhook": webhook,
                     "webhook_name": webhook.name[:128],
                     "facts": facts,
-                    "next_attempt_at": due_at,
+                    # Due at once: a running drain sends it if no idle worker takes the job first.
+                    "next_attempt_at": now,
                 },
             )
             if is_new:
@@ -79,8 +86,6 @@ def alerts_record(*, webhook, kind: str, incident_id: int, facts: dict) -> list[
         if created:
             ids = [alert.pk for alert in created]
             transaction.on_commit(lambda: alerts_enqueue(alert_ids=ids))
-            # Should Redis have lost the job, the scheduler rings the drain when the due work takes over.
-            doorbell.ring_at_on_commit(due_at)
     return created
 
 
@@ -112,29 +117,84 @@ def certificates_announce() -> int:
     return announced
 
 
-def alerts_due_enqueue() -> int:
-    """The drain's due work: pending alerts no job sent in time go to a new job (Redis lost theirs)."""
-    ids = selectors.alerts_due_ids(limit=BATCH)
-    if not ids:
-        return 0
-    # Not due again until this job had its chance; if Redis loses it too, the next turn enqueues again.
-    Alert.objects.filter(pk__in=ids).update(next_attempt_at=timezone.now() + _lease())
-    alerts_enqueue(alert_ids=ids)
+class _DrainSender:
+    """A drain's alert sender: one thread in the worker process, beside the drain's waves and database
+    thread, so a robot that answers slowly holds up neither. The drain waits for it before it ends."""
+
+    def __init__(self):
+        self.pid = 0
+        self.executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self.futures: list[concurrent.futures.Future] = []
+
+    def submit(self, alert_ids: list[int]) -> None:
+        # Made in the process that sends: a work horse forked from the worker starts its own thread.
+        if self.executor is None or self.pid != os.getpid():
+            self.pid, self.futures = os.getpid(), []
+            self.executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="alerts-send")
+        self.futures.append(self.executor.submit(_claimed_send_in_thread, alert_ids))
+
+    def settle(self) -> None:
+        futures, self.futures = self.futures, []
+        if futures and self.pid == os.getpid():
+            concurrent.futures.wait(futures, timeout=deadline() + 10)
+
+
+_drain_sender = _DrainSender()
+
+
+def _claimed_send_in_thread(alert_ids: list[int]) -> None:
+    try:
+        _claimed_send(alert_ids)
+    except Exception:
+        # Still claimed: after the lease another sender takes them (or records them unconfirmed).
+        logger.exception("sending alerts %s failed", alert_ids)
+    finally:
+        connections.close_all()  # this thread's own connection
+
+
+def alerts_due_send() -> int:
+    """The drain's due work, every realtime turn: claim the due alerts and send them beside the waves."""
+    due = selectors.alerts_due_ids(limit=BATCH)
+    ids = alerts_claim(alert_ids=due) if due else []
+    if ids:
+        _drain_sender.submit(ids)
     return len(ids)
 
 
+def alerts_due_settle() -> None:
+    """The drain ends: its alerts in flight are sent and recorded first (the work horse exits after it)."""
+    _drain_sender.settle()
+
+
 def alerts_claim(*, alert_ids: list[int]) -> list[int]:
-    """Hold these alerts for one sender, if pending and held by no other (two jobs never send one alert twice)."""
+    """Hold these alerts for one sender, if pending and held by no other (two senders never send one alert).
+
+    An alert whose last sender died during its request (its claim expired with `sending_since` set) has
+    probably reached its channel: it is recorded unconfirmed, not sent again.
+    """
     now = timezone.now()
     with transaction.atomic():
         free = Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
-        ids = list(
+        rows = list(
             Alert.objects.select_for_update(skip_locked=True)
             .filter(pk__in=alert_ids, status=Alert.Status.PENDING)
             .filter(free)
-            .values_list("pk", flat=True)
+            .values_list("pk", "sending_since")
         )
+        ids = [pk for pk, since in rows if since is None]
+        lost = [pk for pk, since in rows if since is not None]
         Alert.objects.filter(pk__in=ids).update(claimed_until=now + _lease())
+        if lost:
+            Alert.objects.filter(pk__in=lost).update(
+                status=Alert.Status.UNCONFIRMED,
+                claimed_until=None,
+                next_attempt_at=None,
+                error=_(
+                    "The sender stopped during the request (its worker ended): the channel has probably "
+                    "received this alert. It is not sent again, so that it never arrives twice."
+                ),
+            )
+            logger.warning("alerts %s: their sender stopped during the request; recorded unconfirmed", lost)
     return ids
 
 
@@ -164,7 +224,10 @@ def _outbound_in_language(alert: Alert) -> Outbound:
 
 def alerts_send(*, alert_ids: list[int]) -> dict:
     """Send the alerts this sender could claim, all at once; record each answer."""
-    ids = alerts_claim(alert_ids=alert_ids)
+    return _claimed_send(alerts_claim(alert_ids=alert_ids))
+
+
+def _claimed_send(ids: list[int]) -> dict:
     alerts = list(Alert.objects.select_related("channel", "webhook").filter(pk__in=ids).order_by("pk"))
     ready: list[tuple[Alert, Outbound]] = []
     counts = {"sent": 0, "failed": 0, "retry": 0}
@@ -183,6 +246,8 @@ def alerts_send(*, alert_ids: list[int]) -> dict:
             except SecretUndecryptable as exc:
                 problem = str(exc)
         counts[alert_record_result(alert=alert, result=SendResult(ok=False, error=problem), final=True)] += 1
+    # Committed before any request goes out: should this sender die during it, the alert is not sent again.
+    Alert.objects.filter(pk__in=[alert.pk for alert, _outbound in ready]).update(sending_since=timezone.now())
     results = send_all([outbound for _alert, outbound in ready])
     for (alert, _sent), result in zip(ready, results, strict=True):
         counts[alert_record_result(alert=alert, result=result)] += 1
@@ -197,6 +262,7 @@ def alert_record_result(*, alert: Alert, result: SendResult, final: bool = False
     alert.response_body = result.body
     alert.error = result.error
     alert.claimed_until = None
+    alert.sending_since = None
     delays = settings.ALERT_RETRY_DELAYS
     if result.ok:
         outcome, alert.status, alert.sent_at, alert.next_attempt_at = "sent", Alert.Status.SENT, now, None
@@ -213,6 +279,7 @@ def alert_record_result(*, alert: Alert, result: SendResult, final: bool = False
                 "response_body",
                 "error",
                 "claimed_until",
+                "sending_since",
                 "status",
                 "sent_at",
                 "next_attempt_at",

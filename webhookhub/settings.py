@@ -1,6 +1,7 @@
 """WebhookHub settings, read from the environment (django-environ); see .env.example."""
 
 import base64
+import binascii
 import hashlib
 import ipaddress
 import re
@@ -8,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -180,6 +182,25 @@ if not SECRETS_ENCRYPTION_KEYS:
     # Development only: a key derived from SECRET_KEY, so a newcomer needs no set-up.
     SECRETS_ENCRYPTION_KEYS = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 
+
+def _fernet_key_problem(keys: list[str]) -> str:
+    """Why the keys cannot encrypt, or "": refused at start-up, not at the first secret saved or read."""
+    for number, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (TypeError, ValueError, binascii.Error):
+            # The key itself never goes into the message (it would reach logs and consoles).
+            return (
+                f"SECRETS_ENCRYPTION_KEYS: key {number} of {len(keys)} is not a Fernet key "
+                f"(32 bytes in url-safe base64, {len(key)} characters given). Make one with: "
+                'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+            )
+    return ""
+
+
+if problem := _fernet_key_problem(SECRETS_ENCRYPTION_KEYS):
+    raise ImproperlyConfigured(problem)
+
 # --- Delivery engine (docs/contract.md sections 1 and 7) ----------------------------------------
 WEBHOOK_CONNECT_TIMEOUT = env.float("WEBHOOK_CONNECT_TIMEOUT", default=5.0)
 WEBHOOK_READ_TIMEOUT = env.float("WEBHOOK_READ_TIMEOUT", default=15.0)
@@ -229,8 +250,6 @@ HUB_BASE_URL = env.str("HUB_BASE_URL", default="http://127.0.0.1:8000")
 ALERT_TIMEOUT = env.float("ALERT_TIMEOUT", default=10.0)
 # Seconds after a failed alert before each further try (an empty list: one try only).
 ALERT_RETRY_DELAYS = env.list("ALERT_RETRY_DELAYS", cast=int, default=[60, 300, 900])
-# Seconds after which the drain's due work sends a pending alert whose rq job did not (Redis lost it).
-ALERT_JOB_GRACE = env.int("ALERT_JOB_GRACE", default=60)
 # Email for the alerts' email channels: the console in development, SMTP otherwise.
 _mail_backend = "console" if DEBUG else "smtp"
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=f"django.core.mail.backends.{_mail_backend}.EmailBackend")

@@ -196,7 +196,7 @@ def group_sends_with_progress(sends):
 def group_sends_polled(*, send_ids) -> list[GroupSend]:
     """The sends the sends list polls, each with its progress."""
     sends = GroupSend.objects.filter(pk__in=list(send_ids)).only(
-        "pk", "status", "total", "scheduled_at", "started_at", "finished_at"
+        "pk", "webhook_id", "status", "total", "scheduled_at", "started_at", "finished_at"
     )
     return group_sends_with_progress(sends)
 

@@ -475,14 +475,23 @@ def pause_webhook(request, webhook_id: int = pk_path()):
     return webhook_as_dict(webhook)
 
 
+class ResumeOut(WebhookOut):
+    released: int = Field(
+        description="How many waiting deliveries the resume made due now (retrying ones included); "
+        "they are sent oldest first in each lane, at the webhook's limits."
+    )
+
+
 @router.post(
     "/webhooks/{webhook_id}/resume",
-    response=responses({200: WebhookOut}, post=True, refused=True),
+    response=responses({200: ResumeOut}, post=True, refused=True),
     auth=WRITE,
     operation_id="resumeWebhook",
 )
 def resume_webhook(request, webhook_id: int = pk_path()):
-    return webhook_as_dict(services.webhook_resume(webhook=_webhook(webhook_id), actor=request.auth.actor))
+    """Send what waited: every waiting delivery is due now, oldest first in each lane, at the webhook's limits."""
+    resumed = services.webhook_resume(webhook=_webhook(webhook_id), actor=request.auth.actor)
+    return {**webhook_as_dict(resumed.webhook), "released": resumed.released}
 
 
 @router.post(

@@ -3,6 +3,7 @@ sent by a real rq worker to fake WeCom, DingTalk and Feishu robots on 127.0.0.1 
 their vendors do; email through Django's locmem backend; the admin's test-alert button; Redis losing the job."""
 
 import json
+import time
 from datetime import timedelta
 
 import django_rq
@@ -21,6 +22,8 @@ from webhooks.signals import webhook_health_changed
 from ..factories import make_customers, make_webhook
 from ..support.receivers import ScriptedServer
 from ..support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
+from ..support.waiting import wait_until
+from ..support.workers import running_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -412,3 +415,43 @@ def test_robot_urls_are_masked_and_their_keys_known_as_secrets():
     for url, (masked, secrets) in cases.items():
         assert masked_url(url) == masked
         assert url_secrets(url) == secrets
+
+
+def test_a_sender_killed_during_its_request_sends_the_failing_alert_once(redis_conn):
+    """kill -9 of the worker while the robot takes its time: the next worker does not send it again."""
+    with FakeWeCom(token="wecom-kill-9", delay=3.0) as wecom:
+        Channel.objects.create(name="值班群", kind="wecom", url=wecom.url)
+        announce(make_webhook("https://crm.example.com/hook", name="CRM"), incident_id=11)
+        alert = Alert.objects.get()
+        env = {"ALERT_TIMEOUT": "5"}
+        with running_worker(**env) as first:
+            wait_until(
+                lambda: sum(wecom.server.in_flight.values()) > 0, timeout=30, message="the robot has the request"
+            )
+            first.kill9()
+        wait_until(lambda: len(wecom.messages) == 1, timeout=10, message="the robot took the message")
+        # The claim of the dead sender expires (ALERT_TIMEOUT + 32 s); the next worker finds the alert then.
+        with running_worker(**env) as second:
+            wait_until(
+                lambda: Alert.objects.get(pk=alert.pk).status != Alert.Status.PENDING,
+                timeout=90,
+                message="the dead sender's alert settled",
+            )
+            time.sleep(4)  # a second copy would arrive now
+        alert.refresh_from_db()
+        assert len(wecom.messages) == 1, second.log[-2000:]
+        assert alert.status == Alert.Status.UNCONFIRMED
+        assert "probably" in alert.error
+
+
+def test_a_sender_killed_before_its_request_leaves_the_alert_to_the_next_one():
+    """Claimed, but the sender died before writing sending_since: the alert is sent, once."""
+    with FakeWeCom(token="wecom-before") as wecom:
+        Channel.objects.create(name="值班群", kind="wecom", url=wecom.url)
+        announce(make_webhook("https://crm.example.com/hook", name="CRM"), incident_id=12)
+        (alert_id,) = services.alerts_claim(alert_ids=list(Alert.objects.values_list("pk", flat=True)))
+        assert services.alerts_send(alert_ids=[alert_id]) == {"sent": 0, "failed": 0, "retry": 0}  # held
+        Alert.objects.filter(pk=alert_id).update(claimed_until=timezone.now() - timedelta(seconds=1))
+        assert services.alerts_send(alert_ids=[alert_id])["sent"] == 1
+        assert len(wecom.messages) == 1
+        assert Alert.objects.get(pk=alert_id).sending_since is None

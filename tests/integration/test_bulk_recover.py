@@ -168,8 +168,10 @@ def test_a_stopped_recovery_starts_nothing_after_the_stop_returns(redis_conn):
             interval=0.1,
             message="the recovery under way",
         )
+        asked_at = time.monotonic()
         services.recovery_stop(recovery=recovery, user=user)
         stopped_at = time.monotonic()
+        print(f"the stop returned in {stopped_at - asked_at:.3f} s")
         # Claimed before the stop committed: the wave in flight (still sending, or recorded since; asked in
         # that order, nothing claimed before is missed), which may still reach the receiver.
         in_flight = set(

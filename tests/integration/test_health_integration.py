@@ -4,6 +4,7 @@ extended retry policy's retry goes out at its (test-sized) time. Run on SQLite a
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -151,6 +152,69 @@ def test_resume_sends_what_waited_oldest_first(redis_conn, signals):
             wait_until(lambda: len(server.posts()) == 8, timeout=30, message="all eight sent")
         assert [hit.delivery_id for hit in server.posts()] == created
     assert signals.kinds(webhook) == ["paused", "recovered"]
+
+
+def test_resume_releases_retries_waiting_for_their_time_every_waiting_id_at_once_and_once(redis_conn, signals):
+    """Auto-paused by the policy with retries 10 minutes away: the resume sends them all within seconds."""
+    state = {"up": False}
+    lock = threading.Lock()
+
+    def answer(hit):
+        with lock:
+            return (200, {}, b"ok") if state["up"] else (503, {}, b"maintenance")
+
+    customers = make_customers(12)
+    with ScriptedServer(answer) as server:
+        webhook = make_webhook(
+            server.url(),
+            auto_retry=True,
+            alert_after_failures=2,
+            autopause_failures=4,
+            autopause_hours=0,
+            max_concurrency=1,
+        )
+        env = {"WEBHOOK_RETRY_DELAYS": "600", "WEBHOOK_WAVE_SIZE": "1", **signals.env}
+        with running_worker(**env) as worker:
+            publish(webhook, customers[:6])
+            wait_until(lambda: Webhook.objects.get(pk=webhook.pk).is_paused, timeout=60, message="paused by the policy")
+            wait_until(
+                lambda: not Delivery.objects.filter(webhook=webhook, status=Delivery.Status.SENDING).exists(),
+                timeout=30,
+                message="what was in flight when it paused recorded",
+            )
+            publish(webhook, customers[6:])
+            waiting = Delivery.objects.filter(webhook=webhook, status__in=Delivery.WAITING_STATUSES)
+            retrying = set(waiting.filter(status=Delivery.Status.RETRYING).values_list("id", flat=True))
+            # Retries wait for their time: ten minutes from now, far past this test.
+            assert len(retrying) >= 4
+            assert all(
+                at > timezone.now() + timedelta(minutes=5)
+                for at in waiting.filter(pk__in=retrying).values_list("next_attempt_at", flat=True)
+            )
+            waiting_ids = list(waiting.order_by("created_at").values_list("id", flat=True))
+            with lock:
+                state["up"] = True
+            resumed_at = time.monotonic()
+            resumed = services.webhook_resume(webhook=Webhook.objects.get(pk=webhook.pk), user="ops")
+            assert resumed.released == len(waiting_ids) == 12  # each retrying or never tried
+            wait_until(
+                lambda: (
+                    not waiting.model.objects.filter(pk__in=waiting_ids)
+                    .exclude(status=Delivery.Status.SUCCEEDED)
+                    .exists()
+                ),
+                timeout=20,
+                message="every waiting delivery sent within seconds of the resume",
+            )
+            time.sleep(1)  # anything sent twice would arrive now
+            assert worker.log.count("Traceback") == 0, worker.log[-2000:]
+        hits = [hit for hit in server.posts() if hit.at > resumed_at]
+    # Each waiting id exactly once, oldest first (one at a time: the cap is 1), retries included.
+    assert [hit.delivery_id for hit in hits] == waiting_ids
+    assert max(hit.at for hit in hits) - resumed_at < 15
+    history = WebhookHistory.objects.get(webhook=webhook, action=WebhookHistory.Action.RESUMED)
+    assert history.data["released"] == len(waiting_ids)
+    assert str(len(waiting_ids)) in history.details
 
 
 def test_410_pauses_at_once_and_the_incident_says_why(redis_conn, signals):

@@ -11,7 +11,8 @@ from django.db import connection
 from django.utils import timezone
 
 from webhooks import services
-from webhooks.engine import record, worker
+from webhooks.engine import claim, record, worker
+from webhooks.engine.http import AttemptResult
 from webhooks.models import Attempt, Delivery, GroupSend
 from webhooks.services import group_sends
 
@@ -119,3 +120,46 @@ def test_the_tick_in_the_worker_closes_its_connection(redis_conn):
     connection.ensure_connection()
     hub.run_maintenance_tasks()
     assert connection.connection is None
+
+
+def test_a_redelivery_taken_back_after_a_crash_stays_the_persons_until_it_ends(settings, redis_conn, django_user_model):
+    """A bulk recover's (or a person's) redelivery whose worker died: the next attempt is still theirs."""
+    settings.WEBHOOK_CLAIM_LEASE = 60
+    settings.WEBHOOK_RETRY_DELAYS = [30, 30]
+    user = django_user_model.objects.create_user("xiaowang")
+    (customer,) = make_customers(1)
+    webhook = make_webhook("https://example.test/h", auto_retry=True)
+    delivery = services.message_publish(event="form/submit", webhooks=[webhook], customer=customer).deliveries.get()
+    claimed_at = timezone.now() - timedelta(seconds=61)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.SENDING,
+        claimed_by="dead-drain",
+        claimed_at=claimed_at,
+        attempt_count=1,
+        redeliver_requested_by=user,
+    )
+    assert record.leases_expired_record() == 1
+    delivery.refresh_from_db()
+    lost = Attempt.objects.get(delivery=delivery)
+    assert (lost.error_class, lost.trigger, lost.requested_by) == ("WorkerLost", Attempt.Trigger.REDELIVER, user)
+    assert delivery.status == Delivery.Status.RETRYING
+    assert delivery.redeliver_requested_by == user  # kept: the delivery has not ended
+    assert delivery.retry_count == 1  # and the lost attempt counts, so a crashing delivery cannot loop
+    # Its next attempt, whenever it goes, is recorded as that person's redelivery.
+    Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now())
+    (held,) = claim.deliveries_claim(webhook_id=webhook.pk, priorities=claim.REALTIME, limit=1, token="live")
+    result = AttemptResult(
+        delivery_id=held.id,
+        started_at=timezone.now(),
+        duration_ms=5,
+        url=webhook.url,
+        request_headers={},
+        succeeded=True,
+        response_status=200,
+    )
+    record.wave_record(claimed=[held], results=[result], token="live")
+    delivery.refresh_from_db()
+    second = Attempt.objects.filter(delivery=delivery).order_by("number").last()
+    assert (second.trigger, second.requested_by, second.succeeded) == (Attempt.Trigger.REDELIVER, user, True)
+    assert delivery.status == Delivery.Status.SUCCEEDED
+    assert delivery.redeliver_requested_by is None  # ended: nothing more to credit

@@ -82,6 +82,18 @@ def test_production_refuses_to_start_without_keys(tmp_path):
     assert "SECRETS_ENCRYPTION_KEYS must be set" in values["error"]
 
 
+def test_production_refuses_to_start_with_a_key_that_is_not_a_fernet_key(tmp_path):
+    good = "dGVzdC1vbmx5LWtleS10ZXN0LW9ubHkta2V5LTAwMDA="
+    for keys, number in (("x", "key 1 of 1"), (f"{good},not-a-key-secret-value", "key 2 of 2")):
+        values = settings_with(tmp_path, DEBUG="0", SECRET_KEY="k" * 50, SECRETS_ENCRYPTION_KEYS=keys)
+        assert "error" in values, keys
+        assert "ImproperlyConfigured" in values["error"]
+        assert f"SECRETS_ENCRYPTION_KEYS: {number} is not a Fernet key" in values["error"]
+        assert "Fernet.generate_key()" in values["error"]  # how to make a good one
+        assert "not-a-key-secret-value" not in values["error"]  # the key itself is never printed
+    assert settings_with(tmp_path, DEBUG="0", SECRET_KEY="k" * 50, SECRETS_ENCRYPTION_KEYS=good)["KEYS"] == 1
+
+
 def test_production_settings_from_the_environment(tmp_path):
     env = {
         "DEBUG": "1",

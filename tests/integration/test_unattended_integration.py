@@ -14,9 +14,9 @@ from django.utils import translation
 
 from alerts.models import Alert, Channel
 from webhooks import services
-from webhooks.models import Delivery, Webhook
+from webhooks.models import Attempt, Delivery, GroupSend, Webhook
 
-from ..factories import make_customers, make_webhook
+from ..factories import make_customers, make_group, make_webhook
 from ..support.receivers import ScriptedServer
 from ..support.robots import FakeDingTalk, FakeFeishu, FakeWeCom, message_text
 from ..support.waiting import wait_until
@@ -123,3 +123,42 @@ def test_a_failing_receiver_is_paused_announced_once_per_channel_and_kind_and_lo
         assert "503" in paused_text
     assert dingtalk.signature_checked == 3
     assert feishu.signature_checked == 3
+
+
+ALERT_BOUND = 10.0  # seconds; the target is 5 s from the incident, asserted with room for a loaded CI host
+
+
+def test_an_alert_reaches_its_channel_within_seconds_while_a_large_group_send_keeps_the_worker_busy(redis_conn):
+    """The only worker is inside a drain sending 5,000 deliveries to a slow receiver; an incident's alert
+    must not wait for that drain to end (its budget, 60 s) but go out in the realtime lane."""
+    customers = make_customers(5000)
+    group = make_group(customers)
+    with (
+        ScriptedServer(delay=1.0) as slow,
+        ScriptedServer(lambda hit: (503, {}, b"maintenance")) as broken,
+        FakeWeCom(token="wecom-busy") as wecom,
+    ):
+        Channel.objects.create(name="值班群", kind="wecom", url=wecom.url)
+        bulk = make_webhook(slow.url(), name="双十二群发", max_concurrency=100)
+        failing = make_webhook(broken.url(), name="CRM 线索推送", alert_after_failures=1, autopause=False)
+        with running_worker(WEBHOOK_DRAIN_BUDGET="60") as worker:
+            send = services.group_send_create(webhook=bulk, group=group)
+            wait_until(
+                lambda: Attempt.objects.filter(delivery__webhook=bulk).count() >= 300,
+                timeout=90,
+                message="the group send is under way",
+            )
+            published_at = time.monotonic()
+            services.message_publish(event="form/submit", webhooks=[failing], customer=customers[0])
+            wait_until(lambda: wecom.server.posts(), timeout=90, message="the failing alert reached the robot")
+            alert_at = wecom.server.posts()[0].at
+            delivered = Delivery.objects.filter(webhook=bulk, status=Delivery.Status.SUCCEEDED).count()
+            services.group_send_cancel(send=GroupSend.objects.get(pk=send.pk))
+            log = worker.log
+    latency = alert_at - published_at
+    print(f"alert during a group send: {latency:.2f} s after the failing event ({delivered} of 5000 delivered)")
+    assert delivered < 5000  # the send was still running when the alert arrived
+    assert latency < ALERT_BOUND, log[-3000:]
+    assert len(wecom.messages) == 1
+    assert "CRM 线索推送" in message_text("wecom", wecom.messages[0])
+    assert Alert.objects.get(webhook=failing).status == Alert.Status.SENT

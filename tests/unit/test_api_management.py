@@ -8,6 +8,7 @@ import pytest
 from api.models import ApiKey, Scope
 from api.services import api_key_create, api_key_revoke
 from customers.models import Group
+from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
 
 from ..factories import make_customers, make_key_owner, make_webhook
@@ -207,7 +208,11 @@ def test_pause_resume_and_test_send(api, owner):
     customer = make_customers(1)[0]
     assert api("POST", f"/webhooks/{webhook.pk}/pause").json()["paused"] is True
     assert api("POST", f"/webhooks/{webhook.pk}/pause").status_code == 409
-    assert api("POST", f"/webhooks/{webhook.pk}/resume").json()["paused"] is False
+    # Accepted while paused: it waits, and the resume says it released it.
+    services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
+    resumed = api("POST", f"/webhooks/{webhook.pk}/resume").json()
+    assert resumed["paused"] is False
+    assert resumed["released"] == 1
     sent = api("POST", f"/webhooks/{webhook.pk}/test", {"customer_id": customer.pk})
     assert sent.status_code == 201
     delivery = Delivery.objects.get(pk=sent.json()["delivery_id"])

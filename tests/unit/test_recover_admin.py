@@ -7,12 +7,15 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Permission, User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from webhookhub.errors import HubError
 from webhooks import services
 from webhooks.content.events import Event
+from webhooks.engine import claim
 from webhooks.models import Delivery, GroupSend, Message, Recovery
 from webhooks.services import recoveries
 
@@ -111,10 +114,23 @@ def test_stop_cancels_what_was_moved_and_not_sent_and_moves_no_more(monkeypatch,
     recovery = services.recovery_create(kind=Recovery.Kind.SEND, criteria={"send_id": send.pk}, user=marketer)
     monkeypatch.setattr(recoveries, "BATCH", 4)
     recoveries.recoveries_advance()
-    stopped = services.recovery_stop(recovery=recovery, user=marketer)
+    with CaptureQueriesContext(connection) as queries:
+        stopped = services.recovery_stop(recovery=recovery, user=marketer)
+    # The stop only marks the recovery, whatever its size (it returned in 4.2 s with 3,802 to cancel):
+    # not one delivery row is written inside the request.
+    table = Delivery._meta.db_table
+    assert [q["sql"] for q in queries if table in q["sql"] and not q["sql"].startswith("SELECT")] == []
     assert stopped.status == Recovery.Status.STOPPED
     assert recoveries.recoveries_advance() == 0
     assert recoveries.recoveries_active() == []
+    # Nothing of it is claimed any more, and the drains' upkeep cancels what it moved, a batch a turn.
+    assert (
+        claim.deliveries_claim(
+            webhook_id=webhook.pk, priorities=claim.BULK, limit=10, token="t", recovery_id=recovery.pk
+        )
+        == []
+    )
+    assert recoveries.recoveries_settle() == 4
     assert Delivery.objects.filter(status=S.CANCELLED, recovery=recovery).count() == 4
     assert "stopped by mkt" in Delivery.objects.filter(recovery=recovery).first().last_error
     assert Delivery.objects.filter(status=S.FAILED, recovery__isnull=True).count() == 2  # never moved

@@ -115,6 +115,14 @@ class CustomerFilter(InputFilter):
 # --- Webhooks -------------------------------------------------------------------------------------
 
 
+class WebhookChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        notes = health_selectors.paused_notes(webhooks=self.result_list, user=request.user)
+        for webhook in self.result_list:
+            webhook.paused_note = notes.get(webhook.pk)
+
+
 @admin.register(Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
@@ -287,9 +295,15 @@ class WebhookAdmin(admin.ModelAdmin):
     def trigger(self, obj):
         return obj.trigger_label
 
+    def get_changelist(self, request, **kwargs):
+        return WebhookChangeList
+
     @admin.display(description=_("health"))
     def health_column(self, obj):
-        return render_to_string("admin/webhooks/webhook/health_badge.html", health_selectors.health_state(obj))
+        return render_to_string(
+            "admin/webhooks/webhook/health_badge.html",
+            {**health_selectors.health_state(obj), "note": getattr(obj, "paused_note", None)},
+        )
 
     @admin.display(description=_("last delivery"))
     def last_delivery_status(self, obj):
@@ -452,8 +466,10 @@ class GroupSendChangeList(ChangeList):
         # One aggregate query for the whole page, not one per row.
         selectors.group_sends_with_progress(self.result_list)
         can_view = request.user.has_perm("webhooks.view_delivery")
+        notes = health_selectors.paused_notes(webhooks={s.webhook for s in self.result_list}, user=request.user)
         for send in self.result_list:
             send.can_view_deliveries = can_view
+            send.paused_note = notes.get(send.webhook_id)
 
 
 @admin.register(OutboundProxy)
@@ -539,6 +555,9 @@ class GroupSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         send = super().get_object(request, object_id, from_field)
         if send is not None:
             send.can_view_deliveries = request.user.has_perm("webhooks.view_delivery")
+            send.paused_note = health_selectors.paused_notes(webhooks=[send.webhook], user=request.user).get(
+                send.webhook_id
+            )
         return send
 
     def changelist_view(self, request, extra_context=None):
@@ -573,8 +592,15 @@ class GroupSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if getattr(obj, "progress", None) is None:
             selectors.group_sends_with_progress([obj])
         links = send_links(obj) if getattr(obj, "can_view_deliveries", False) else None
+        # A send that waits on a paused webhook says so, and why, where its progress stands still.
+        note = (
+            getattr(obj, "paused_note", None)
+            if obj.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING)
+            else None
+        )
         return render_to_string(
-            "admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress, "links": links}
+            "admin/webhooks/groupsend/progress.html",
+            {"send": obj, "progress": obj.progress, "links": links, "paused_note": note},
         )
 
     @admin.display(description=_("send again"))
@@ -643,6 +669,14 @@ class StatusClassFilter(admin.SimpleListFilter):
         return selectors.deliveries_of_status_class(queryset, self.value() or "")
 
 
+class DeliveryChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        notes = health_selectors.paused_notes(webhooks={d.webhook for d in self.result_list}, user=request.user)
+        for delivery in self.result_list:
+            delivery.paused_note = notes.get(delivery.webhook_id)
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # Nothing of a delivery is edited by hand; the detail page is read-only (redeliver is a button).
@@ -680,6 +714,9 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     class Media:
         css = ADMIN_CSS
+
+    def get_changelist(self, request, **kwargs):
+        return DeliveryChangeList
 
     def get_search_results(self, request, queryset, search_term):
         queryset, cut = selectors.deliveries_search(queryset, search_term)
@@ -742,8 +779,9 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
-        if obj.status in Delivery.WAITING_STATUSES and obj.webhook.is_paused:
-            return status_badge("paused", gettext("waiting: webhook paused"))
+        note = getattr(obj, "paused_note", None)
+        if obj.status in Delivery.WAITING_STATUSES and note:
+            return render_to_string("webhooks/paused_cell.html", {"note": note})
         badge = status_badge(obj.status, obj.get_status_display())
         if obj.status in Delivery.WAITING_STATUSES and obj.next_attempt_at:
             return format_html(
@@ -804,6 +842,11 @@ class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "is_sample": selectors.delivery_is_sample(delivery),
             "attempts": result["attempts"],
             "status_badge": status_badge(delivery.status, delivery.get_status_display()),
+            "paused_note": health_selectors.paused_notes(webhooks=[delivery.webhook], user=request.user).get(
+                delivery.webhook_id
+            )
+            if delivery.status in Delivery.WAITING_STATUSES
+            else None,
             "can_redeliver": request.user.has_perm(REDELIVER_PERMISSION),
             "bodies_days": settings.RETENTION_BODIES_DAYS,
             # The page follows a delivery about to be attempted (a redelivery waiting, or due now) and

@@ -26,6 +26,7 @@ from webhooks.content.body_fields import template_warnings
 from webhooks.content.payloads import message_context
 from webhooks.content.templating import TemplateError, compile_template, template_check
 from webhooks.forms import GroupSendForm, TemplateCheckForm, TemplatePreviewForm, TestSendForm
+from webhooks.health import selectors as health_selectors
 from webhooks.models import Delivery, GroupSend, Webhook
 
 MAX_POLLED_SENDS = 200
@@ -85,6 +86,7 @@ def send_dialog(request, pk, *, model_admin):
         "group_form": GroupSendForm(),
         "urls": dialog_urls(webhook),
         "fragment": fragment,
+        "paused_note": health_selectors.paused_notes(webhooks=[webhook], user=request.user).get(webhook.pk),
     }
     template = "webhooks/send_dialog.html" if fragment else "admin/webhooks/webhook/send_message.html"
     return TemplateResponse(request, template, context)
@@ -188,8 +190,11 @@ def group_sends_status(request, *, model_admin):
     columns = [name for name in model_admin.get_list_display(request) if name in model_admin.live_columns]
     polled = selectors.group_sends_polled(send_ids=ids)
     can_view_deliveries = request.user.has_perm("webhooks.view_delivery")
+    paused = Webhook.objects.filter(pk__in={send.webhook_id for send in polled}, paused_at__isnull=False)
+    notes = health_selectors.paused_notes(webhooks=paused, user=request.user)
     for send in polled:
         send.can_view_deliveries = can_view_deliveries
+        send.paused_note = notes.get(send.webhook_id)
     sends = [
         {**selectors.group_send_status(send), "cells": {name: getattr(model_admin, name)(send) for name in columns}}
         for send in polled

@@ -294,6 +294,7 @@ def drain_run(*, budget: float | None = None) -> dict:
     try:
         counts = asyncio.run(drain.run())
     finally:
+        due.due_work_settle()
         for executor in (drain.executor, drain.fanout_executor):
             executor.submit(connections.close_all).result()
             executor.shutdown()

@@ -13,13 +13,15 @@ class DueWork:
     """Work of another app whose rows the drain also runs when due (automation's flow runs).
 
     `run()` does what is due and returns how many it did; `due()` says whether anything is due now;
-    `next_at()` when the next falls due. The drain calls `run` every turn, the tick calls `due`.
+    `next_at()` when the next falls due; `settle()`, if given, waits for what `run` started in the
+    background. The drain calls `run` every turn and `settle` at its end; the tick calls `due`.
     """
 
     name: str
     run: Callable[[], int]
     due: Callable[[], bool]
     next_at: Callable[[], datetime | None]
+    settle: Callable[[], None] | None = None
 
 
 _due_work: list[DueWork] = []
@@ -32,3 +34,10 @@ def due_work_register(work: DueWork) -> None:
 
 def due_work() -> list[DueWork]:
     return list(_due_work)
+
+
+def due_work_settle() -> None:
+    """The drain ends: what the due work started in the background finishes first."""
+    for work in _due_work:
+        if work.settle is not None:
+            work.settle()

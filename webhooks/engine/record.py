@@ -42,6 +42,12 @@ def _trigger(delivery: Claimed) -> str:
     return Attempt.Trigger.FIRST if delivery.attempt_count == 0 else Attempt.Trigger.RETRY
 
 
+def _counts_as_retry(trigger: str, *, lost: bool) -> bool:
+    # A lost redelivery keeps its trigger for the next attempt, so it counts here: one that kills
+    # its worker each time still runs out of retries.
+    return trigger == Attempt.Trigger.RETRY or (lost and trigger == Attempt.Trigger.REDELIVER)
+
+
 def _messages_state(message_ids) -> tuple[set, set]:
     """Of these messages: those not retried (test sends), and those whose group send was stopped.
 
@@ -125,18 +131,19 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
             )
         )
         webhook = webhooks[delivery.webhook_id]
+        lost = result.error_class == LOST
         outcome = outcome_decide(
             facts=AttemptFacts(
                 succeeded=result.succeeded,
                 status_code=result.response_status,
                 retry_after=result.retry_after,
                 location=result.location,
-                worker_lost=result.error_class == LOST,
+                worker_lost=lost,
             ),
             auto_retry=webhook.auto_retry,
             policy=policies[delivery.webhook_id],
             delivery_id=delivery.id,
-            retries_done=delivery.retry_count + int(trigger == Attempt.Trigger.RETRY),
+            retries_done=delivery.retry_count + int(_counts_as_retry(trigger, lost=lost)),
             retryable_message=delivery.message_id not in no_retry,
             cancelled=delivery.message_id in cancelled,
             now=now,
@@ -170,7 +177,7 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 id=delivery.id,
                 status=outcome.status,
                 attempt_count=delivery.attempt_count + 1,
-                retry_count=delivery.retry_count + int(trigger == Attempt.Trigger.RETRY),
+                retry_count=delivery.retry_count + int(_counts_as_retry(trigger, lost=lost)),
                 next_attempt_at=outcome.next_attempt_at,
                 last_error=error[:ERROR_LIMIT],
                 last_error_code=result.error_code,
@@ -178,7 +185,10 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
                 last_status_code=result.response_status,
                 claimed_at=None,
                 claimed_by="",
-                redeliver_requested_by_id=None,
+                # A redelivery whose worker was lost is still that person's: the next attempt says so.
+                redeliver_requested_by_id=delivery.redeliver_requested_by_id
+                if lost and outcome.status in Delivery.WAITING_STATUSES
+                else None,
                 # A retry waits behind fresh work of its lane.
                 priority=Delivery.Priority.BULK_RETRY
                 if delivery.priority >= Delivery.Priority.BULK

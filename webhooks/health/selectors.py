@@ -2,10 +2,14 @@
 
 from datetime import UTC, datetime, timedelta
 
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from webhooks.health.services import alert_after, autopause_policy
+from webhookhub.roles import ADMINISTRATOR, SECRETS_PERMISSION
+from webhooks.health.services import Cause, alert_after, autopause_policy
 from webhooks.models import Webhook
 from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
 
@@ -121,4 +125,78 @@ def webhook_health_api(webhook: Webhook) -> dict:
         "success_rate_hour": rates["hour"]["rate"],
         "success_rate_day": rates["day"]["rate"],
         "incident_id": health.incident_id if health else None,
+    }
+
+
+# --- A paused webhook, wherever its work waits ----------------------------------------------------
+
+# Administrators a Marketer is told to ask, at most this many names.
+ASK_NAMES = 3
+
+
+def pause_reason_words(webhook: Webhook, incident: WebhookIncident | None) -> str:
+    """Why the webhook is paused, in the reader's language (not the words stored at the pause)."""
+    cause = incident.pause_cause if incident is not None and incident.paused_at else ""
+    if cause == Cause.POLICY:
+        reason = _("Paused automatically: %(failures)s failed attempts in a row, failing since %(since)s.") % {
+            "failures": incident.consecutive_failures,  # type: ignore[union-attr]
+            "since": timezone.localtime(incident.started_at).strftime("%Y-%m-%d %H:%M:%S %Z"),  # type: ignore[union-attr]
+        }
+    elif cause == Cause.GONE or webhook.gone_at:
+        reason = _("Paused: the receiver answered 410 Gone.")
+    else:
+        # A person's pause: their own words, as they wrote them.
+        reason = webhook.pause_reason or _("Paused.")
+        if incident is not None and incident.paused_by:
+            reason = _("%(reason)s (paused by %(user)s)") % {"reason": reason, "user": incident.paused_by}
+    if incident is not None and incident.last_status_code:
+        reason = _("%(reason)s Last answer: HTTP %(status)s.") % {"reason": reason, "status": incident.last_status_code}
+    return reason
+
+
+def _resumers() -> list[str]:
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(
+            Q(is_superuser=True)
+            | Q(groups__name=ADMINISTRATOR)
+            | Q(user_permissions__codename="change_webhook", user_permissions__content_type__app_label="webhooks")
+        )
+        .distinct()
+        .order_by("-is_superuser", "username")[:ASK_NAMES]
+    )
+    return [user.get_full_name() or user.get_username() for user in users]
+
+
+def paused_notes(*, webhooks, user) -> dict[int, dict]:
+    """For each paused webhook among these: why (in the reader's language), and a way on for this reader:
+    the link to resume it (those who may) or whom to ask (the others). Two queries, whatever the count."""
+    paused = {webhook.pk: webhook for webhook in webhooks if webhook is not None and webhook.is_paused}
+    if not paused:
+        return {}
+    incidents = {
+        incident.webhook_id: incident
+        for incident in WebhookIncident.objects.filter(
+            webhook_id__in=list(paused), ended_at__isnull=True, paused_at__isnull=False
+        ).order_by("started_at")
+    }
+    can_resume = user.has_perm(SECRETS_PERMISSION)  # who may pause and resume (health_views.py)
+    ask = ""
+    if not can_resume:
+        names = _resumers()
+        ask = (
+            _("Only an administrator can resume it: ask %(names)s.") % {"names": ", ".join(names)}
+            if names
+            else _("Only an administrator can resume it: ask yours.")
+        )
+    return {
+        pk: {
+            "webhook_id": pk,
+            "name": webhook.name,
+            "reason": pause_reason_words(webhook, incidents.get(pk)),
+            "resume_url": reverse("admin:webhooks_webhook_change", args=[pk]) + "#webhook-health" if can_resume else "",
+            "ask": ask,
+        }
+        for pk, webhook in paused.items()
     }

@@ -29,10 +29,12 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Case, F, PositiveSmallIntegerField, Value, When
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -40,7 +42,7 @@ from django.utils.translation import gettext as _
 from webhookhub.errors import HubError
 from webhooks.engine import doorbell
 from webhooks.engine.http import AttemptResult
-from webhooks.models import Webhook, WebhookHistory
+from webhooks.models import Delivery, Webhook, WebhookHistory
 from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
 from webhooks.signals import webhook_health_changed
 
@@ -374,9 +376,35 @@ def webhook_pause(*, webhook: Webhook, reason: str = "", user=None, actor=None) 
     return webhook
 
 
+@dataclass(frozen=True)
+class Resumed:
+    webhook: Webhook
+    # How many waiting deliveries the resume made due now.
+    released: int
+
+
+def _waiting_release(webhook_id: int, *, now: datetime) -> int:
+    """Every waiting delivery of the webhook due now, retrying ones included, oldest first in its lane.
+
+    Due at its creation time and back in its lane's first priority: the claim (by priority, then due
+    time) then takes a lane's deliveries in the order they were made, whatever retry time they held.
+    """
+    P = Delivery.Priority
+    return Delivery.objects.filter(webhook_id=webhook_id, status__in=Delivery.WAITING_STATUSES).update(
+        next_attempt_at=F("created_at"),
+        priority=Case(
+            When(priority=P.REALTIME_RETRY, then=Value(P.REALTIME.value)),
+            When(priority=P.BULK_RETRY, then=Value(P.BULK.value)),
+            default=F("priority"),
+            output_field=PositiveSmallIntegerField(),
+        ),
+        updated_at=now,
+    )
+
+
 @transaction.atomic
-def webhook_resume(*, webhook: Webhook, user=None, actor=None) -> Webhook:
-    """Send everything that waited, at the webhook's limits, oldest first (of each lane, see claim.py).
+def webhook_resume(*, webhook: Webhook, user=None, actor=None) -> Resumed:
+    """Send everything that waited now, at the webhook's limits, oldest first in each lane.
 
     Clears the 410 and Retry-After marks (the person says the receiver is back), ends the incident
     ("recovered", by whom) and starts the counters again: the policy gives the receiver a full window.
@@ -392,7 +420,8 @@ def webhook_resume(*, webhook: Webhook, user=None, actor=None) -> Webhook:
     webhook.gone_at = None
     webhook.throttled_until = None
     webhook.save(update_fields=["paused_at", "pause_reason", "gone_at", "throttled_until", "updated_at"])
-    _history(webhook.pk, WebhookHistory.Action.RESUMED, by)
+    released = _waiting_release(webhook.pk, now=now)
+    _history(webhook.pk, WebhookHistory.Action.RESUMED, by, released=released)
     incident = WebhookIncident.objects.filter(pk=health.incident_id).first() if health.incident_id else None
     if incident is not None:
         incident.resumed_at = now
@@ -402,4 +431,4 @@ def webhook_resume(*, webhook: Webhook, user=None, actor=None) -> Webhook:
     WebhookHealth.objects.filter(pk=health.pk).update(consecutive_failures=0, failing_since=None)
     doorbell.ring_on_commit(doorbell.REALTIME_QUEUE)
     doorbell.ring_on_commit(doorbell.BULK_QUEUE)
-    return webhook
+    return Resumed(webhook=webhook, released=released)

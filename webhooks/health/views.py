@@ -19,6 +19,7 @@ from webhookhub.roles import is_administrator
 from webhooks import services
 from webhooks.engine.retry_policy import DelaysError, RetryPolicyKind, delays_parse, policy_of, schedule_words
 from webhooks.models import Webhook
+from webhooks.models.health import released_words
 
 
 def can_pause(user) -> bool:
@@ -63,11 +64,11 @@ def webhook_resume(request, pk):
         raise PermissionDenied
     webhook = get_object_or_404(Webhook, pk=pk)
     try:
-        services.webhook_resume(webhook=webhook, user=request.user)
+        resumed = services.webhook_resume(webhook=webhook, user=request.user)
     except HubError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, _("The webhook is resumed: everything that waited is being sent, oldest first."))
+        messages.success(request, _("The webhook is resumed.") + " " + released_words(resumed.released))
     return _back(webhook)
 
 

@@ -524,6 +524,8 @@ class GroupSend(models.Model):
     progress: dict
     # Set by the admin per request: whether the progress links to the send's deliveries; not a column.
     can_view_deliveries: bool
+    # Set by the admin per request when its webhook is paused (health_selectors.paused_notes); not a column.
+    paused_note: dict | None
 
     # Renewed by the worker writing the fan-out; one older than the lease is taken over by another.
     fanout_heartbeat = models.DateTimeField(null=True, blank=True, editable=False)

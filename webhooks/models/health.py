@@ -8,7 +8,7 @@ from it.
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.zones import zone_offset
@@ -152,6 +152,8 @@ def pause_words(data: dict) -> str:
         text = gettext("Paused by the auto-pause policy.")
     elif cause == WebhookIncident.PauseCause.GONE:
         text = gettext("Paused: the receiver answered 410 Gone.")
+    elif "released" in data:
+        text = released_words(data["released"])
     elif cause == WebhookIncident.PauseCause.PERSON and not reason:
         text = gettext("Paused by %(user)s.") % {"user": by} if by else gettext("Paused.")
     else:
@@ -169,3 +171,12 @@ def incident_pause_words(incident: WebhookIncident) -> str:
             "since": incident.started_at,
         }
     )
+
+
+def released_words(released: int) -> str:
+    """What a resume released, in the reader's language (the webhook's history, the resume message)."""
+    return ngettext(
+        "%(count)s waiting delivery released: it is sent now.",
+        "%(count)s waiting deliveries released: they are sent now, oldest first.",
+        released,
+    ) % {"count": released}

@@ -13,8 +13,9 @@ existed when the recovery was asked for. Not sent again, and counted as skipped:
 pending or being sent, succeeded ones, test sends (a person's check at one moment, never retried,
 not resent in bulk either), those whose body is gone (retention, or never rendered) and those of
 inactive webhooks. Deliveries of a paused webhook are moved and wait, like all its work, until it is
-resumed. A stop cancels what the recovery moved and has not sent (with the reason) and moves no more;
-at most the wave in flight when the stop commits still reaches its receiver.
+resumed. A stop moves and claims no more at once (the request only marks it, so it returns at once
+whatever the size); the drains' upkeep then cancels what it moved and has not sent (with the reason). At
+most the wave in flight when the stop commits still reaches its receiver.
 """
 
 import logging
@@ -274,7 +275,10 @@ def _stopped_reason(recovery: Recovery) -> str:
 
 
 def recoveries_settle() -> int:
-    """A wave in flight at a stop may set a delivery to retry: cancelled here, so a stop stays a stop."""
+    """The drain's upkeep after a stop: what the recovery moved and has not sent is cancelled, a batch a turn.
+
+    Also a wave in flight at the stop that set a delivery to retry: cancelled here, so a stop stays a stop.
+    """
     since = timezone.now() - timedelta(seconds=SETTLE_SECONDS)
     settled = 0
     for recovery in Recovery.objects.filter(status=Recovery.Status.STOPPED, finished_at__gte=since).select_related(
@@ -285,8 +289,12 @@ def recoveries_settle() -> int:
 
 
 def _cancel_waiting(recovery: Recovery) -> int:
-    # A plain condition on status (no join): PostgreSQL re-checks it on a row a claim changed meanwhile.
-    return Delivery.objects.filter(recovery_id=recovery.pk, status__in=Delivery.WAITING_STATUSES).update(
+    waiting = Delivery.objects.filter(recovery_id=recovery.pk, status__in=Delivery.WAITING_STATUSES)
+    ids = list(waiting.values_list("pk", flat=True)[:BATCH])
+    if not ids:
+        return 0
+    # The status again in the UPDATE: PostgreSQL re-checks it on a row a claim changed meanwhile.
+    return waiting.filter(pk__in=ids).update(
         status=Status.CANCELLED,
         next_attempt_at=None,
         redeliver_requested_by=None,
@@ -297,10 +305,12 @@ def _cancel_waiting(recovery: Recovery) -> int:
 
 @transaction.atomic
 def recovery_stop(*, recovery: Recovery, user=None) -> Recovery:
-    """Stop a running recovery: nothing more is moved, what it moved and has not sent is cancelled.
+    """Stop a running recovery: nothing more is moved or claimed; what it moved and has not sent is cancelled.
 
     The row lock waits for a claim of its deliveries under way (claim.py reads the recovery under a
-    share lock), so no claim starts after this returns; the wave already in flight is recorded.
+    share lock), so no claim starts after this returns; the wave already in flight is recorded. The
+    request only marks the stop, whatever the recovery's size: the drains' upkeep cancels what it had
+    moved (recoveries_settle, within a second or so), and the progress counts nothing of it as pending.
     """
     recovery = Recovery.objects.select_for_update().get(pk=recovery.pk)
     if recovery.status != Recovery.Status.RUNNING:
@@ -309,7 +319,7 @@ def recovery_stop(*, recovery: Recovery, user=None) -> Recovery:
     recovery.stopped_by = user
     recovery.finished_at = timezone.now()
     recovery.save(update_fields=["status", "stopped_by", "finished_at"])
-    _cancel_waiting(recovery)
+    doorbell.ring_on_commit(doorbell.BULK_QUEUE)
     return recovery
 
 
