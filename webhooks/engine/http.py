@@ -14,10 +14,8 @@ import base64
 import codecs
 import ipaddress
 import json
-import os
 import socket
 import ssl
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +23,6 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
-from cryptography import x509
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -43,6 +40,7 @@ from webhooks.engine.ssrf import (
     blocked_error,
     check_literal_host,
 )
+from webhooks.engine.tls import tls_context
 from webhooks.models import Webhook
 
 USER_AGENT = f"WebhookHub/{webhookhub.__version__}"
@@ -87,22 +85,6 @@ class Proxy:
         return urlsplit(self.url).netloc
 
 
-def proxy_url_problem(url: str, *, credentials_allowed: bool = False) -> str:
-    """Why `url` cannot be a proxy's URL, in the reader's language; '' when it can."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        return _("Not a URL.")
-    if parts.scheme != "http" or not parts.hostname:
-        return _("A proxy URL is http://host:port (an HTTP proxy; https requests go through it with CONNECT).")
-    if (parts.username or parts.password) and not credentials_allowed:
-        return _("Put the proxy's username and password in their own fields, not in the URL.")
-    if parts.path not in ("", "/") or parts.query or parts.fragment:
-        return _("A proxy URL has no path: http://host:port.")
-    return ""
-
-
 def proxy_from_url(url: str) -> Proxy | None:
     """WEBHOOK_PROXY_URL (credentials in it, percent-encoded) as a Proxy; None when empty."""
     if not url:
@@ -129,74 +111,6 @@ def webhook_proxy(webhook) -> Proxy | None:
 
 
 # --- TLS: a private CA, a client certificate -------------------------------------------------------
-
-
-def _load_client_pair(context: ssl.SSLContext, certificate: str, key: str) -> None:
-    # ssl loads a key only from a file: an anonymous in-memory one where Linux has it, so the decrypted
-    # key never touches a disk; elsewhere a private temporary file, removed at once.
-    pem = f"{certificate.strip()}\n{key.strip()}\n".encode()
-    no_passphrase = lambda: b""  # noqa: E731 - an encrypted key fails clearly instead of prompting
-    if hasattr(os, "memfd_create"):
-        fd = os.memfd_create("webhookhub-client-pair", os.MFD_CLOEXEC)
-        try:
-            os.write(fd, pem)
-            context.load_cert_chain(f"/proc/self/fd/{fd}", password=no_passphrase)
-        finally:
-            os.close(fd)
-        return
-    with tempfile.NamedTemporaryFile(suffix=".pem") as file:
-        file.write(pem)
-        file.flush()
-        context.load_cert_chain(file.name, password=no_passphrase)
-
-
-def tls_context(*, verify: bool, ca_bundle: str = "", certificate: str = "", key: str = "") -> ssl.SSLContext | bool:
-    """What aiohttp's `ssl=` gets: True or False (its default context, or none) unless a CA or a client pair is set."""
-    if not ca_bundle and not certificate:
-        return verify
-    # A private CA replaces the public ones: the receiver must be signed by it.
-    context = ssl.create_default_context(cadata=ca_bundle if verify and ca_bundle else None)
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if certificate:
-        _load_client_pair(context, certificate, key)
-    return context
-
-
-def ca_bundle_problem(bundle: str) -> str:
-    """Why `bundle` is not a usable PEM bundle of CA certificates; '' when it is."""
-    if "-----BEGIN CERTIFICATE-----" not in (bundle or ""):
-        return _("Paste PEM certificates (-----BEGIN CERTIFICATE----- …).")
-    try:
-        certificates = x509.load_pem_x509_certificates(bundle.encode())
-        ssl.create_default_context(cadata=bundle)
-    except (ValueError, ssl.SSLError) as exc:
-        return _("These certificates cannot be read: %(reason)s") % {"reason": exc}
-    if not certificates:
-        return _("Paste PEM certificates (-----BEGIN CERTIFICATE----- …).")
-    return ""
-
-
-def client_pair_problem(certificate: str, key: str) -> tuple[str, datetime | None]:
-    """Why a client certificate and key cannot be used ('' when they can), and when the certificate expires."""
-    try:
-        leaf = x509.load_pem_x509_certificates(certificate.encode())[0]
-    except (ValueError, IndexError):
-        return _("The client certificate is not a PEM certificate (-----BEGIN CERTIFICATE----- …)."), None
-    expires_at = leaf.not_valid_after_utc
-    if expires_at <= datetime.now(UTC):
-        return _("This certificate expired on %(date)s.") % {"date": expires_at.date().isoformat()}, expires_at
-    try:
-        _load_client_pair(ssl.create_default_context(), certificate, key)
-    except (ssl.SSLError, OSError) as exc:
-        reason = str(exc)
-        if "KEY_VALUES_MISMATCH" in reason:
-            return _("The key does not belong to this certificate."), expires_at
-        return _("The key cannot be read (a PEM private key without a passphrase is needed): %(reason)s") % {
-            "reason": reason
-        }, expires_at
-    return "", expires_at
 
 
 def _webhook_tls(webhook) -> ssl.SSLContext | bool:

@@ -18,8 +18,10 @@ from webhooks.content.body_fields import DEFAULT_BODY_TEMPLATE
 from webhooks.content.events import Event, FixedEvent
 from webhooks.content.failures import failure_text
 from webhooks.content.templating import TemplateError, template_check
+from webhooks.engine.egress import proxy_url_problem
 from webhooks.engine.redact import masked_url, unmasked_url
 from webhooks.engine.retry_policy import RetryPolicyKind
+from webhooks.engine.tls import ca_bundle_problem, client_pair_problem
 from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, incident_pause_words, pause_words
 from webhooks.secrets import EncryptedTextField, Secret
 
@@ -59,8 +61,6 @@ class OutboundProxy(TimestampedModel):
         return self.name
 
     def clean(self):
-        from webhooks.engine.http import proxy_url_problem
-
         problem = proxy_url_problem(self.url)
         if problem:
             raise ValidationError({"url": problem})
@@ -84,8 +84,6 @@ class PrivateCA(TimestampedModel):
         return self.name
 
     def clean(self):
-        from webhooks.engine.http import ca_bundle_problem
-
         problem = ca_bundle_problem(self.bundle)
         if problem:
             raise ValidationError({"bundle": problem})
@@ -350,8 +348,6 @@ class Webhook(TimestampedModel):
         return unmasked_url(self.url or "", _revealed(self.url_secret))
 
     def _egress_and_tls_errors(self) -> dict:
-        from webhooks.engine.http import client_pair_problem
-
         errors: dict[str, str | Promise] = {}
         if self.egress == self.Egress.PROXY and not self.proxy_id:
             errors["proxy"] = _("Choose the proxy to send through.")
