@@ -87,7 +87,7 @@ class Webhook(TimestampedModel):
         _("retry policy"), max_length=16, choices=RetryPolicyKind.choices, default=RetryPolicyKind.DMHUB
     )
     retry_delays = models.JSONField(_("retry delays"), default=list, blank=True)
-    # Auto-pause (webhooks/health/services.py): failing for the hours AND the failures; empty: the defaults.
+    # Auto-pause (webhooks/health/services.py): failing continuously for the hours AND the failures; empty: the defaults.
     autopause = models.BooleanField(
         _("pause automatically"),
         default=True,
@@ -646,4 +646,4 @@ class Recovery(models.Model):
 
 
 # Health, incidents (webhooks/health/services.py): in a module of their own, registered with the app from here.
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident  # noqa: E402, F401
+from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, WorkerHeartbeat  # noqa: E402, F401
