@@ -1,8 +1,10 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 from . import tracing
+from .logformat import stderr_json_install
 from .roles import roles_post_migrate
 
 
@@ -18,3 +20,9 @@ class WebhookhubConfig(AppConfig):
         post_migrate.connect(roles_post_migrate, dispatch_uid="webhookhub_roles")
         # Traces only when the OTEL_* variables ask for them (webhookhub/tracing.py).
         tracing.setup()
+        # Its metrics exist before any library's (django-prometheus's middleware): in multiprocess
+        # mode they are all written where PROMETHEUS_MULTIPROC_DIR says.
+        from . import telemetry  # noqa: F401
+
+        if settings.LOG_FORMAT == "json":
+            stderr_json_install()

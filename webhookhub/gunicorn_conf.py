@@ -30,6 +30,10 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "webhookhub-web"
 
 if os.environ.get("LOG_FORMAT") == "json":
+    from webhookhub.logformat import stderr_json_install
+
+    # The master's own stray output too (its workers install it again when Django starts in them).
+    stderr_json_install()
     # The same JSON lines as Django's and the workers' logs, for one log collector.
     logconfig_dict = {
         "version": 1,
@@ -41,3 +45,17 @@ if os.environ.get("LOG_FORMAT") == "json":
             "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
         },
     }
+
+
+def post_request(worker, req, environ, resp):
+    # Each web process's memory and CPU for /metrics (at most every few seconds; webhookhub/telemetry.py).
+    from webhookhub import telemetry
+
+    telemetry.process_sample(role="web")
+
+
+def child_exit(server, worker):
+    # A web process gone: its live gauges leave PROMETHEUS_MULTIPROC_DIR (its counters stay counted).
+    from webhookhub import telemetry
+
+    telemetry.process_exited(worker.pid)

@@ -6,8 +6,10 @@ The logger `webhookhub.attempts` writes one line per HTTP attempt; its fields ar
 docs/deploy/README.md ("Logs").
 """
 
+import io
 import json
 import logging
+import sys
 from datetime import UTC, datetime
 
 # Attributes every LogRecord has: anything else on a record came from `extra=`.
@@ -42,3 +44,56 @@ class JsonFormatter(logging.Formatter):
             entry["stack_info"] = self.formatStack(record.stack_info)
         # ensure_ascii off: zh-hans messages stay readable; one line, whatever the message holds.
         return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def _is_json_lines(text: str) -> bool:
+    try:
+        return all(isinstance(json.loads(line), dict) for line in text.splitlines() if line.strip())
+    except ValueError:
+        return False
+
+
+class JsonStderr(io.TextIOBase):
+    """sys.stderr for LOG_FORMAT=json: JSON lines pass through; any other text, kept until the writer
+    flushes (a traceback is written in pieces, then flushed), goes out as one JSON object."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self._pending: list[str] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending.append(text)
+        if text.endswith("\n") and _is_json_lines("".join(self._pending)):
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        text, self._pending = "".join(self._pending), []
+        if text.strip() and not _is_json_lines(text):
+            lines = text.strip().splitlines()
+            entry = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "level": "ERROR" if "Traceback" in text or "Error" in lines[-1] else "WARNING",
+                "logger": "stderr",
+                "message": lines[-1] if "Traceback" in text else lines[0],
+                "text": text.rstrip("\n"),
+            }
+            text = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
+        if text:
+            self._stream.write(text)
+        self._stream.flush()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def stderr_json_install() -> None:
+    """LOG_FORMAT=json: this process's stray stderr text becomes JSON (once; child processes inherit it)."""
+    if not isinstance(sys.stderr, JsonStderr):
+        sys.stderr = JsonStderr(sys.stderr)

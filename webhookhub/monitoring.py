@@ -1,15 +1,21 @@
 """/metrics (Prometheus) and /healthz, for operators; closed unless METRICS_TOKEN or METRICS_ALLOWED_IPS open them.
 
-Every figure is read at scrape time from the database and from rq's registries in Redis, so any web
-process answers for the whole installation (workers are separate processes and keep no counters).
-The reads are bounded: waiting rows through the due index, the last METRICS_WINDOW_SECONDS of
-deliveries through the created_at index, the newest METRICS_ATTEMPT_SAMPLE attempts by primary key.
+Two kinds of figures:
+- counters and histograms each process keeps as it works (webhookhub/telemetry.py: attempts, final
+  deliveries, attempt durations; django-prometheus: web requests; each process's memory and CPU),
+  added up across the machine's processes through PROMETHEUS_MULTIPROC_DIR (prometheus-client's
+  multiprocess mode); a worker on another machine serves its own with `hubworker --metrics-port`;
+- gauges of the installation's state read at scrape time: webhooks, the due backlog per lane, retries
+  waiting, the workers' heartbeat rows in the database, and rq's scheduler locks and queues in Redis.
+  The reads are bounded and cheap (the due index, a count on a partial index, one row per webhook and
+  per worker), so a scrape stays fast during a large send.
+
+A dependency that does not answer is said in JSON with status 503 naming it, never as an error page.
 """
 
 import hmac
 import logging
 import time
-from datetime import timedelta
 
 import django_rq
 from django.conf import settings
@@ -19,11 +25,13 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeHistogramMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from redis.exceptions import RedisError
 
 from webhooks import selectors
+from webhooks.health import selectors as health_selectors
 
+from . import telemetry
 from .net import address_allowed, client_address
 
 logger = logging.getLogger(__name__)
@@ -56,6 +64,7 @@ class HubCollector:
     def collect(self):
         started = time.monotonic()
         now = timezone.now()
+        yield from self._worker_metrics(now)
         webhooks = selectors.webhook_states()
 
         info = InfoMetricFamily("webhookhub_webhook", "Each webhook: its name and state.", labels=["webhook"])
@@ -75,24 +84,6 @@ class HubCollector:
         for state, count in states.items():
             by_state.add_metric([state], count)
         yield by_state
-
-        window = settings.METRICS_WINDOW_SECONDS
-        deliveries = GaugeMetricFamily(
-            "webhookhub_deliveries",
-            f"Deliveries created in the last {window} s (webhookhub_window_seconds), by webhook and current status.",
-            labels=["webhook", "status"],
-        )
-        for webhook_id, status, count in selectors.delivery_counts_recent(since=now - timedelta(seconds=window)):
-            deliveries.add_metric([str(webhook_id), status], count)
-        yield deliveries
-        yield GaugeMetricFamily(
-            "webhookhub_window_seconds", "The window of webhookhub_deliveries and the attempt histogram.", value=window
-        )
-
-        durations = selectors.attempt_durations_recent(
-            since=now - timedelta(seconds=window), limit=settings.METRICS_ATTEMPT_SAMPLE
-        )
-        yield _duration_histogram(durations)
 
         backlog = selectors.due_backlog(now=now)
         due = GaugeMetricFamily(
@@ -117,34 +108,41 @@ class HubCollector:
             "webhookhub_scrape_seconds", "Time this scrape took to read the figures.", value=time.monotonic() - started
         )
 
+    def _worker_metrics(self, now):
+        silence = settings.HEALTH_MAX_SILENCE
+        seen = health_selectors.workers_seen(within=silence, now=now)
+        workers = GaugeMetricFamily(
+            "webhookhub_workers", f"Workers whose heartbeat row is at most {silence} s old, by state.", labels=["state"]
+        )
+        for state, count in sorted(seen["by_state"].items()):
+            workers.add_metric([state], count)
+        yield workers
+        freshest = seen["freshest_seconds"]
+        yield GaugeMetricFamily(
+            "webhookhub_worker_freshest_heartbeat_seconds",
+            "Seconds since the most recent heartbeat of any worker (-1: no worker has written one).",
+            value=-1 if freshest is None else freshest,
+        )
+
     def _rq_metrics(self):
         up = GaugeMetricFamily("webhookhub_redis_up", "1 if Redis answered this scrape.")
+        scheduler = GaugeMetricFamily(
+            "webhookhub_scheduler_up",
+            "1 if rq's scheduler holds this queue's lock (0 while Redis is down).",
+            labels=["queue"],
+        )
         try:
-            rq = selectors.rq_state(connection=_redis(), queue_names=settings.WORKER_QUEUES)
+            rq = selectors.rq_queues_state(connection=_redis(), queue_names=settings.WORKER_QUEUES)
         except RedisError as exc:
             logger.warning("metrics: Redis unreadable (%s)", type(exc).__name__)
             up.add_metric([], 0)
+            for name in settings.WORKER_QUEUES:
+                scheduler.add_metric([name], 0)
             yield up
+            yield scheduler
             return
         up.add_metric([], 1)
         yield up
-        silence = settings.HEALTH_MAX_SILENCE
-        seen = [w for w in rq["workers"] if w["silent_seconds"] is not None and w["silent_seconds"] <= silence]
-        workers = GaugeMetricFamily(
-            "webhookhub_workers", f"Workers that reported within {silence} s, by state.", labels=["state"]
-        )
-        for state in sorted({w["state"] for w in seen} | {"busy", "idle"}):
-            workers.add_metric([state], sum(1 for w in seen if w["state"] == state))
-        yield workers
-        quiet = [w["silent_seconds"] for w in rq["workers"] if w["silent_seconds"] is not None]
-        yield GaugeMetricFamily(
-            "webhookhub_worker_freshest_heartbeat_seconds",
-            "Seconds since the most recent heartbeat of any worker (-1: no worker registered).",
-            value=min(quiet) if quiet else -1,
-        )
-        scheduler = GaugeMetricFamily(
-            "webhookhub_scheduler_up", "1 if rq's scheduler holds this queue's lock.", labels=["queue"]
-        )
         queued = GaugeMetricFamily("webhookhub_rq_queued_jobs", "Jobs waiting in rq's queue.", labels=["queue"])
         scheduled = GaugeMetricFamily(
             "webhookhub_rq_scheduled_jobs", "Jobs in rq's scheduled registry (retries, waits).", labels=["queue"]
@@ -158,30 +156,23 @@ class HubCollector:
         yield scheduled
 
 
-def _duration_histogram(durations_ms: list[int]) -> GaugeHistogramMetricFamily:
-    # A gauge histogram: the window's attempts, not a running total, so buckets may go down between
-    # scrapes; histogram_quantile() reads it as it is, without rate().
-    seconds = sorted(ms / 1000 for ms in durations_ms)
-    buckets, index = [], 0
-    for bound in DURATION_BUCKETS:
-        while index < len(seconds) and seconds[index] <= bound:
-            index += 1
-        buckets.append((str(bound), index))
-    buckets.append(("+Inf", len(seconds)))
-    return GaugeHistogramMetricFamily(
-        "webhookhub_attempt_duration_seconds",
-        "HTTP attempts' durations: the newest METRICS_ATTEMPT_SAMPLE attempts within the window.",
-        buckets=buckets,
-        gsum_value=sum(seconds),
-    )
-
-
 def _registry() -> CollectorRegistry:
-    # A registry of our own: the web process's own default collectors (its CPU, its GC) say nothing
-    # about the installation and differ with whichever gunicorn worker answers.
     registry = CollectorRegistry(auto_describe=False)
     registry.register(HubCollector())
+    registry.register(_Machine())
     return registry
+
+
+class _Machine:
+    # The processes' own figures: every process of this machine in multiprocess mode, else this one.
+    def collect(self):
+        telemetry.process_sample(role="web")
+        yield from telemetry.machine_registry().collect()
+
+
+def _failing(name: str, exc: Exception) -> JsonResponse:
+    checks = {name: {"ok": False, "error": type(exc).__name__}}
+    return JsonResponse({"status": "failing", "checks": checks}, status=503)
 
 
 @never_cache
@@ -189,7 +180,12 @@ def _registry() -> CollectorRegistry:
 def metrics_view(request):
     if not access_allowed(request):
         return _closed()
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    try:
+        body = generate_latest(_registry())
+    except DatabaseError as exc:
+        logger.warning("metrics: the database is unreadable (%s)", type(exc).__name__)
+        return _failing("database", exc)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
 def health_checks() -> dict:
@@ -205,19 +201,21 @@ def health_checks() -> dict:
         redis = _redis()
         redis.ping()
         checks["redis"] = {"ok": True}
-        rq = selectors.rq_state(connection=redis, queue_names=settings.WORKER_QUEUES)
+        rq = selectors.rq_queues_state(connection=redis, queue_names=settings.WORKER_QUEUES)
     except RedisError as exc:
         checks["redis"] = {"ok": False, "error": type(exc).__name__}
         rq = None
     if rq is not None:
-        silence = settings.HEALTH_MAX_SILENCE
-        fresh = [w for w in rq["workers"] if w["silent_seconds"] is not None and w["silent_seconds"] <= silence]
-        checks["workers"] = {"ok": bool(fresh), "seen": len(fresh), "max_silence_seconds": silence}
         missing = [name for name, held in rq["scheduler_locks"].items() if not held]
         checks["scheduler"] = {"ok": not missing, "queues_without_scheduler": missing}
     else:
-        checks["workers"] = {"ok": False, "error": "redis"}
         checks["scheduler"] = {"ok": False, "error": "redis"}
+    if checks["database"]["ok"]:
+        silence = settings.HEALTH_MAX_SILENCE
+        seen = health_selectors.workers_seen(within=silence)["seen"]
+        checks["workers"] = {"ok": bool(seen), "seen": seen, "max_silence_seconds": silence}
+    else:
+        checks["workers"] = {"ok": False, "error": "database"}
     return checks
 
 

@@ -72,7 +72,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost: under /api/v1/, an error page any layer below makes becomes the API's JSON error.
+    # Web request metrics (count, latency, status by view) for /metrics: first and last, so they time it all.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outermost but for the request metrics: under /api/v1/, an error page any layer below makes becomes the
+    # API's JSON error.
     "api.errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the web process itself, compressed and cached forever (hashed names).
@@ -84,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
     # Last, as django-axes requires: turns a locked-out login into the "too many attempts" page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -127,6 +131,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # A file, not memory: the tests' rq workers run in other processes and share it.
     DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DB_NAME", default=str(BASE_DIR / "var" / "test.sqlite3"))}
+# Behind PgBouncer in transaction mode (docs/deploy/README.md, "PgBouncer"): consecutive queries of one
+# connection may reach different server connections, so no server-side cursor may outlive its transaction
+# (QuerySet.iterator() opens one, WITH HOLD outside a transaction). psycopg's prepared statements are off
+# already (Django's default), and nothing here holds session state (advisory locks, LISTEN, SET).
+DATABASE_TRANSACTION_POOLING = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+if DATABASE_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -319,10 +330,11 @@ for _network in METRICS_ALLOWED_IPS:
         ipaddress.ip_network(_network, strict=False)
     except ValueError:
         raise ImproperlyConfigured(f"METRICS_ALLOWED_IPS: {_network!r} is no address or CIDR range.") from None
-# Deliveries created within this many seconds are counted by status in /metrics.
-METRICS_WINDOW_SECONDS = env.int("METRICS_WINDOW_SECONDS", default=3600)
-# The attempt duration histogram covers at most this many of the newest attempts (bounded scrape cost).
-METRICS_ATTEMPT_SAMPLE = env.int("METRICS_ATTEMPT_SAMPLE", default=10000)
+# /metrics counts the due backlog and the retries waiting up to this many (a bounded read at any backlog).
+METRICS_BACKLOG_CAP = env.int("METRICS_BACKLOG_CAP", default=10000)
+# `hubworker` serves its machine's metrics on this port (0: off): for workers on a machine of their own.
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)
+WORKER_METRICS_ADDRESS = env.str("WORKER_METRICS_ADDRESS", default="127.0.0.1")
 # /healthz wants a worker and a scheduler that reported within this many seconds.
 HEALTH_MAX_SILENCE = env.int("HEALTH_MAX_SILENCE", default=180)
 

@@ -1,6 +1,7 @@
 """Reads for the admin pages: progress of sends, results of deliveries, a webhook's statistics."""
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 import django_rq
@@ -14,6 +15,7 @@ from rq.scheduler import RQScheduler
 from customers.selectors import customer_search
 from webhooks.engine.doorbell import BEACON_KEY
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
+from webhooks.models.health import WebhookHealthHour
 
 Status = Delivery.Status
 
@@ -161,7 +163,20 @@ def group_send_progress(*, send_ids) -> dict[int, dict]:
 
 def progress_summary(send: GroupSend, counts: dict) -> dict:
     """Succeeded, failed, cancelled and pending out of the total, as numbers and percentages."""
-    total = max(send.total, counts["written"])
+    cancelled = send.status == GroupSend.Status.CANCELLED
+    return progress_shape(
+        total=max(send.total, counts["written"]),
+        counts=counts,
+        # Only a running send has deliveries waiting; a cancelled or stopped send's rest is never sent.
+        running=send.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING),
+        rest_cancelled=cancelled,
+        stopped=cancelled and send.started_at is not None,
+    )
+
+
+def progress_shape(*, total: int, counts: dict, running: bool, rest_cancelled: bool, stopped: bool) -> dict:
+    """The progress of a group send or a bulk recover, as its bar and its words show it
+    (admin/webhooks/groupsend/progress.html): numbers and percentages of the total."""
     pending = max(total - counts["succeeded"] - counts["failed"] - counts["cancelled"], 0)
     summary = {
         "total": total,
@@ -175,12 +190,10 @@ def progress_summary(send: GroupSend, counts: dict) -> dict:
     # Sent (succeeded or failed for good) out of the total, rounded down: 100 only when every one was sent.
     summary["sent"] = counts["succeeded"] + counts["failed"]
     summary["sent_pct"] = (100 * summary["sent"]) // total if total else 0
-    # Only a running send has deliveries waiting; a cancelled or stopped send's rest is never sent.
-    cancelled = send.status == GroupSend.Status.CANCELLED
-    summary["waiting"] = pending if send.status in (GroupSend.Status.SCHEDULED, GroupSend.Status.SENDING) else 0
-    summary["cancelled_total"] = counts["cancelled"] + (pending if cancelled else 0)
+    summary["waiting"] = pending if running else 0
+    summary["cancelled_total"] = counts["cancelled"] + (pending if rest_cancelled else 0)
     summary["cancelled_total_pct"] = round(100 * summary["cancelled_total"] / total, 2) if total else 0
-    summary["stopped"] = cancelled and send.started_at is not None
+    summary["stopped"] = stopped
     return summary
 
 
@@ -277,32 +290,24 @@ def delivery_state(*, delivery_id: str) -> dict | None:
 
 
 def webhook_stats(*, webhook: Webhook, days: int = 7) -> dict:
-    """Successes and failures per day over the last `days` days (local dates), and the success rate.
+    """Attempts that succeeded and failed per day over the last `days` days (local dates), and the rate.
 
-    One query of plain range comparisons: a per-row date function (TruncDate) costs seconds on
-    100,000 deliveries in SQLite, where it is a Python function.
+    Read from the webhook's hourly buckets, the one source of its health block's rates, the webhook
+    list's health column and the Open API's health (health_selectors): every figure on the page agrees.
     """
     today = timezone.localdate()
     first_day = today - timedelta(days=days - 1)
-    bounds = [
-        timezone.make_aware(datetime.combine(first_day + timedelta(days=offset), time.min))
-        for offset in range(days + 1)
-    ]
-    aggregates = {}
-    for offset in range(days):
-        in_day = Q(created_at__gte=bounds[offset], created_at__lt=bounds[offset + 1])
-        aggregates[f"ok{offset}"] = Count("pk", filter=in_day & Q(status=Status.SUCCEEDED))
-        aggregates[f"fail{offset}"] = Count("pk", filter=in_day & Q(status=Status.FAILED))
-    counts = Delivery.objects.filter(webhook=webhook, created_at__gte=bounds[0], created_at__lt=bounds[-1]).aggregate(
-        **aggregates
-    )
-    series = [
-        {
-            "day": first_day + timedelta(days=offset),
-            "succeeded": counts[f"ok{offset}"],
-            "failed": counts[f"fail{offset}"],
-        }
-        for offset in range(days)
+    start = timezone.make_aware(datetime.combine(first_day, time.min))
+    per_day = {first_day + timedelta(days=offset): [0, 0] for offset in range(days)}
+    buckets = WebhookHealthHour.objects.filter(webhook=webhook, hour__gte=start)
+    for hour, succeeded, failed in buckets.values_list("hour", "succeeded", "failed"):
+        # An hour (UTC) belongs to the local day it starts in (exact for whole-hour zones such as UTC+8).
+        counts = per_day.get(timezone.localdate(hour))
+        if counts is not None:
+            counts[0] += succeeded
+            counts[1] += failed
+    series: list[dict[str, Any]] = [
+        {"day": day, "succeeded": ok, "failed": failed} for day, (ok, failed) in per_day.items()
     ]
     peak = max([point["succeeded"] + point["failed"] for point in series] + [1])
     for point in series:
@@ -418,52 +423,37 @@ LANES = {
 }
 
 
-def due_backlog(*, now=None) -> dict[str, dict]:
-    """Deliveries due and not yet claimed, per lane: how many, and how long the oldest has been due.
+def due_backlog(*, now=None, cap: int | None = None) -> dict[str, dict]:
+    """Deliveries due and not yet claimed, per lane: how many (up to `cap`), how long the oldest has waited.
 
-    One aggregate over the claim index (priority, next_attempt_at; waiting rows only).
+    Cheap whatever the backlog (a scrape during a 100,000 send): per priority, the oldest is the first
+    entry of the claim index (priority, next_attempt_at; waiting rows only), and the count reads at most
+    `cap` of its entries (settings.METRICS_BACKLOG_CAP; "at least cap" beyond).
     """
     now = now or timezone.now()
-    rows = (
-        Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
-        .values("priority")
-        .annotate(count=Count("pk"), oldest=Min("next_attempt_at"))
-        .order_by()
-    )
-    by_priority = {row["priority"]: row for row in rows}
+    cap = cap or settings.METRICS_BACKLOG_CAP
+    waiting = Delivery.objects.filter(status__in=Delivery.WAITING_STATUSES, next_attempt_at__lte=now)
     backlog = {}
     for lane, priorities in LANES.items():
-        found = [by_priority[p] for p in priorities if p in by_priority]
-        oldest = min((row["oldest"] for row in found if row["oldest"]), default=None)
+        due = [
+            oldest
+            for priority in priorities
+            for oldest in waiting.filter(priority=priority)
+            .order_by("next_attempt_at")
+            .values_list("next_attempt_at", flat=True)[:1]
+            if oldest is not None
+        ]
+        oldest = min(due, default=None)
         backlog[lane] = {
-            "count": sum(row["count"] for row in found),
+            "count": waiting.filter(priority__in=priorities).values("pk")[:cap].count(),
             "oldest_due_seconds": max((now - oldest).total_seconds(), 0.0) if oldest else 0.0,
         }
     return backlog
 
 
-def delivery_counts_recent(*, since) -> list[tuple[int, str, int]]:
-    """(webhook id, status, count) of the deliveries created since `since` (the created_at index)."""
-    rows = (
-        Delivery.objects.filter(created_at__gte=since)
-        .values_list("webhook_id", "status")
-        .annotate(count=Count("pk"))
-        .order_by()
-    )
-    return [(webhook_id, status, count) for webhook_id, status, count in rows]
-
-
-def retries_scheduled_count() -> int:
-    return Delivery.objects.filter(status=Status.RETRYING).count()
-
-
-def attempt_durations_recent(*, since, limit: int) -> list[int]:
-    """Durations (ms) of the newest `limit` attempts that started since `since`.
-
-    Attempts have no index on their start time: the newest rows by primary key bound the read.
-    """
-    newest = Attempt.objects.order_by("-pk").values_list("started_at", "duration_ms")[:limit]
-    return [duration for started_at, duration in newest if started_at >= since]
+def retries_scheduled_count(*, cap: int | None = None) -> int:
+    """Deliveries waiting for an automatic retry, counted up to `cap` (settings.METRICS_BACKLOG_CAP)."""
+    return Delivery.objects.filter(status=Status.RETRYING).values("pk")[: cap or settings.METRICS_BACKLOG_CAP].count()
 
 
 def webhook_states() -> list[dict]:
@@ -479,26 +469,12 @@ def webhook_states() -> list[dict]:
     ]
 
 
-def rq_state(*, connection, queue_names) -> dict:
-    """What rq's registries in Redis say: workers and their last heartbeats, schedulers, queue sizes."""
-    from rq import Queue, Worker
+def rq_queues_state(*, connection, queue_names) -> dict:
+    """rq's scheduler locks and queue sizes in Redis (the workers themselves are counted from the database)."""
+    from rq import Queue
     from rq.registry import ScheduledJobRegistry
     from rq.scheduler import RQScheduler
 
-    now = timezone.now()
-    workers = []
-    for worker in Worker.all(connection=connection):
-        beat = worker.last_heartbeat
-        if beat is not None and beat.tzinfo is None:
-            beat = beat.replace(tzinfo=UTC)
-        workers.append(
-            {
-                "name": worker.name,
-                "state": getattr(worker.state, "value", worker.state),
-                "queues": worker.queue_names(),
-                "silent_seconds": (now - beat).total_seconds() if beat else None,
-            }
-        )
     pipe = connection.pipeline()
     for name in queue_names:
         pipe.exists(RQScheduler.get_locking_key(name))
@@ -507,7 +483,7 @@ def rq_state(*, connection, queue_names) -> dict:
     for name in queue_names:
         queue = Queue(name, connection=connection)
         queues[name] = {"queued": queue.count, "scheduled": ScheduledJobRegistry(queue=queue).count}
-    return {"workers": workers, "scheduler_locks": scheduler_locks, "queues": queues}
+    return {"scheduler_locks": scheduler_locks, "queues": queues}
 
 
 def _rotations_ending():

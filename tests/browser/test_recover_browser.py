@@ -8,15 +8,21 @@ from collections import Counter
 import pytest
 from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.models import User
+from django.utils import translation
+from django.utils.timezone import now
+from django.utils.translation import gettext
 
 from tests.factories import make_customers, make_group, make_webhook
-from tests.support.browser import PASSWORD, SHOTS, admin_page
+from tests.support.browser import PASSWORD, SHOTS, admin_page, log_in
 from tests.support.receivers import ScriptedServer
 from webhookhub.roles import MARKETER
 from webhooks import services
-from webhooks.models import Attempt, Delivery, GroupSend, Recovery
+from webhooks.content.events import Event
+from webhooks.engine.bulk import rows_insert
+from webhooks.models import Attempt, Delivery, GroupSend, Message, Recovery, new_delivery_id
 
 from .test_admin_browser import _wait
+from .test_lists_browser import FITS
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -80,3 +86,45 @@ def test_recover_the_failed_deliveries_of_a_send_from_the_list(page, live_server
 def page(live_server, browser):
     with admin_page(browser, width=1600, height=900, accept_dialogs=True) as page:
         yield page
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_recoveries_list_says_its_progress_in_numbers_and_words_and_fits_1366(live_server, browser, language):
+    # Two recoveries as an operator finds them: one done, one still running with its stop button.
+    webhook = make_webhook("http://127.0.0.1:9/crm", name="CRM 线索 · 会员中心同步")
+    message = Message.objects.create(event=Event.MEMBERSHIP_LEVEL_UP)
+    failed = [
+        Delivery(
+            id=new_delivery_id(), message=message, webhook=webhook, event=message.event, body="{}", status="failed"
+        )
+        for _ in range(35)
+    ]
+    rows_insert(Delivery, failed)
+    done = services.recovery_create(kind=Recovery.Kind.SELECTION, criteria={"ids": [d.id for d in failed[:34]]})
+    Delivery.objects.filter(pk__in=[d.id for d in failed[:34]]).update(status="succeeded")
+    Recovery.objects.filter(pk=done.pk).update(
+        status=Recovery.Status.COMPLETED, moved=34, succeeded=34, finished_at=now()
+    )
+    running = services.recovery_create(kind=Recovery.Kind.SELECTION, criteria={"ids": [failed[34].id]})
+
+    with admin_page(browser, language=language, width=1366, height=768) as page:
+        log_in(page, live_server.url)
+        page.goto(f"{live_server.url}/admin/webhooks/recovery/")
+        finished = page.locator(f'tr:has([data-recovery-status="{done.pk}"])')
+        with translation.override(language):
+            assert gettext("%(sent)s of %(total)s sent") % {"sent": 34, "total": 34} in finished.inner_text()
+            assert "100%" in finished.locator(".hub-pct").inner_text()
+            assert gettext("%(moved)s of %(total)s queued again") % {"moved": 34, "total": 34} in finished.inner_text()
+            waiting = page.locator(f'tr:has([data-recovery-status="{running.pk}"])').inner_text()
+            assert gettext("Waiting") in waiting
+        problems = page.evaluate(FITS)
+        assert problems == [], f"wider than 1366 px: {problems}"
+        stop = page.locator(f'[data-recovery-stop="{running.pk}"]').bounding_box()
+        assert stop is not None
+        assert stop["x"] + stop["width"] <= 1366, stop
+        # The named deliveries wrap by words: the cell is wider than a few characters.
+        what = page.locator(f'tr:has([data-recovery-status="{done.pk}"]) .field-what').bounding_box()
+        assert what is not None
+        assert what["width"] >= 130, what
+        if language == "zh-hans":
+            page.screenshot(path=str(SHOTS / "recoveries-list-1366.png"), full_page=True)

@@ -105,7 +105,8 @@ def test_production_settings_from_the_environment(tmp_path):
     code = (
         "import json, django; from django.conf import settings as s; django.setup(); print(json.dumps(["
         "s.SECURE_PROXY_SSL_HEADER, s.USE_X_FORWARDED_HOST, s.METRICS_ALLOWED_IPS, s.RETENTION_PRUNE_AT, "
-        "s.RETENTION_DAYS, s.RETENTION_BODIES_DAYS, s.STORAGES['staticfiles']['BACKEND'], s.MIDDLEWARE[1]]))"
+        "s.RETENTION_DAYS, s.RETENTION_BODIES_DAYS, s.STORAGES['staticfiles']['BACKEND'], "
+        "s.MIDDLEWARE[s.MIDDLEWARE.index('django.middleware.security.SecurityMiddleware') + 1]]))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE", "REDIS", "RETENTION"))}
     base.update(env, DJANGO_SETTINGS_MODULE="webhookhub.settings", PYTHONPATH=str(ROOT), ENV_FILE=str(tmp_path / "x"))

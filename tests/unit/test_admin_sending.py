@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from tests.test_webhook_secret_storage import form_data
 from webhookhub.roles import ADMINISTRATOR, MARKETER
-from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
+from webhooks.health import selectors as health_selectors
+from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook, WebhookHealthHour
 from webhooks.secrets import MASK
 
 from ..factories import make_customers, make_group, make_webhook
@@ -157,9 +158,14 @@ def test_webhook_page_shows_stats_recent_deliveries_and_preview(admin_client, we
         ),
     ]
     Delivery.objects.bulk_create(deliveries)
-    # One success three days ago: it counts on its own day of the chart.
-    Delivery.objects.filter(pk=deliveries[0].pk).update(created_at=now - timedelta(days=3))
+    # The chart reads the attempts' hourly buckets, as the health block does: one success three days
+    # ago counts on its own day; this hour's success and failure today.
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    WebhookHealthHour.objects.create(webhook=webhook, hour=hour, succeeded=1, failed=1)
+    WebhookHealthHour.objects.create(webhook=webhook, hour=hour - timedelta(days=3), succeeded=1, failed=0)
     html = admin_client.get(reverse("admin:webhooks_webhook_change", args=[webhook.pk])).content.decode()
+    # One source: the health block's last day is the chart's today.
+    assert health_selectors.success_rates(webhook_id=webhook.pk)["day"] == {"succeeded": 1, "failed": 1, "rate": 50.0}
     assert 'id="success-rate">66.7%<' in html
     today = timezone.localdate().isoformat()
     three_days = (timezone.localdate() - timedelta(days=3)).isoformat()

@@ -149,8 +149,9 @@ def test_the_daily_prune_deletes_old_hourly_buckets():
 
     webhook = make_webhook(HOOK_URL)
     now = timezone.now()
-    WebhookHealthHour.objects.create(webhook=webhook, hour=now - timedelta(days=3), succeeded=1, failed=0)
-    recent = WebhookHealthHour.objects.create(webhook=webhook, hour=now - timedelta(hours=30), succeeded=1, failed=0)
+    # Kept for the webhook page's 7-day chart (HEALTH_HOURS_KEPT), deleted past it.
+    WebhookHealthHour.objects.create(webhook=webhook, hour=now - timedelta(days=9), succeeded=1, failed=0)
+    recent = WebhookHealthHour.objects.create(webhook=webhook, hour=now - timedelta(days=6), succeeded=1, failed=0)
     prune(now=now)
     assert list(WebhookHealthHour.objects.values_list("pk", flat=True)) == [recent.pk]
 

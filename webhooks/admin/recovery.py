@@ -21,7 +21,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +29,7 @@ from webhookhub.admin_mixins import ReadOnlyAdminMixin
 from webhookhub.errors import HubError
 from webhookhub.roles import REDELIVER_PERMISSION
 from webhooks import selectors, services
+from webhooks.admin.display import time_cell, with_zone
 from webhooks.models import Delivery, GroupSend, Recovery, Webhook
 from webhooks.services import recoveries
 
@@ -260,17 +261,15 @@ class RecoveryChangeList(ChangeList):
 class RecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     deletable = False
     list_display = (
-        "id",
         "what",
         "created_by",
-        "created_at",
         "status_label",
         "progress_bar",
         "counts",
-        "finished",
+        "times",
         "actions_column",
     )
-    list_display_links = ("id",)
+    list_display_links = ("what",)
     list_filter = ("status", "kind")
     list_select_related = ("created_by",)
     fields = (
@@ -287,7 +286,7 @@ class RecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
     show_full_result_count = False
-    live_columns = ("status_label", "progress_bar", "counts", "finished", "actions_column")
+    live_columns = ("status_label", "progress_bar", "counts", "times", "actions_column")
 
     class Media:
         js = ("webhooks/recoveries.js",)
@@ -316,9 +315,10 @@ class RecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return self.list_display
         return [name for name in self.list_display if name != "actions_column"]
 
-    @admin.display(description=_("what"))
+    @admin.display(description=_("what"), ordering="id")
     def what(self, obj):
-        return describe(obj)
+        # Its number first: the messages and the Open API name a bulk recover by it.
+        return f"#{obj.pk} {describe(obj)}"
 
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
@@ -336,20 +336,27 @@ class RecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # The group sends' bar: the same shape of progress.
         return render_to_string("admin/webhooks/groupsend/progress.html", {"send": obj, "progress": obj.progress})
 
-    @admin.display(description=_("moved / skipped"))
+    @admin.display(description=_("sent again"))
     def counts(self, obj):
         return format_html(
-            '<span title="{}">{} / {}</span> · <span title="{}">{}</span>',
+            '<span class="hub-recover-moved" title="{}">{}</span><br>'
+            '<span class="hub-recover-skipped" title="{}">{}</span>',
             gettext("moved back to due / to send again"),
-            obj.moved,
-            obj.total,
+            gettext("%(moved)s of %(total)s queued again") % {"moved": obj.moved, "total": obj.total},
             gettext("skipped: already pending or being sent, succeeded, test sends, bodies no longer kept"),
-            obj.skipped,
+            gettext("%(skipped)s skipped") % {"skipped": obj.skipped},
         )
 
-    @admin.display(description=_("finished at"), ordering="finished_at")
-    def finished(self, obj):
-        return selectors.local_time(obj.finished_at) or "—"
+    @admin.display(description=with_zone(_("time")), ordering="created_at")
+    def times(self, obj):
+        # Started and finished in one column, as the group sends list shows them (fits 1366 px).
+        rows = [time_cell(obj.created_at, label=gettext("Started"))]
+        if obj.finished_at:
+            rows.append(time_cell(obj.finished_at, label=gettext("Finished")))
+        return format_html(
+            '<div class="hub-times">{}</div>',
+            format_html_join("", '<div class="hub-time-row">{}</div>', ((t,) for t in rows)),
+        )
 
     @admin.display(description=_("actions"))
     def actions_column(self, obj):

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from webhookhub import telemetry
 from webhooks.content.events import Event, FixedEvent
 from webhooks.content.failures import Code
 from webhooks.engine.bulk import rows_insert
@@ -29,7 +30,6 @@ from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook
 from webhooks.services.samples import sample_message_ids
 
 logger = logging.getLogger(__name__)
-attempts_log = logging.getLogger("webhookhub.attempts")
 
 ERROR_LIMIT = 2000
 LOST = "WorkerLost"
@@ -105,6 +105,7 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
     throttle: dict[int, datetime] = {}
     gone: dict[int, str] = {}
     counts: dict[str, int] = defaultdict(int)
+    observed: list[dict] = []
     for result in results:
         delivery = by_id[result.delivery_id]
         trigger = _trigger(delivery)
@@ -148,14 +149,23 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
             cancelled=delivery.message_id in cancelled,
             now=now,
         )
-        attempts_log.info(
-            "delivery=%s webhook=%s status=%s duration_ms=%s outcome=%s error=%s",
-            delivery.id,
-            delivery.webhook_id,
-            result.response_status or "-",
-            result.duration_ms,
-            outcome.status,
-            result.error_class or "-",
+        observed.append(
+            {
+                "delivery_id": delivery.id,
+                "webhook_id": delivery.webhook_id,
+                "message_id": delivery.message_id,
+                "event": delivery.event,
+                "priority": delivery.priority,
+                "attempt": delivery.attempt_count + 1,
+                "trigger": trigger,
+                "status_code": result.response_status,
+                "duration_ms": result.duration_ms,
+                "succeeded": result.succeeded,
+                "outcome": outcome.status,
+                "error_code": result.error_code,
+                "error_class": result.error_class,
+                "final": delivery.id in ours,
+            }
         )
         if result.error_class != LOST:
             answered.append((delivery.webhook_id, result))
@@ -197,6 +207,8 @@ def _record(claimed: list[Claimed], results: list[AttemptResult], *, token: str 
             )
         )
 
+    # Metrics and the attempt log line, once this transaction commits (webhookhub/telemetry.py).
+    telemetry.wave_observe(observed)
     rows_insert(Attempt, attempts)
     for (status_code, was_retry), ids in succeeded.items():
         Delivery.objects.filter(id__in=ids).update(

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from webhookhub.roles import ADMINISTRATOR, SECRETS_PERMISSION
 from webhooks.health.services import Cause, alert_after, autopause_policy
 from webhooks.models import Webhook
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
+from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, WorkerHeartbeat
 
 HOUR = timedelta(hours=1)
 
@@ -200,3 +200,17 @@ def paused_notes(*, webhooks, user) -> dict[int, dict]:
         }
         for pk, webhook in paused.items()
     }
+
+
+def workers_seen(*, within: int, now: datetime | None = None) -> dict:
+    """The hub workers that wrote a heartbeat within `within` seconds, by state, and the freshest's age.
+
+    Read from the workers' own rows (health_models.WorkerHeartbeat), not from rq's registry in Redis:
+    a Redis restarted empty forgets rq's worker set, not the workers.
+    """
+    now = now or timezone.now()
+    rows = list(WorkerHeartbeat.objects.values_list("state", "seen_at"))
+    fresh = [state for state, seen_at in rows if (now - seen_at).total_seconds() <= within]
+    by_state = {state: fresh.count(state) for state in WorkerHeartbeat.State.values}
+    ages = [(now - seen_at).total_seconds() for _state, seen_at in rows]
+    return {"seen": len(fresh), "by_state": by_state, "freshest_seconds": min(ages) if ages else None}

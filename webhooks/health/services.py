@@ -43,14 +43,15 @@ from webhookhub.errors import HubError
 from webhooks.engine import doorbell
 from webhooks.engine.http import AttemptResult
 from webhooks.models import Delivery, Webhook, WebhookHistory
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident
+from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, WorkerHeartbeat
 from webhooks.signals import webhook_health_changed
 
 logger = logging.getLogger(__name__)
 
 ERROR_LIMIT = 500
-# The success rates read a day of hourly buckets; the daily prune deletes older ones.
-HEALTH_HOURS_KEPT = timedelta(days=2)
+# The success rates read a day of hourly buckets and the webhook page's chart a week; the daily prune
+# deletes older ones.
+HEALTH_HOURS_KEPT = timedelta(days=8)
 FAILING, PAUSED, RECOVERED = "failing", "paused", "recovered"
 Cause = WebhookIncident.PauseCause
 
@@ -432,3 +433,18 @@ def webhook_resume(*, webhook: Webhook, user=None, actor=None) -> Resumed:
     doorbell.ring_on_commit(doorbell.REALTIME_QUEUE)
     doorbell.ring_on_commit(doorbell.BULK_QUEUE)
     return Resumed(webhook=webhook, released=released)
+
+
+def worker_heartbeat_record(*, name: str, host: str, pid: int, state: str, started_at: datetime) -> None:
+    """A hub worker says it is alive (worker.py, at each of rq's heartbeats)."""
+    now = timezone.now()
+    WorkerHeartbeat.objects.update_or_create(
+        name=name, defaults={"host": host, "pid": pid, "state": state, "started_at": started_at, "seen_at": now}
+    )
+    # A worker killed with kill -9 leaves its row: silent for a day, it is only clutter.
+    WorkerHeartbeat.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
+
+
+def worker_heartbeat_forget(*, name: str) -> None:
+    """A hub worker stops: it no longer counts, without waiting for its silence to run out."""
+    WorkerHeartbeat.objects.filter(name=name).delete()

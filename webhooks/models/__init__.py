@@ -22,7 +22,14 @@ from webhooks.engine.egress import proxy_url_problem
 from webhooks.engine.redact import masked_url, unmasked_url
 from webhooks.engine.retry_policy import RetryPolicyKind
 from webhooks.engine.tls import ca_bundle_problem, client_pair_problem
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, incident_pause_words, pause_words
+from webhooks.models.health import (
+    WebhookHealth,
+    WebhookHealthHour,
+    WebhookIncident,
+    WorkerHeartbeat,
+    incident_pause_words,
+    pause_words,
+)
 from webhooks.secrets import EncryptedTextField, Secret
 
 
@@ -849,5 +856,6 @@ __all__ = [
     "WebhookHealthHour",
     "WebhookHistory",
     "WebhookIncident",
+    "WorkerHeartbeat",
     "new_delivery_id",
 ]

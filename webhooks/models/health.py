@@ -180,3 +180,30 @@ def released_words(released: int) -> str:
         "%(count)s waiting deliveries released: they are sent now, oldest first.",
         released,
     ) % {"count": released}
+
+
+class WorkerHeartbeat(models.Model):
+    """One hub worker's sign of life, written by the worker itself (worker.py) at each rq heartbeat.
+
+    Kept in the database, the one store of truth: /healthz and /metrics count the workers from these
+    rows, so an emptied or restarted Redis does not make running workers look dead, and a worker on
+    another machine counts as soon as it writes.
+    """
+
+    class State(models.TextChoices):
+        IDLE = "idle", _("idle")
+        BUSY = "busy", _("busy")
+
+    name = models.CharField(_("name"), max_length=200, primary_key=True)
+    host = models.CharField(_("host"), max_length=200)
+    pid = models.PositiveIntegerField(_("process id"))
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.IDLE)
+    started_at = models.DateTimeField(_("started"))
+    seen_at = models.DateTimeField(_("last seen"))
+
+    class Meta:
+        verbose_name = _("worker heartbeat")
+        verbose_name_plural = _("worker heartbeats")
+
+    def __str__(self):
+        return f"{self.name} ({self.state})"

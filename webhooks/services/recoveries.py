@@ -28,6 +28,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from webhookhub.errors import HubError
+from webhooks import selectors
 from webhooks.content.events import Event
 from webhooks.engine import doorbell
 from webhooks.models import Delivery, GroupSend, Recovery, Webhook
@@ -360,14 +361,16 @@ def recoveries_with_progress(recoveries) -> list[Recovery]:
             counts = {"succeeded": recovery.succeeded, "failed": recovery.failed, "cancelled": recovery.cancelled}
         else:
             counts = live.get(recovery.pk, {"succeeded": 0, "failed": 0, "cancelled": 0})
-        total = max(recovery.total, counts["succeeded"] + counts["failed"] + counts["cancelled"])
-        summary = {key: counts[key] for key in ("succeeded", "failed", "cancelled")}
-        summary["total"] = total
-        summary["pending"] = max(total - sum(summary[k] for k in ("succeeded", "failed", "cancelled")), 0)
-        if recovery.status == Recovery.Status.STOPPED:
+        stopped = recovery.status == Recovery.Status.STOPPED
+        summary = selectors.progress_shape(
+            total=max(recovery.total, counts["succeeded"] + counts["failed"] + counts["cancelled"]),
+            counts=counts,
+            running=recovery.status == Recovery.Status.RUNNING,
+            rest_cancelled=False,
+            stopped=stopped,
+        )
+        if stopped:
             # What a stop left unmoved is not pending: it will not be sent.
-            summary["pending"] = 0
-        for key in ("succeeded", "failed", "cancelled", "pending"):
-            summary[f"{key}_pct"] = round(100 * summary[key] / total, 2) if total else 0
+            summary["pending"] = summary["pending_pct"] = 0
         recovery.progress = summary
     return recoveries
