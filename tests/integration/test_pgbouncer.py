@@ -14,10 +14,10 @@ from django.db import connection
 from webhooks import services
 from webhooks.models import Attempt, Delivery, GroupSend
 
-from .factories import make_customers, make_group, make_webhook
-from .support.pgbouncer import OwnPgBouncer
-from .support.receivers import ScriptedServer
-from .support.workers import ROOT, worker_env
+from ..factories import make_customers, make_group, make_webhook
+from ..support.pgbouncer import OwnPgBouncer
+from ..support.receivers import ScriptedServer
+from ..support.workers import ROOT, worker_env
 
 pytestmark = [
     pytest.mark.integration,

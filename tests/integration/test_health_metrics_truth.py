@@ -18,11 +18,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from webhooks import services
 from webhooks.models import Attempt, Delivery
 
-from .factories import make_customers, make_group, make_webhook
-from .support.ports import free_port
-from .support.receivers import ScriptedServer
-from .support.waiting import wait_until
-from .support.workers import ROOT, running_worker, worker_env
+from ..factories import make_customers, make_group, make_webhook
+from ..support.ports import free_port
+from ..support.receivers import ScriptedServer
+from ..support.waiting import wait_until
+from ..support.workers import ROOT, running_worker, worker_env
 
 AUTH = {"HTTP_AUTHORIZATION": "Bearer health-token"}
 
