@@ -189,7 +189,7 @@ def test_the_api_keeps_the_credentials_when_the_masked_url_comes_back(client):
 
 @pytest.mark.django_db
 def test_the_admin_form_saved_unchanged_keeps_the_credentials(admin_client):
-    from ..test_webhook_secret_storage import form_data
+    from ..unit.test_webhook_secret_storage import form_data
 
     webhook = make_webhook(credential_url(8080))
     url = reverse("admin:webhooks_webhook_change", args=[webhook.pk])

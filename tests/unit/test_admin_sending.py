@@ -12,13 +12,13 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.test_webhook_secret_storage import form_data
 from webhookhub.roles import ADMINISTRATOR, MARKETER
 from webhooks.health import selectors as health_selectors
 from webhooks.models import Attempt, Delivery, GroupSend, Message, Webhook, WebhookHealthHour
 from webhooks.secrets import MASK
 
 from ..factories import make_customers, make_group, make_webhook
+from .test_webhook_secret_storage import form_data
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from webhooks.models import OutboundProxy, PrivateCA, Webhook
 
 from ..factories import make_webhook
 from ..support.tls import LocalCA
-from ..test_api_management import Api, webhook_body
+from .test_api_management import Api, webhook_body
 
 pytestmark = pytest.mark.django_db
 

@@ -24,8 +24,8 @@ from webhooks.content.templating import MAX_TEMPLATE_BYTES
 from webhooks.models import Webhook
 
 from ..factories import make_customers, make_webhook
-from ..test_alerts import FAILING_FACTS
-from ..test_webhook_secret_storage import form_data
+from ..integration.test_alerts import FAILING_FACTS
+from .test_webhook_secret_storage import form_data
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ half-width punctuation), and a webhook page says the same thing after adding and
 import pytest
 from django.urls import reverse
 
-from ..test_webhook_secret_storage import form_data
+from .test_webhook_secret_storage import form_data
 
 pytestmark = pytest.mark.django_db
 
