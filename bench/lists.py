@@ -138,7 +138,7 @@ def main():
         base = "/admin/webhooks/delivery/"
         print()
         print(f"Deliveries list, PostgreSQL, {args.deliveries:,} deliveries, {os.cpu_count()} cores (view + render)")
-        from webhooks.admin import CappedPaginator
+        from webhooks.admin.delivery import CappedPaginator
 
         cap = CappedPaginator.CAP
         print(f"{'filter':<40} {'first':>8} {'median':>8} {'full count: first':>18} {'median':>8}")

@@ -233,7 +233,7 @@ def test_deliveries_filter_by_http_status_class(admin_client, webhook):
 
 
 def test_the_deliveries_list_counts_at_most_its_cap_and_says_more_than(admin_client, webhook, monkeypatch):
-    from webhooks.admin import CappedPaginator
+    from webhooks.admin.delivery import CappedPaginator
 
     monkeypatch.setattr(CappedPaginator, "CAP", 3)
     send = _send(webhook, [S.SUCCEEDED] * 5)

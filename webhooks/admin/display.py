@@ -4,9 +4,12 @@ The lists must fit a 1366-pixel screen with their action column in view (zh-hans
 is cut with an ellipsis and keeps its whole value in a title; a time wraps at its space, never inside.
 """
 
+from collections.abc import Sequence
+
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import lazy
+from django.utils.functional import Promise, lazy
 from django.utils.html import format_html
 
 from webhookhub.zones import zone_offset, zone_title
@@ -60,3 +63,10 @@ def send_links(send) -> dict:
         "cancelled": f"{deliveries}?send={send.pk}&status__exact=cancelled",
         "export": reverse("admin:webhooks_groupsend_export", args=[send.pk]),
     }
+
+
+ADMIN_CSS: dict[str, Sequence[str]] = {"all": ("webhooks/admin.css",)}
+
+
+def status_badge(value: str, label: str | Promise):
+    return render_to_string("webhooks/status_badge.html", {"value": value, "label": label})
