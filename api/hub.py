@@ -75,7 +75,7 @@ def _reject_constant(name):
     raise ValueError(_("%(name)s is not a JSON number.") % {"name": name})
 
 
-def _number(text: str):
+def json_number(text: str):
     # JSON has one kind of number: 2.0 is the integer 2 (as JSON Schema counts it), read exactly.
     # Only within int64's magnitude: 9e999999 must not become a million-digit integer.
     value = Decimal(text)
@@ -123,7 +123,10 @@ class HubParser(Parser):
             raise ApiError(400, "malformed_json", _("The body is not UTF-8 text.")) from None
         try:
             data = json.loads(
-                text, object_pairs_hook=_pairs_without_duplicates, parse_constant=_reject_constant, parse_float=_number
+                text,
+                object_pairs_hook=_pairs_without_duplicates,
+                parse_constant=_reject_constant,
+                parse_float=json_number,
             )
         except json.JSONDecodeError as exc:
             raise ApiError(
