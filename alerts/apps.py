@@ -19,5 +19,6 @@ class AlertsConfig(AppConfig):
                 run=services.alerts_due_enqueue,
                 due=selectors.alerts_due,
                 next_at=selectors.alerts_next_at,
+                each_turn=True,
             )
         )

@@ -17,7 +17,7 @@ from django.db import DatabaseError, connections
 from redis.exceptions import RedisError
 from rq.worker import Worker
 
-from webhooks.engine import doorbell
+from webhooks.engine import claim, doorbell
 from webhooks.services import retention
 
 logger = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ class HubWorker(Worker):
                 raise
             except Exception:
                 logger.exception("the daily prune could not be scheduled; the next interval tries again")
-        doorbell.tick()
+        tick()
 
     def fork_work_horse(self, job, queue):
         # Whatever opened a database connection in this process (the tick, a signal handler, a
@@ -95,3 +95,10 @@ class HubWorker(Worker):
             except RedisError:
                 time.sleep(pause)
                 pause = min(pause * 2, REDIS_BACKOFF_MAX)
+
+
+def tick() -> bool:
+    """The worker's tick: work found due (Redis may have lost its bell) is rung for."""
+    if claim.work_due():
+        return doorbell.ring(doorbell.BULK_QUEUE)
+    return False
