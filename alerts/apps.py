@@ -20,6 +20,7 @@ class AlertsConfig(AppConfig):
                 due=selectors.alerts_due,
                 next_at=selectors.alerts_next_at,
                 settle=services.alerts_due_settle,
+                each_turn=True,
             )
         )
         # Client certificates about to end (webhooks' mutual TLS): announced once, 30 days before by default.

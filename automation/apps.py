@@ -19,5 +19,6 @@ class AutomationConfig(AppConfig):
                 run=services.flow_runs_advance_due,
                 due=selectors.flow_runs_due,
                 next_at=selectors.flow_runs_next_at,
+                each_turn=True,
             )
         )

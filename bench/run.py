@@ -20,6 +20,7 @@ import cProfile
 import io
 import os
 import pstats
+import re
 import shutil
 import signal
 import socket
@@ -75,6 +76,15 @@ def parse_args():
         "--profile", action="store_true", help="afterwards, cProfile one fan-out and one drain in this process"
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and logs (debugging)")
+    parser.add_argument(
+        "--hold-snapshot",
+        action="store_true",
+        help="hold a REPEATABLE READ transaction on the hub's database from before the send until it completes "
+        "(what pg_dump, a long export or a session idle in a transaction do)",
+    )
+    parser.add_argument(
+        "--segment", type=int, default=100_000, help="deliveries per segment of the rate printed (default 100000)"
+    )
     return parser.parse_args()
 
 
@@ -277,6 +287,9 @@ class Bench:
             "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1:*",
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
+            # Each claim's time, for the claim's p50/p99 (read from the workers' logs).
+            "LOG_CLAIMS_LEVEL": "DEBUG",
+            "LOG_ATTEMPTS_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
         }
 
@@ -437,7 +450,9 @@ def measure(send):
     for started_at, duration_ms in attempts.values_list("started_at", "duration_ms").iterator(chunk_size=10000):
         latencies.append(seconds(started_at - origin) + duration_ms / 1000)
     last_attempt = max(latencies) if latencies else float("nan")
+    ends = sorted(latencies)
     return {
+        "ends": ends,
         "by_status": by_status,
         "attempts": len(latencies),
         "fanout": seconds(window["last"] - origin) if window["last"] else float("nan"),
@@ -448,6 +463,49 @@ def measure(send):
         "last_attempt": last_attempt,
         "db_end_to_end": seconds(send.finished_at - origin) if send.finished_at else float("nan"),
     }
+
+
+def segment_rates(ends: list[float], segment: int) -> list[tuple[int, int, float]]:
+    """(first, last, rate) of each `segment` deliveries in the order they ended: does the send slow down?"""
+    rates = []
+    for start in range(0, len(ends), segment):
+        part = ends[start : start + segment]
+        # From the end of the previous segment (the send's start for the first) to this one's last end.
+        since = ends[start - 1] if start else 0.0
+        span = part[-1] - since
+        rates.append((start + 1, start + len(part), len(part) / span if span > 0 else float("nan")))
+    return rates
+
+
+def claim_times(logs) -> tuple[list[float], list[float]]:
+    """The claims' statement and transaction times (ms) from the workers' logs (webhookhub.claims)."""
+    pattern = re.compile(r"claim webhook=\d+ claimed=(\d+) statement_ms=([\d.]+) transaction_ms=([\d.]+)")
+    statements, transactions = [], []
+    for log in logs:
+        if "worker" not in log.name or not log.exists():
+            continue
+        with open(log, errors="replace") as handle:
+            for line in handle:
+                found = pattern.search(line)
+                if found and int(found.group(1)):
+                    statements.append(float(found.group(2)))
+                    transactions.append(float(found.group(3)))
+    return statements, transactions
+
+
+@contextlib.contextmanager
+def snapshot_held(database_url: str | None, enabled: bool):
+    """A REPEATABLE READ transaction on the hub's database, open (its snapshot taken) for the block."""
+    if not enabled or not database_url:
+        yield
+        return
+    with psycopg.connect(database_url) as held:
+        held.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        held.execute("SELECT count(*) FROM webhooks_delivery").fetchone()
+        try:
+            yield
+        finally:
+            held.rollback()
 
 
 def bare_loop(webhook, send, n: int, concurrency: int, chunk: int = 20_000):
@@ -579,7 +637,9 @@ def main():
         wait_workers(args.workers, 60, workers)
         sampler = MemorySampler([w.pid for w in workers], redis_url=bench.redis_url)
         sampler.start()
-        send, wall, timed_out = run_send(group, webhook, args.timeout, workers, bench.logs)
+        postgres_url = bench.database_url if args.db == "postgres" else None
+        with snapshot_held(postgres_url, args.hold_snapshot):
+            send, wall, timed_out = run_send(group, webhook, args.timeout, workers, bench.logs)
         sampler.stop()
         for worker in workers:
             stop(worker, "worker")
@@ -619,6 +679,22 @@ def main():
             f"(mean {figures['mean']:.1f} s, last {figures['last_attempt']:.1f} s)"
         )
         print(f"  deliveries by status                 {figures['by_status']}  attempts {figures['attempts']:,}")
+        held = "a REPEATABLE READ snapshot held through the send" if args.hold_snapshot else "no snapshot held"
+        print(f"  rate per {args.segment:,} deliveries (in the order they ended; {held})")
+        for first, last, rate in segment_rates(figures["ends"], args.segment):
+            print(f"    {first:>9,} to {last:>9,}                  {rate:8,.0f} deliveries/s")
+        statements, transactions = claim_times(bench.logs)
+        if statements:
+            print(
+                f"  claim statement (UPDATE … RETURNING)  p50 {percentile(statements, 0.5):.2f} ms  "
+                f"p99 {percentile(statements, 0.99):.2f} ms  ({len(statements):,} claims)   [target: p99 <= 5 ms]"
+            )
+            print(
+                f"  claim transaction (locks, count, UPDATE) p50 {percentile(transactions, 0.5):.2f} ms  "
+                f"p99 {percentile(transactions, 0.99):.2f} ms"
+            )
+        with contextlib.suppress(OSError):
+            print(f"  load average (1, 5, 15 min)          {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         per_worker = ", ".join(f"{sampler.peak_rss[w.pid] / mb:.0f}" for w in workers)
         per_worker_pss = ", ".join(f"{sampler.peak_pss[w.pid] / mb:.0f}" for w in workers)
         print(

@@ -235,8 +235,11 @@ WEBHOOK_WORKER_CONCURRENCY = env.int("WEBHOOK_WORKER_CONCURRENCY", default=256)
 WEBHOOK_DRAIN_BUDGET = env.int("WEBHOOK_DRAIN_BUDGET", default=60)
 # Customers rendered and written per fan-out step of a group send.
 WEBHOOK_FANOUT_CHUNK = env.int("WEBHOOK_FANOUT_CHUNK", default=2000)
-# A claim not renewed for this long (the drain renews it every second) belongs to a dead worker.
+# A fan-out not renewed for this long, or a claim of no known drain this old, belongs to a dead worker.
 WEBHOOK_CLAIM_LEASE = env.int("WEBHOOK_CLAIM_LEASE", default=60)
+# A drain whose heartbeat (every second, on a thread and connection of its own) is this old is dead:
+# its claims are taken back. Short, so a killed worker's webhook moves again within seconds.
+WEBHOOK_DRAIN_TIMEOUT = env.int("WEBHOOK_DRAIN_TIMEOUT", default=8)
 # How often an idle worker looks in the database for due work whose doorbell Redis lost.
 WEBHOOK_TICK_INTERVAL = env.int("WEBHOOK_TICK_INTERVAL", default=5)
 # How often a worker cleans rq's own registries.
@@ -355,5 +358,7 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "webhookhub.attempts": {"level": env.str("LOG_ATTEMPTS_LEVEL", default="INFO")},
+        # DEBUG: each claim's time (its statements and its transaction), which bench/run.py reads.
+        "webhookhub.claims": {"level": env.str("LOG_CLAIMS_LEVEL", default="WARNING")},
     },
 }

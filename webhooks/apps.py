@@ -13,19 +13,49 @@ class WebhooksConfig(AppConfig):
             checks,  # noqa: F401 - registers the system checks
             selectors,
         )
-        from webhooks.engine.due import DueWork, due_work_register
-        from webhooks.services import webhook_config
+        from webhooks.engine import claim, record
+        from webhooks.engine.due import DueWork, due_work_register, never_due
+        from webhooks.services import group_sends, recoveries, webhook_config
         from webhooks.services.retention import customer_pre_delete
 
         # Before the customer's deliveries lose their link to them (SET_NULL): their bodies go first.
         pre_delete.connect(customer_pre_delete, sender="customers.Customer", dispatch_uid="webhooks-customer-bodies")
-        # The end of a secret rotation's overlap is recorded in the webhook's history when it comes (the
-        # signing itself stops by the clock, with or without this).
-        due_work_register(
+        # The engine's own due work, in the order the drain's upkeep runs it. Those whose `due` is
+        # never true are finished by the drain that records their last wave (its upkeep, before it ends):
+        # the tick does not ring for them, so a send waiting on a retry in an hour wakes no one now.
+        for work in (
+            DueWork(
+                name="scheduled group sends",
+                run=group_sends.group_sends_start_due,
+                due=group_sends.group_sends_due,
+                next_at=group_sends.group_sends_next_at,
+            ),
+            DueWork(
+                name="fan-outs",
+                run=group_sends.group_send_fanout_run,
+                due=group_sends.group_send_fanouts_due,
+                own_thread=True,
+            ),
+            DueWork(name="claims of dead drains", run=record.claims_dead_take_back, due=claim.drains_dead_due),
+            DueWork(
+                name="claims of no known drain",
+                run=record.claims_orphaned_take_back,
+                due=claim.claims_orphaned_due,
+                every=10.0,
+            ),
+            # Reads every `sending` row of a busy webhook: once a minute, off the claim's path.
+            DueWork(name="in-flight numbers", run=claim.in_flight_correct, due=never_due, every=60.0),
+            DueWork(name="finished group sends", run=group_sends.group_sends_complete, due=never_due),
+            DueWork(name="bulk recovers moving", run=recoveries.recoveries_advance, due=recoveries.recoveries_due),
+            DueWork(name="bulk recovers stopped", run=recoveries.recoveries_settle, due=never_due),
+            DueWork(name="finished bulk recovers", run=recoveries.recoveries_complete, due=never_due),
+            # The end of a secret rotation's overlap is recorded in the webhook's history when it comes (the
+            # signing itself stops by the clock, with or without this).
             DueWork(
                 name="secret rotations",
                 run=webhook_config.webhook_rotations_expire,
                 due=selectors.webhook_rotations_due,
                 next_at=selectors.webhook_rotations_next_at,
-            )
-        )
+            ),
+        ):
+            due_work_register(work)

@@ -287,3 +287,47 @@ def test_a_failing_endpoints_retries_wait_behind_fresh_deliveries(receiver, redi
     last_fresh = max(a.started_at for a in fresh)
     first_retry = min(a.started_at for a in retries)
     assert last_fresh <= first_retry
+
+
+def test_a_paused_webhook_with_waiting_deliveries_runs_no_drain_until_it_is_resumed(redis_conn):
+    from rq.registry import FinishedJobRegistry, StartedJobRegistry
+
+    from webhooks.health.services import webhook_pause, webhook_resume
+
+    with ScriptedServer() as server:
+        webhook = make_webhook(server.url())
+        webhook_pause(webhook=webhook, reason="maintenance")
+        for customer in make_customers(60):
+            services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
+        send = services.group_send_create(webhook=webhook, group=make_group(make_customers(140, start=1000)))
+        waiting_ids = set(Delivery.objects.values_list("id", flat=True))
+        queues = [django_rq.get_queue(name) for name in ("realtime", "bulk")]
+
+        def drains_run() -> set:
+            # Drain jobs started or finished (kept 60 s after they end), by id.
+            return {
+                job_id
+                for q in queues
+                for registry in (FinishedJobRegistry(queue=q), StartedJobRegistry(queue=q))
+                for job_id in registry.get_job_ids()
+            } | {job_id for q in queues for job_id in q.job_ids}
+
+        # A worker whose tick looks every second: the fan-out is written (its bell rang), then nothing.
+        with running_worker(WEBHOOK_TICK_INTERVAL="1") as worker:
+            wait_until(lambda: GroupSend.objects.get(pk=send.pk).fanout_done, timeout=30, message="the fan-out written")
+            time.sleep(2)  # the fan-out's drain ends
+            waiting_ids = set(Delivery.objects.values_list("id", flat=True))
+            before = drains_run()
+            time.sleep(10)
+            during = drains_run() - before
+            assert not server.posts()
+            webhook_resume(webhook=webhook)
+            wait_until(
+                lambda: len(server.posts()) >= len(waiting_ids), timeout=60, message="every waiting delivery sent"
+            )
+            time.sleep(1)
+            log = worker.log
+        hits = server.posts()
+    assert len(waiting_ids) == 200
+    assert during == set(), log[-3000:]
+    assert sorted(hit.delivery_id for hit in hits) == sorted(waiting_ids)  # each waiting id once

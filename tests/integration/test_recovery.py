@@ -13,7 +13,7 @@ from django.utils import timezone
 from webhooks import services
 from webhooks.engine import claim, record, worker
 from webhooks.engine.http import AttemptResult
-from webhooks.models import Attempt, Delivery, GroupSend
+from webhooks.models import Attempt, Delivery, DrainLease, GroupSend
 from webhooks.services import group_sends
 
 from ..factories import make_customers, make_group, make_webhook
@@ -163,3 +163,31 @@ def test_a_redelivery_taken_back_after_a_crash_stays_the_persons_until_it_ends(s
     assert (second.trigger, second.requested_by, second.succeeded) == (Attempt.Trigger.REDELIVER, user, True)
     assert delivery.status == Delivery.Status.SUCCEEDED
     assert delivery.redeliver_requested_by is None  # ended: nothing more to credit
+
+
+def _sending(*, token: str, claimed_at, count: int = 2):
+    webhook = make_webhook("https://example.test/h", auto_retry=True)
+    for customer in make_customers(count):
+        services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
+    Delivery.objects.update(status=Delivery.Status.SENDING, claimed_by=token, claimed_at=claimed_at)
+
+
+def test_the_claims_of_a_live_drain_are_not_taken_back_however_old(settings, redis_conn):
+    settings.WEBHOOK_CLAIM_LEASE = 60
+    long_ago = timezone.now() - timedelta(hours=1)
+    _sending(token="live-drain", claimed_at=long_ago)
+    DrainLease.objects.create(token="live-drain", heartbeat_at=timezone.now())
+    assert record.leases_expired_record() == 0
+    assert not Attempt.objects.exists()
+
+
+def test_the_claims_of_a_dead_drain_are_taken_back_once_each(settings, redis_conn):
+    settings.WEBHOOK_DRAIN_TIMEOUT = 8
+    _sending(token="dead-drain", claimed_at=timezone.now())  # claimed a moment ago: the heartbeat decides
+    DrainLease.objects.create(token="dead-drain", heartbeat_at=timezone.now() - timedelta(seconds=9))
+    assert claim.drains_dead_due()
+    assert record.claims_dead_take_back() == 2
+    assert record.claims_dead_take_back() == 0  # a second take-back finds nothing to move
+    assert not DrainLease.objects.exists()
+    assert Attempt.objects.filter(error_class="WorkerLost").count() == 2
+    assert all(d.attempt_count == 1 for d in Delivery.objects.all())

@@ -1,13 +1,14 @@
 """The claim: per-webhook concurrency across workers, rate limit, pause, Retry-After slow-down, lanes."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from webhooks import services
-from webhooks.engine import claim
-from webhooks.models import Delivery, Webhook
+from webhooks.engine import claim, record
+from webhooks.engine.http import AttemptResult
+from webhooks.models import Delivery, Webhook, WebhookLoad
 
 from ..factories import make_customers, make_webhook
 
@@ -31,9 +32,43 @@ def test_a_webhook_never_has_more_in_flight_than_its_cap_whoever_claims(settings
     assert len(take(slow, token="worker-a")) == 3
     assert take(slow, token="worker-b") == []  # another worker: the cap is the webhook's, not the worker's
     assert len(take(fast)) == 3  # the slow webhook's cap takes nothing from the others
+    held = take(slow, token="worker-c", limit=1)
+    assert held == []
     first = Delivery.objects.filter(webhook=slow, status=Delivery.Status.SENDING).first()
-    Delivery.objects.filter(pk=first.pk).update(status=Delivery.Status.SUCCEEDED)
+    # Its answer recorded, the slot is free again: the in-flight number goes down with the record.
+    record.wave_record(claimed=claim_of(first), results=[answered(first.pk)], token="worker-a")
+    assert WebhookLoad.objects.get(webhook=slow).in_flight == 2
     assert len(take(slow, token="worker-b")) == 1
+    assert WebhookLoad.objects.get(webhook=slow).in_flight == 3
+
+
+def claim_of(delivery):
+    return [
+        claim.Claimed(
+            id=delivery.pk,
+            webhook_id=delivery.webhook_id,
+            message_id=delivery.message_id,
+            event=delivery.event,
+            body=delivery.body,
+            attempt_count=delivery.attempt_count,
+            retry_count=delivery.retry_count,
+            redeliver_requested_by_id=None,
+            priority=delivery.priority,
+            claimed_at=delivery.claimed_at,
+        )
+    ]
+
+
+def answered(delivery_id):
+    return AttemptResult(
+        delivery_id=delivery_id,
+        started_at=datetime.now(UTC),
+        duration_ms=5,
+        url="https://slow.example.test/h",
+        request_headers={},
+        succeeded=True,
+        response_status=200,
+    )
 
 
 def test_a_paused_or_throttled_webhook_is_not_claimed_and_its_deliveries_wait():
@@ -80,3 +115,15 @@ def test_the_webhook_form_sets_the_limits_and_refuses_nonsense(admin_client):
     refused = admin_client.post("/admin/webhooks/webhook/add/", form_data(name="x", max_concurrency="0"))
     assert refused.status_code == 200
     assert Webhook.objects.count() == 1
+
+
+def test_a_drifted_in_flight_number_is_set_back_to_the_sending_rows():
+    webhook = make_webhook("https://example.test/h", max_concurrency=3)
+    publish(webhook, 4)
+    assert len(take(webhook)) == 3
+    # A row changed by hand in the database: the number still holds its slot, until the safety net runs.
+    Delivery.objects.filter(webhook=webhook, status=Delivery.Status.SENDING).update(status=Delivery.Status.CANCELLED)
+    assert take(webhook) == []
+    assert claim.in_flight_correct() == 1
+    assert WebhookLoad.objects.get(webhook=webhook).in_flight == 0
+    assert len(take(webhook)) == 1

@@ -5,6 +5,9 @@ drain job on the `realtime` or `bulk` queue, rung after a commit, by rq's schedu
 time, and by each worker's tick when it finds due work (so a Redis that lost everything, or workers
 without --with-scheduler, cost latency, never a message). Ringing twice is harmless: a drain that
 finds nothing due ends at once, and a queue never holds more than a few bells.
+
+A leaf: it talks to rq and Redis only. What is due is the engine's to say (drain.drain_after after a
+drain, worker.tick when idle).
 """
 
 import contextlib
@@ -16,9 +19,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from redis.exceptions import RedisError
-
-from webhooks.engine import claim
-from webhooks.engine.oauth import TokenCache
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,6 @@ BEACON_SECONDS = 60
 
 def redis():
     return django_rq.get_connection(REALTIME_QUEUE)
-
-
-def token_cache() -> TokenCache:
-    return TokenCache(redis())
 
 
 def drain_job_timeout() -> int:
@@ -88,19 +84,3 @@ def ring_at(when: datetime) -> None:
 
 def ring_at_on_commit(when: datetime) -> None:
     transaction.on_commit(lambda: ring_at(when))
-
-
-def after_drain() -> None:
-    """What is still due rings again; what falls due later gets a bell from the scheduler."""
-    if claim.work_due():
-        ring(BULK_QUEUE)
-    upcoming = claim.next_due_at()
-    if upcoming is not None and upcoming > timezone.now():
-        ring_at(upcoming)
-
-
-def tick() -> bool:
-    """The worker's tick: work found due (Redis may have lost its bell) is rung for."""
-    if claim.work_due():
-        return ring(BULK_QUEUE)
-    return False

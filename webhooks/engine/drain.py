@@ -10,42 +10,81 @@ trigger → rows (services) → claim (claim.py) → HTTP (http.py) → attempts
   across all workers).
 - Bounded: every request runs under its webhook's deadline, each wave is recorded as soon as it ends,
   and after its budget the drain claims nothing new, so the job ends within its rq timeout.
-- Upkeep on the way: due scheduled group sends start, fan-outs are written chunk by chunk, the
-  claims of this drain are renewed, expired claims of dead drains are taken back, finished sends
-  complete, bulk recovers move their next batch back to due and complete. So a worker busy with long
-  waves still does the recovery.
+- Upkeep on the way: every registered due work (webhooks/engine/due.py: scheduled group sends, fan-outs,
+  claims of dead drains taken back, finished sends, bulk recovers, other apps' work) runs when due.
+  So a worker busy with long waves still does the recovery.
+- Alive: a heartbeat thread with its own database connection renews the drain's lease row every
+  second, so a record waiting on a locked table never makes a live drain look dead.
 
-The database calls run on one thread of their own (Django's ORM is synchronous); the HTTP requests
-share one aiohttp session on the event loop, so connections are reused across waves.
+The database calls run on one thread of their own (Django's ORM is synchronous), each written at its
+call site as `await self._db(lambda: module.function(...))`; the HTTP requests share one aiohttp
+session on the event loop, so connections are reused across waves.
 """
 
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import partial
+from typing import TypeVar
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, connections
+from django.db import DatabaseError, connection, connections
+from django.utils import timezone
 
 from webhookhub import tracing
 from webhooks.content.failures import Code
 from webhooks.engine import claim, doorbell, due, record
 from webhooks.engine.http import AttemptResult, Endpoint, Outgoing, attempt, new_session
-from webhooks.engine.oauth import TokenSource
+from webhooks.engine.oauth import TokenCache, TokenSource
 from webhooks.models import Webhook
 from webhooks.secrets import SecretUndecryptable
-from webhooks.services import group_sends, recoveries
+from webhooks.services.recoveries import recoveries_active
 
 logger = logging.getLogger(__name__)
 
 # How often the drain looks for realtime work while bulk waves are in flight.
 REALTIME_POLL = 0.05
 UPKEEP_INTERVAL = 1.0
-DB_TRIES = 3
+HEARTBEAT_INTERVAL = 1.0
+CURSOR_RESET = 10.0
+T = TypeVar("T")
+
+
+class Heartbeat:
+    """The drain's heartbeat: its lease row renewed every second from a thread of its own.
+
+    Django gives each thread its own database connection, so a record waiting on a locked delivery
+    table, or a slow claim, holds up neither this thread nor its connection; a failed renewal is tried
+    again on a fresh connection at the next beat.
+    """
+
+    def __init__(self, token: str):
+        self.token = token
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="drain-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(HEARTBEAT_INTERVAL):
+                try:
+                    claim.drain_lease_renew(token=self.token)
+                except DatabaseError as exc:
+                    logger.warning("the drain's heartbeat failed (%s); trying again on a fresh connection", exc)
+                    connection.close()
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(10)
 
 
 class Drain:
@@ -59,20 +98,29 @@ class Drain:
         self.fanout_executor = ThreadPoolExecutor(1, thread_name_prefix="drain-fanout")
         self.waves: set[asyncio.Task] = set()
         self.in_flight = 0
-        # The ids of the deliveries this drain holds in flight: the heartbeat renews exactly these.
-        self.held: set[str] = set()
+        # Waves whose record failed: their claims stay this drain's, so its lease row stays (and
+        # expires) for a take-back to find them.
+        self.unrecorded = 0
         self.endpoints: dict[int, tuple] = {}
         # The bulk lanes, in turn: (message id, None, webhook id) of a group send being sent,
         # (None, recovery id, webhook id) of a bulk recover running for that webhook.
         self.lanes: list[tuple[int | None, int | None, int]] = []
         self.turn = 0
-        self.fanout: asyncio.Task | None = None
-        self.counts = {"waves": 0, "attempts": 0}
+        # The registered long work (a fan-out) running on the second thread, if any.
+        self.background: asyncio.Task | None = None
+        self.last_run: dict[str, float] = {}
+        # Per lane (webhook, message, recovery) and priority: where its next claim starts (claim.cursor_after).
+        self.cursors: dict[tuple, dict[int, datetime]] = {}
+        self.cursors_since = time.monotonic()
+        self.heartbeat = Heartbeat(self.token)
+        self.counts = {"waves": 0, "attempts": 0, "claimed": 0}
         self.wake = asyncio.Event()
 
-    async def db(self, func, *, executor: ThreadPoolExecutor | None = None, **kwargs):
+    async def _db(self, call: Callable[[], T], *, executor: ThreadPoolExecutor | None = None, retry: bool = True) -> T:
+        """Run `call` (a database call written out at the call site) on the drain's database thread,
+        retried on a fresh connection after a dropped one (record.db_retry) unless it retries its parts."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(executor or self.executor, partial(_db_call, func, kwargs))
+        return await loop.run_in_executor(executor or self.executor, lambda: record.db_retry(call) if retry else call())
 
     @property
     def over_budget(self) -> bool:
@@ -80,7 +128,7 @@ class Drain:
 
     # --- waves ------------------------------------------------------------------------------------
 
-    def _endpoint(self, webhook_id: int) -> Endpoint | None:
+    def _endpoint(self, webhook_id: int, /) -> Endpoint | None:
         # Secrets are decrypted once per drain and webhook; an edited webhook (updated_at) is read again.
         webhook = Webhook.objects.filter(pk=webhook_id).first()
         if webhook is None:
@@ -93,19 +141,24 @@ class Drain:
         return endpoint
 
     async def _claim(self, *, webhook_id: int, priorities, limit: int, message_id=None, recovery_id=None) -> bool:
-        claimed = await self.db(
-            claim.deliveries_claim,
-            webhook_id=webhook_id,
-            priorities=priorities,
-            limit=limit,
-            token=self.token,
-            message_id=message_id,
-            recovery_id=recovery_id,
+        lane = (webhook_id, message_id, recovery_id)
+        claimed = await self._db(
+            lambda: claim.deliveries_claim(
+                webhook_id=webhook_id,
+                priorities=priorities,
+                limit=limit,
+                token=self.token,
+                message_id=message_id,
+                recovery_id=recovery_id,
+                after=self.cursors.get(lane),
+            )
         )
         if not claimed:
             return False
+        self.cursors[lane] = {**self.cursors.get(lane, {}), **claim.cursor_after(claimed, exact=message_id is not None)}
+        self.counts["claimed"] += len(claimed)
         try:
-            endpoint = await self.db(self._endpoint, webhook_id=webhook_id)
+            endpoint = await self._db(lambda: self._endpoint(webhook_id))
         except SecretUndecryptable as exc:
             # Nothing can be signed or authenticated: each delivery fails with the reason, no request
             # is made, and the other webhooks go on.
@@ -113,14 +166,13 @@ class Drain:
                 _unsent(d, error_class="SecretUndecryptable", reason=str(exc), code=Code.SECRET_UNDECRYPTABLE)
                 for d in claimed
             ]
-            await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
+            await self._db(lambda: record.wave_record(claimed=claimed, results=results, token=self.token))
             return True
         if endpoint is None:
             return True  # the webhook was deleted a moment ago, and its deliveries with it
         self.in_flight += len(claimed)
-        self.held.update(d.id for d in claimed)
         traces = (
-            await self.db(tracing.message_contexts, message_ids=[d.message_id for d in claimed])
+            await self._db(lambda: tracing.message_contexts(message_ids=[d.message_id for d in claimed]))
             if tracing.enabled()
             else {}
         )
@@ -146,25 +198,43 @@ class Drain:
                     for d in claimed
                 )
             )
-            await self.db(record.wave_record, claimed=claimed, results=results, token=self.token)
+            await self._db(lambda: record.wave_record(claimed=claimed, results=results, token=self.token))
             self.counts["waves"] += 1
             self.counts["attempts"] += len(results)
         except Exception:
             # Unrecorded, the deliveries stay claimed by this drain: the lease takes them back.
+            self.unrecorded += 1
             logger.exception("a wave of %s deliveries could not be recorded", len(claimed))
         finally:
             self.in_flight -= len(claimed)
-            self.held.difference_update(d.id for d in claimed)
 
     async def _realtime(self) -> bool:
         """Other apps' due work (flow steps), fresh realtime work of every webhook, then realtime retries."""
-        claimed = bool(await self.db(_due_work_run))
+        claimed = bool(await self._db(_each_turn_work_run, retry=False))
         # (priority, webhook) pairs in claim order: fresh work of every webhook before any retry.
-        for priority, webhook_id in await self.db(claim.realtime_due):
+        self._cursors_expire()
+        after = self._realtime_cursor()
+        for priority, webhook_id in await self._db(lambda: claim.realtime_due(after=after)):
             claimed |= await self._claim(
                 webhook_id=webhook_id, priorities=(priority,), limit=settings.WEBHOOK_WAVE_SIZE
             )
         return claimed
+
+    def _cursors_expire(self) -> None:
+        # Now and then every lane is looked at from its start again: a row whose due time lies before a
+        # cursor (a slow-down that ended, a late commit) waits at most this long.
+        if time.monotonic() - self.cursors_since >= CURSOR_RESET:
+            self.cursors.clear()
+            self.cursors_since = time.monotonic()
+
+    def _realtime_cursor(self) -> dict[int, datetime]:
+        """Where the look for due realtime work starts: the oldest cursor of the realtime lanes."""
+        starts: dict[int, datetime] = {}
+        for (_webhook, message_id, recovery_id), cursors in self.cursors.items():
+            if message_id is None and recovery_id is None:
+                for priority, at in cursors.items():
+                    starts[priority] = min(at, starts.get(priority, at))
+        return starts
 
     async def _bulk(self) -> bool:
         """Waves of the active group sends and bulk recovers, in turn, while this worker has room for them."""
@@ -186,58 +256,75 @@ class Drain:
 
     # --- upkeep -----------------------------------------------------------------------------------
 
-    def _upkeep(self) -> dict:
+    def _upkeep(self) -> list[tuple[int | None, int | None, int]]:
+        """The registered due work (webhooks/engine/due.py) in its order, then the bulk lanes it left."""
         doorbell.beacon()
-        group_sends.group_sends_start_due()
-        claim.claims_renew(token=self.token, ids=list(self.held))
-        taken_back = record.leases_expired_record()
-        group_sends.group_sends_complete()
-        recoveries.recoveries_advance()
-        recoveries.recoveries_settle()
-        recoveries.recoveries_complete()
+        now = time.monotonic()
+        for work in due.due_work():
+            if work.each_turn or work.own_thread:
+                continue
+            if work.every and now - self.last_run.get(work.name, -work.every) < work.every:
+                continue
+            self.last_run[work.name] = now
+            try:
+                record.db_retry(work.run)
+            except Exception:
+                # One failing piece of upkeep stops neither the waves nor the other pieces.
+                logger.exception("due work %r failed; the next upkeep runs it again", work.name)
         lanes: list[tuple[int | None, int | None, int]] = [
             (message_id, None, webhook_id) for _send_id, message_id, webhook_id in claim.sends_active()
         ]
-        lanes += [(None, recovery_id, webhook_id) for recovery_id, webhook_id in recoveries.recoveries_active()]
-        return {"lanes": lanes, "taken_back": taken_back}
+        lanes += [(None, recovery_id, webhook_id) for recovery_id, webhook_id in recoveries_active()]
+        return lanes
 
-    async def _fanout(self, send_id: int) -> None:
+    async def _own_thread_work(self, work: due.DueWork) -> None:
         try:
-            while await self.db(group_sends.group_send_fanout_step, executor=self.fanout_executor, send_id=send_id):
+            if await self._db(work.run, executor=self.fanout_executor):
                 self.wake.set()
         except Exception:
-            logger.exception("fan-out of group send %s failed; another drain takes it over after the lease", send_id)
+            logger.exception("due work %r failed; another drain takes it over", work.name)
 
-    async def _maybe_fanout(self) -> None:
-        if self.fanout is not None and not self.fanout.done():
+    def _own_thread_start(self) -> None:
+        """Start the registered long work (a fan-out) on the drain's second thread, one at a time."""
+        if self.over_budget or (self.background is not None and not self.background.done()):
             return
-        if self.over_budget:
-            return
-        send_id = await self.db(group_sends.group_send_fanout_take)
-        if send_id is not None:
-            self.fanout = asyncio.create_task(self._fanout(send_id))
+        for work in due.due_work():
+            if work.own_thread:
+                self.background = asyncio.create_task(self._own_thread_work(work))
+                return
 
     # --- the loop ---------------------------------------------------------------------------------
 
     async def run(self) -> dict:
         try:
-            self.tokens = TokenSource(doorbell.token_cache())
+            self.tokens = TokenSource(TokenCache(doorbell.redis()))
         except Exception:  # noqa: BLE001 - without Redis, tokens are cached per drain
             self.tokens = TokenSource(None)
+        # Alive before the first claim: a claim is never held by a drain without a lease row.
+        await self._db(lambda: claim.drain_lease_renew(token=self.token))
+        self.heartbeat.start()
+        try:
+            await self._loop()
+        finally:
+            self.heartbeat.stop()
+        if not self.unrecorded:
+            await self._db(lambda: claim.drain_lease_end(token=self.token))
+        return self.counts
+
+    async def _loop(self) -> None:
         async with new_session(limit=settings.WEBHOOK_WORKER_CONCURRENCY * 2) as self.session:
             last_upkeep = 0.0
             idle_turns = 0
             while True:
                 if time.monotonic() - last_upkeep >= UPKEEP_INTERVAL:
-                    state = await self.db(self._upkeep)
-                    self.lanes = state["lanes"]
+                    self.lanes = await self._db(self._upkeep, retry=False)
                     last_upkeep = time.monotonic()
-                    await self._maybe_fanout()
+                    self._own_thread_start()
                 busy = await self._realtime()
                 if not self.over_budget:
                     busy |= await self._bulk()
-                fanning = self.fanout is not None and not self.fanout.done()
-                if not busy and not self.waves and not fanning:
+                background = self.background is not None and not self.background.done()
+                if not busy and not self.waves and not background:
                     # Nothing claimed, nothing in flight: one more look after the upkeep, then done.
                     idle_turns += 1
                     if idle_turns > 1 or self.over_budget:
@@ -248,14 +335,13 @@ class Drain:
                 self.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), REALTIME_POLL)
-            if self.fanout is not None:
-                await self.fanout
-        return self.counts
+            if self.background is not None:
+                await self.background
 
 
-def _due_work_run() -> int:
-    # A flow step publishes its message in its own transaction: the realtime claim below sends it.
-    return sum(work.run() for work in due.due_work())
+def _each_turn_work_run() -> int:
+    # A flow step publishes its message in its own transaction: the realtime claim after it sends it.
+    return sum(record.db_retry(work.run) for work in due.due_work() if work.each_turn)
 
 
 def _unsent(delivery, *, error_class: str, reason: str, code: str) -> AttemptResult:
@@ -271,21 +357,17 @@ def _unsent(delivery, *, error_class: str, reason: str, code: str) -> AttemptRes
     )
 
 
-def _db_call(func, kwargs):
-    """An ORM call on the drain's database thread; a dropped connection is opened again and the call retried.
+def drain_after(*, claimed: int) -> None:
+    """What is still due rings again; what falls due later gets a bell from the scheduler.
 
-    Claims and upkeep are single transactions: one that failed rolled back and is safe to repeat.
+    A drain that claimed nothing does not ring for itself: it would only find the same nothing (work
+    of a paused webhook, or of one whose every slot another drain holds; that drain rings when it ends).
     """
-    for attempt_no in range(1, DB_TRIES + 1):
-        try:
-            return func(**kwargs)
-        except (OperationalError, InterfaceError) as exc:
-            if attempt_no == DB_TRIES:
-                raise
-            logger.warning("database call %s failed (%s); retrying on a fresh connection", func.__name__, exc)
-            connection.close()
-            time.sleep(0.2 * attempt_no)
-    raise AssertionError("unreachable")
+    if claimed and claim.work_due():
+        doorbell.ring(doorbell.BULK_QUEUE)
+    upcoming = claim.next_due_at()
+    if upcoming is not None and upcoming > timezone.now():
+        doorbell.ring_at(upcoming)
 
 
 def drain_run(*, budget: float | None = None) -> dict:
@@ -298,5 +380,5 @@ def drain_run(*, budget: float | None = None) -> dict:
         for executor in (drain.executor, drain.fanout_executor):
             executor.submit(connections.close_all).result()
             executor.shutdown()
-    doorbell.after_drain()
+    drain_after(claimed=counts["claimed"])
     return counts

@@ -1,6 +1,11 @@
-"""Due work of other apps that the drain runs too: the database holds it, the doorbell wakes for it.
+"""What is due, registered one way: every piece of work the drain does besides claiming deliveries.
 
-automation registers its flow runs here (AppConfig.ready), so the engine runs them without knowing them.
+Each `DueWork` says what it does (`run`), whether anything is due now (`due`) and when the next falls
+due (`next_at`). The drain's upkeep runs the registry in registration order; the worker's tick rings
+the doorbell when any `due()` is true; after a drain, the scheduler's bell is set for the earliest
+`next_at`. The webhooks app registers the engine's own work (group sends, fan-outs, claims of dead
+drains, bulk recovers, secret rotations; webhooks/apps.py), other apps theirs (flow runs, alerts) in
+their AppConfig.ready, so the engine runs them without knowing them.
 """
 
 from collections.abc import Callable
@@ -8,20 +13,34 @@ from dataclasses import dataclass
 from datetime import datetime
 
 
+def _never() -> datetime | None:
+    return None
+
+
+def never_due() -> bool:
+    """For work that its own drain finishes (a send whose last wave it records): no bell rings for it."""
+    return False
+
+
 @dataclass(frozen=True)
 class DueWork:
-    """Work of another app whose rows the drain also runs when due (automation's flow runs).
+    """Work whose rows the drain runs when due.
 
-    `run()` does what is due and returns how many it did; `due()` says whether anything is due now;
-    `next_at()` when the next falls due; `settle()`, if given, waits for what `run` started in the
-    background. The drain calls `run` every turn and `settle` at its end; the tick calls `due`.
+    `each_turn`: run at every turn of the drain's loop (a person or a flow waits on it), not only at
+    its upkeep (once a second). `own_thread`: long work (a fan-out writes thousands of rows a step),
+    run on a thread and connection of its own, one at a time per drain, so waves never wait behind it.
+    `every`: at most this often (seconds), for a look that scans more than an index range.
+    `settle`, if given, waits for what `run` started in the background (the drain calls it at its end).
     """
 
     name: str
     run: Callable[[], int]
     due: Callable[[], bool]
-    next_at: Callable[[], datetime | None]
+    next_at: Callable[[], datetime | None] = _never
     settle: Callable[[], None] | None = None
+    each_turn: bool = False
+    own_thread: bool = False
+    every: float = 0.0
 
 
 _due_work: list[DueWork] = []

@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from rq.worker import Worker
 
 from webhookhub import telemetry
-from webhooks.engine import doorbell
+from webhooks.engine import claim, doorbell
 from webhooks.health import services as health
 from webhooks.services import retention
 
@@ -121,7 +121,7 @@ class HubWorker(Worker):
                 raise
             except Exception:
                 logger.exception("the daily prune could not be scheduled; the next interval tries again")
-        doorbell.tick()
+        tick()
 
     def fork_work_horse(self, job, queue):
         # Whatever opened a database connection in this process (the tick, a signal handler, a
@@ -158,3 +158,10 @@ class HubWorker(Worker):
             except RedisError:
                 time.sleep(pause)
                 pause = min(pause * 2, REDIS_BACKOFF_MAX)
+
+
+def tick() -> bool:
+    """The worker's tick: work found due (Redis may have lost its bell) is rung for."""
+    if claim.work_due():
+        return doorbell.ring(doorbell.BULK_QUEUE)
+    return False

@@ -673,14 +673,15 @@ class Delivery(TimestampedModel):
                 name="delivery_claim_idx",
                 condition=Q(status__in=["pending", "retrying"]),
             ),
-            # A group send's claim: its due rows in claim order, without reading the rest of the send.
+            # A group send's claim: its due rows in claim order, without reading the rest of the send; a drain's
+            # next claim starts at its last one (claim.deliveries_claim's cursor).
+            # (No index of `sending` rows: the in-flight count is a number, see WebhookLoad; the rare look for
+            # claims of no known drain reads delivery_status_recent_idx.)
             models.Index(
                 fields=["message", "priority", "next_attempt_at"],
                 name="delivery_send_claim_idx",
                 condition=Q(status__in=["pending", "retrying"]),
             ),
-            # In flight per webhook (its concurrency cap across workers) and expired leases.
-            models.Index(fields=["webhook", "claimed_at"], name="delivery_inflight_idx", condition=Q(status="sending")),
             models.Index(fields=["message", "status"], name="delivery_message_status_idx"),
             models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_recent_idx"),
             models.Index(fields=["-created_at"], name="delivery_recent_idx"),
@@ -840,6 +841,49 @@ class Recovery(models.Model):
 
     def __str__(self):
         return f"#{self.pk} {self.get_kind_display()}"
+
+
+class DrainLease(models.Model):
+    """A running drain, alive while its heartbeat is fresh: the deliveries it claimed are not taken back.
+
+    One narrow row per drain, renewed every second from a thread and connection of its own
+    (webhooks/engine/drain.py), so a record waiting on a locked delivery table does not stop it. A take-back
+    deletes the row of a dead drain (`FOR UPDATE SKIP LOCKED`): one take-back per dead drain.
+    """
+
+    token = models.CharField(max_length=32, primary_key=True)
+    heartbeat_at = models.DateTimeField()
+    started_at = models.DateTimeField(default=timezone.now)
+    # Which process runs it (an rq work horse), for an operator and the crash proofs.
+    host = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("running drain")
+        verbose_name_plural = _("running drains")
+
+    def __str__(self):
+        return self.token
+
+
+class WebhookLoad(models.Model):
+    """How many of a webhook's deliveries are in flight, kept as a number (its concurrency cap's count).
+
+    The claim adds what it claims and the record (or a take-back) takes away what it moves out of
+    `sending`, both under row locks; counting `sending` rows instead reads one row version per delivery
+    sent since the oldest open snapshot (docs/engine.md). A row of its own, two columns wide, so the
+    versions its updates leave stay few pages, apart from the wide webhook row.
+    """
+
+    webhook = models.OneToOneField(Webhook, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    in_flight = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("webhook load")
+        verbose_name_plural = _("webhook loads")
+
+    def __str__(self):
+        return f"{self.webhook_id}: {self.in_flight}"
 
 
 # Health, incidents (webhooks/health/services.py): in a module of their own, registered with the app from here.

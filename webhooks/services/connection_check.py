@@ -28,7 +28,7 @@ from webhooks.content.payloads import iso_utc
 from webhooks.content.signing import canonical_json
 from webhooks.engine import doorbell
 from webhooks.engine.http import AttemptResult, Endpoint, Outgoing, attempt, new_session
-from webhooks.engine.oauth import TokenSource
+from webhooks.engine.oauth import TokenCache, TokenSource
 from webhooks.engine.ssrf import address_allowed, blocked_error, url_port
 from webhooks.models import Webhook
 
@@ -107,7 +107,7 @@ def _token_source() -> TokenSource:
     # The workers' shared cache: a token they hold is reused, and one fetched here serves them (some token
     # endpoints retire the previous token when a new one is issued).
     try:
-        cache = doorbell.token_cache()
+        cache = TokenCache(doorbell.redis())
         cache.redis.ping()
     except Exception:  # noqa: BLE001 - without Redis, a token of this check's own
         return TokenSource(None)

@@ -4,7 +4,7 @@ A send is a row; the drain starts it when due, writes its deliveries chunk by ch
 resumable from its cursor) and sends them in the bulk lane; a stop cancels what is not yet sent.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +20,7 @@ from webhooks.content.failures import Code
 from webhooks.content.payloads import CONTEXT_FIELDS, message_context
 from webhooks.engine import doorbell
 from webhooks.engine.bulk import rows_insert
+from webhooks.engine.claim import webhook_claimable
 from webhooks.models import Delivery, GroupSend, Message, Webhook
 from webhooks.services.publishing import delivery_for_customer, template_for
 
@@ -63,11 +64,49 @@ def group_sends_start_due() -> int:
     )
 
 
+def group_sends_due() -> bool:
+    """A scheduled send whose time has come (the tick rings for it)."""
+    return GroupSend.objects.filter(status=GroupSend.Status.SCHEDULED, scheduled_at__lte=timezone.now()).exists()
+
+
+def group_sends_next_at() -> datetime | None:
+    """When the next scheduled send starts (the scheduler's bell)."""
+    return (
+        GroupSend.objects.filter(status=GroupSend.Status.SCHEDULED)
+        .order_by("scheduled_at")
+        .values_list("scheduled_at", flat=True)
+        .first()
+    )
+
+
+def _fanout_free(now: datetime) -> Q:
+    lease = timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE)
+    return Q(fanout_heartbeat__isnull=True) | Q(fanout_heartbeat__lt=now - lease)
+
+
+def group_send_fanouts_due() -> bool:
+    """A running send whose fan-out no live drain is writing."""
+    free = _fanout_free(timezone.now())
+    return GroupSend.objects.filter(free, status=GroupSend.Status.SENDING, fanout_done=False).exists()
+
+
+def group_send_fanout_run() -> int:
+    """Take over one fan-out and write it to its end (on the drain's fan-out thread); 1 if one was written.
+
+    A failure half-way leaves its heartbeat to expire: the next drain takes it over at its cursor.
+    """
+    send_id = group_send_fanout_take()
+    if send_id is None:
+        return 0
+    while group_send_fanout_step(send_id=send_id):
+        pass
+    return 1
+
+
 def group_send_fanout_take() -> int | None:
     """Take over the fan-out of one running send that no live drain is writing; its id, or None."""
     now = timezone.now()
-    lease = timedelta(seconds=settings.WEBHOOK_CLAIM_LEASE)
-    free = Q(fanout_heartbeat__isnull=True) | Q(fanout_heartbeat__lt=now - lease)
+    free = _fanout_free(now)
     for send_id in (
         GroupSend.objects.filter(free, status=GroupSend.Status.SENDING, fanout_done=False)
         .order_by("pk")
@@ -121,11 +160,18 @@ def group_send_fanout_step(*, send_id: int) -> bool:
             )
             for customer in customers
         ]
+        # Each row its own due time, a microsecond apart in fan-out order (a chunk takes far longer
+        # to write than its rows' microseconds): the claim's cursor then starts exactly at the last row
+        # claimed, without walking over those claimed before it (claim.cursor_after).
+        for offset, delivery in enumerate(deliveries):
+            if delivery.next_attempt_at is not None:
+                delivery.next_attempt_at = now + timedelta(microseconds=offset)
         rows_insert(Delivery, deliveries)
         send.fanout_cursor = ids[-1]
         send.fanout_heartbeat = now
         send.save(update_fields=["fanout_cursor", "fanout_heartbeat"])
-        doorbell.ring_on_commit(doorbell.BULK_QUEUE)
+        if webhook_claimable(send.webhook, now=now):
+            doorbell.ring_on_commit(doorbell.BULK_QUEUE)
     return True
 
 

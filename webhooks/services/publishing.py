@@ -18,6 +18,7 @@ from webhooks.content.signing import canonical_json
 from webhooks.content.templating import TemplateError, compile_template
 from webhooks.engine import doorbell
 from webhooks.engine.bulk import rows_insert
+from webhooks.engine.claim import webhooks_claimable_any
 from webhooks.models import Delivery, Message, Webhook
 from webhooks.signals import event_published
 
@@ -51,7 +52,8 @@ def delivery_for_customer(*, message, webhook, template, customer, context, now,
 
 def _deliveries_write(deliveries: list[Delivery]) -> None:
     rows_insert(Delivery, deliveries)
-    if any(d.status == Delivery.Status.PENDING for d in deliveries):
+    waiting = {d.webhook_id for d in deliveries if d.status == Delivery.Status.PENDING}
+    if waiting and webhooks_claimable_any(waiting):
         doorbell.ring_on_commit(doorbell.REALTIME_QUEUE)
 
 
@@ -197,7 +199,8 @@ def delivery_redeliver(*, delivery: Delivery, user=None) -> Delivery:
     # A person waits: the redelivery goes in the realtime lane, whatever lane the message came in.
     delivery.priority = Delivery.Priority.REALTIME
     delivery.save(update_fields=["status", "next_attempt_at", "redeliver_requested_by", "priority", "updated_at"])
-    doorbell.ring_on_commit(doorbell.REALTIME_QUEUE)
+    if webhooks_claimable_any([delivery.webhook_id]):
+        doorbell.ring_on_commit(doorbell.REALTIME_QUEUE)
     return delivery
 
 
