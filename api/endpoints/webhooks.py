@@ -390,14 +390,19 @@ def _webhook(pk: int) -> Webhook:
     return get_object_or_404(Webhook, pk=pk)
 
 
-def _administrator_fields_allowed(request, data: dict) -> None:
-    """A client certificate and key are an Administrator's (webhookhub/roles.py): a key its Administrator created."""
-    if not any(data.get(name) for name in ADMINISTRATOR_FIELDS):
-        return
+def _administrator_only(request, message) -> None:
+    """What stays an Administrator's (webhookhub/roles.py) is done only with a key an Administrator owns."""
     owner = request.auth.created_by
     if owner is None or not is_administrator(owner):
-        message = _("Only an API key created by an Administrator may set a client certificate and key.")
         raise ApiError(403, "administrator_only", message)
+
+
+def _administrator_fields_allowed(request, data: dict) -> None:
+    """A client certificate and key are an Administrator's: set only with a key its Administrator created."""
+    if any(data.get(name) for name in ADMINISTRATOR_FIELDS):
+        _administrator_only(
+            request, _("Only an API key created by an Administrator may set a client certificate and key.")
+        )
 
 
 @router.get("/webhooks", response=responses({200: WebhookPage}), auth=READ, operation_id="listWebhooks")
@@ -466,7 +471,8 @@ def update_webhook(request, payload: WebhookPatch, webhook_id: int = pk_path()):
     operation_id="pauseWebhook",
 )
 def pause_webhook(request, webhook_id: int = pk_path()):
-    """Hold its deliveries: they wait, accepted, until it is resumed."""
+    """Hold its deliveries: they wait, accepted, until it is resumed (an Administrator's key only)."""
+    _administrator_only(request, _("Only an API key created by an Administrator may pause or resume a webhook."))
     webhook = services.webhook_pause(
         webhook=_webhook(webhook_id),
         reason=_("Paused by %(actor)s.") % {"actor": request.auth.actor},
@@ -489,7 +495,8 @@ class ResumeOut(WebhookOut):
     operation_id="resumeWebhook",
 )
 def resume_webhook(request, webhook_id: int = pk_path()):
-    """Send what waited: every waiting delivery is due now, oldest first in each lane, at the webhook's limits."""
+    """Send what waited: every waiting delivery is due now, oldest first in each lane (an Administrator's key only)."""
+    _administrator_only(request, _("Only an API key created by an Administrator may pause or resume a webhook."))
     resumed = services.webhook_resume(webhook=_webhook(webhook_id), actor=request.auth.actor)
     return {**webhook_as_dict(resumed.webhook), "released": resumed.released}
 

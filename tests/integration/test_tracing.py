@@ -12,7 +12,7 @@ from webhooks.content.events import FixedEvent
 from webhooks.engine.drain import drain_run
 from webhooks.models import Delivery, Message, Webhook
 
-from ..factories import make_webhook
+from ..factories import make_key_owner, make_webhook
 from ..support.receivers import ScriptedServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -39,7 +39,7 @@ def exporter():
 
 
 def post_event(client):
-    _key, raw = api_services.api_key_create(name="crm")
+    _key, raw = api_services.api_key_create(name="crm", user=make_key_owner())
     response = client.post(
         "/api/v1/events", data=EVENT, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
     )

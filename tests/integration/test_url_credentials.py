@@ -21,7 +21,7 @@ from webhooks.models import Attempt, Delivery, Webhook
 from webhooks.secrets import MASK
 from webhooks.services.group_sends import group_send_create
 
-from ..factories import make_customers, make_group, make_webhook
+from ..factories import make_customers, make_group, make_key_owner, make_webhook
 from ..support.receivers import ScriptedServer
 
 PASSWORD = "URLPASS-42"
@@ -144,7 +144,9 @@ def test_marketer_pages_and_read_keys_never_see_url_credentials_and_the_receiver
     assert len(rows) == 2
     assert clean(json.dumps(rows))
 
-    _key, raw = api_key_create(name="reader", scopes=[Scope.WEBHOOKS_READ, Scope.DELIVERIES_READ])
+    _key, raw = api_key_create(
+        name="reader", scopes=[Scope.WEBHOOKS_READ, Scope.DELIVERIES_READ], user=make_key_owner()
+    )
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
     answers = [
         client.get(f"/api/v1/webhooks/{webhook.pk}", **auth),
@@ -160,7 +162,7 @@ def test_marketer_pages_and_read_keys_never_see_url_credentials_and_the_receiver
 
 @pytest.mark.django_db
 def test_the_api_keeps_the_credentials_when_the_masked_url_comes_back(client):
-    _key, raw = api_key_create(name="writer", scopes=Scope.values)
+    _key, raw = api_key_create(name="writer", scopes=Scope.values, user=make_key_owner())
     auth = {"HTTP_AUTHORIZATION": f"Bearer {raw}"}
     body = {"name": "CRM", "url": credential_url(8080), "auth_type": "none"}
     created = client.post("/api/v1/webhooks", json.dumps(body), content_type="application/json", **auth)

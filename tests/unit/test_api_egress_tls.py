@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group as AuthGroup
 
 from api.models import Scope
+from api.selectors import scopes_lacking
 from api.services import api_key_create
 from webhookhub.roles import ADMINISTRATOR, MARKETER
 from webhooks.models import OutboundProxy, PrivateCA, Webhook
@@ -24,7 +25,9 @@ def user_in(role: str, name: str):
 
 
 def api_of(client, user) -> Api:
-    _key, raw = api_key_create(name=f"key of {user.username}", scopes=Scope.values, user=user)
+    # Every scope the user's role grants: a key is never stronger than its owner.
+    scopes = [scope for scope in Scope.values if not scopes_lacking(user, [scope])]
+    _key, raw = api_key_create(name=f"key of {user.username}", scopes=scopes, user=user)
     return Api(client, raw)
 
 

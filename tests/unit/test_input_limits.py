@@ -23,7 +23,7 @@ from webhookhub.text import json_text_depth_exceeded
 from webhooks.content.templating import MAX_TEMPLATE_BYTES
 from webhooks.models import Webhook
 
-from ..factories import make_customers, make_webhook
+from ..factories import make_customers, make_key_owner, make_webhook
 from ..integration.test_alerts import FAILING_FACTS
 from .test_webhook_secret_storage import form_data
 
@@ -46,7 +46,7 @@ def marketer_client(client, django_user_model):
 
 @pytest.fixture
 def api(client):
-    _key, raw = api_key_create(name="writer", scopes=Scope.values)
+    _key, raw = api_key_create(name="writer", scopes=Scope.values, user=make_key_owner())
 
     def call(method, path, body):
         return getattr(client, method)(

@@ -187,8 +187,6 @@ class WebhookAdmin(admin.ModelAdmin):
                 )
                 for name, options in self.fieldsets
             ]
-        if can_manage_secrets(request.user) and obj is not None:
-            return self.fieldsets
         # A new webhook has no key to rotate; without the right to change webhooks a secret is neither
         # shown nor sent to the browser; a client certificate and its key are an Administrator's alone.
         hidden: tuple[str, ...] = (*SECRET_FIELDS, *ROTATION_FIELDS)
