@@ -7,14 +7,12 @@ import io
 import json
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.urls import reverse
 
 from api.models import Scope
 from api.services import api_key_create
-from webhookhub.roles import MARKETER
 from webhooks import services
 from webhooks.engine.redact import masked_url, scrub, unmasked_url
 from webhooks.models import Attempt, Delivery, Webhook
@@ -35,13 +33,6 @@ def credential_url(port: int) -> str:
 
 def clean(text: str) -> bool:
     return not any(secret in text for secret in (PASSWORD, TOKEN, KEY))
-
-
-@pytest.fixture
-def marketer(django_user_model):
-    user = django_user_model.objects.create_user("mkt", password="pw", is_staff=True)
-    user.groups.add(Group.objects.get(name=MARKETER))
-    return user
 
 
 # --- Masking and putting back (no database) --------------------------------------------------------------

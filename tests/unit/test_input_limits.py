@@ -7,7 +7,6 @@ template), a body template over 64 KB (admin and Open API alike), and names hold
 import json
 
 import pytest
-from django.contrib.auth.models import Group as AuthGroup
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
@@ -18,7 +17,6 @@ from alerts.models import Alert, Channel
 from api.models import Scope
 from api.services import api_key_create
 from customers.models import Customer, Group
-from webhookhub.roles import MARKETER
 from webhookhub.text import json_text_depth_exceeded
 from webhooks.content.templating import MAX_TEMPLATE_BYTES
 from webhooks.models import Webhook
@@ -34,14 +32,6 @@ DEEP = 5000  # Python's json gives up at about 1,000 levels: a RecursionError, w
 
 def deep_array(levels: int = DEEP) -> str:
     return "[" * levels + "]" * levels
-
-
-@pytest.fixture
-def marketer_client(client, django_user_model):
-    user = django_user_model.objects.create_user("mkt", password="pw", is_staff=True)
-    user.groups.add(AuthGroup.objects.get(name=MARKETER))
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
