@@ -67,8 +67,8 @@ def form_rate_limit_hit(*, address: str) -> bool:
 
 def _submitted_contact(page: MicroPage, data: dict) -> tuple[str, str, str]:
     fields = list(page.fields.all())
-    mobile = next((data.get(f.key) for f in fields if f.field_type == FormField.Type.MOBILE and data.get(f.key)), "")
-    email = next((data.get(f.key) for f in fields if f.field_type == FormField.Type.EMAIL and data.get(f.key)), "")
+    mobile = next((str(data[f.key]) for f in fields if f.field_type == FormField.Type.MOBILE and data.get(f.key)), "")
+    email = next((str(data[f.key]) for f in fields if f.field_type == FormField.Type.EMAIL and data.get(f.key)), "")
     name = str(data.get("name") or "").strip()[:128] or mobile or email or _("Form visitor")
     return mobile, email, name
 
@@ -124,10 +124,10 @@ def _submission_create(*, page: MicroPage, data: dict, ip: str | None, form_toke
                 customer = Customer.objects.create(name=name, mobile=mobile, email=email)
         except IntegrityError:
             # Created a moment ago by another submit with this mobile: it is a match now.
-            customer = Customer.objects.filter(mobile=mobile).first() if mobile else None
-            if customer is None:
+            found = Customer.objects.filter(mobile=mobile).first() if mobile else None
+            if found is None:
                 raise
-            matched = True
+            customer, matched = found, True
     else:
         customer = existing
     counts_as_customer = verified or not matched
@@ -140,7 +140,7 @@ def _submission_create(*, page: MicroPage, data: dict, ip: str | None, form_toke
         ip=ip or None,
         form_token=form_token,
     )
-    if counts_as_customer and page.group_id:
+    if counts_as_customer and page.group is not None:
         group_customers_add(group=page.group, customers=[customer])
     webhooks = list(page.webhooks.filter(is_active=True))
     if webhooks:
@@ -202,6 +202,8 @@ def flow_runs_start(*, flow: Flow, customer_ids: Iterable[int]) -> int:
 def _score_crossed(flow: Flow, change: ScoreChange) -> bool:
     """The score went from below the flow's threshold to the threshold or more (a new customer: from nothing)."""
     threshold = flow.score_threshold
+    if threshold is None:
+        return False  # a flow triggered otherwise than by a score
     return change.new >= threshold and (change.old is None or change.old < threshold)
 
 
@@ -248,7 +250,7 @@ def flow_runs_advance_due(*, limit: int = 200) -> int:
 
 
 def _run_webhook_step(run: FlowRun, step: FlowStep, position: int) -> None:
-    if not step.webhook.is_active:
+    if step.webhook is None or not step.webhook.is_active:
         logger.info("flow %s step %s: webhook %s is inactive, step skipped", run.flow_id, position, step.webhook_id)
         return
     message_publish(
@@ -284,7 +286,7 @@ def flow_run_advance(*, run_id: int) -> str | None:
                 step = steps[run.step_index]
                 if step.kind == FlowStep.Kind.WAIT:
                     run.status = FlowRun.Status.WAITING
-                    run.next_run_at = now + step.wait
+                    run.next_run_at = now + (step.wait or timedelta(0))
                     _wake_at(run.next_run_at)
                     run.save()
                     return run.status

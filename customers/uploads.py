@@ -22,7 +22,8 @@ class LimitedUploadHandler(FileUploadHandler):
 
     def receive_data_chunk(self, raw_data, start):
         if start + len(raw_data) > self.limit:
-            self.request.upload_too_large = True
+            assert self.request is not None  # Django gives an upload handler its request
+            self.request.upload_too_large = True  # type: ignore[attr-defined]
             raise StopUpload(connection_reset=not self._drained())
         return raw_data
 
@@ -32,6 +33,7 @@ class LimitedUploadHandler(FileUploadHandler):
         Left to Django, the rest would be drained line by line: a body without a newline is one line,
         read whole into memory.
         """
+        assert self.request is not None
         drained = 0
         while drained <= DRAIN_MAX:
             chunk = self.request.read(DRAIN_CHUNK)

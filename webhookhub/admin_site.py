@@ -3,7 +3,7 @@ task-queue dashboard for administrators only (last, under System)."""
 
 from functools import wraps
 
-from axes.apps import AppConfig as AxesAppConfig
+from axes.apps import AppConfig as AxesAppConfig  # type: ignore[import-untyped]
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied

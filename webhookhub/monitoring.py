@@ -190,7 +190,7 @@ def metrics_view(request):
 
 def health_checks() -> dict:
     """Each check's outcome; the installation is healthy when all are ok."""
-    checks = {}
+    checks: dict[str, dict] = {}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
