@@ -9,9 +9,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from webhookhub.roles import ADMINISTRATOR, SECRETS_PERMISSION
-from webhooks.health.services import Cause, alert_after, autopause_policy
+from webhooks.health.services import alert_after, autopause_policy
 from webhooks.models import Webhook
-from webhooks.models.health import WebhookHealth, WebhookHealthHour, WebhookIncident, WorkerHeartbeat
+from webhooks.models.health import (
+    WebhookHealth,
+    WebhookHealthHour,
+    WebhookIncident,
+    WorkerHeartbeat,
+    incident_pause_words,
+)
 
 HOUR = timedelta(hours=1)
 
@@ -135,20 +141,12 @@ ASK_NAMES = 3
 
 
 def pause_reason_words(webhook: Webhook, incident: WebhookIncident | None) -> str:
-    """Why the webhook is paused, in the reader's language (not the words stored at the pause)."""
-    cause = incident.pause_cause if incident is not None and incident.paused_at else ""
-    if cause == Cause.POLICY:
-        reason = _("Paused automatically: %(failures)s failed attempts in a row, failing since %(since)s.") % {
-            "failures": incident.consecutive_failures,  # type: ignore[union-attr]
-            "since": timezone.localtime(incident.started_at).strftime("%Y-%m-%d %H:%M:%S %Z"),  # type: ignore[union-attr]
-        }
-    elif cause == Cause.GONE or webhook.gone_at:
-        reason = _("Paused: the receiver answered 410 Gone.")
+    """Why the webhook is paused, in the reader's language: its incident's cause and facts worded as the
+    history words them (models/health.py), and the receiver's last answer."""
+    if incident is not None and incident.paused_at:
+        reason = incident_pause_words(incident)
     else:
-        # A person's pause: their own words, as they wrote them.
         reason = webhook.pause_reason or _("Paused.")
-        if incident is not None and incident.paused_by:
-            reason = _("%(reason)s (paused by %(user)s)") % {"reason": reason, "user": incident.paused_by}
     if incident is not None and incident.last_status_code:
         reason = _("%(reason)s Last answer: HTTP %(status)s.") % {"reason": reason, "status": incident.last_status_code}
     return reason
