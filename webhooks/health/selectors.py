@@ -2,13 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
-from django.contrib.auth import get_user_model
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from webhookhub.roles import ADMINISTRATOR, SECRETS_PERMISSION
+from webhookhub.roles import administrator_names, is_administrator
 from webhooks.health.services import alert_after, autopause_policy
 from webhooks.models import Webhook
 from webhooks.models.health import (
@@ -152,21 +150,6 @@ def pause_reason_words(webhook: Webhook, incident: WebhookIncident | None) -> st
     return reason
 
 
-def _resumers() -> list[str]:
-    users = (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(
-            Q(is_superuser=True)
-            | Q(groups__name=ADMINISTRATOR)
-            | Q(user_permissions__codename="change_webhook", user_permissions__content_type__app_label="webhooks")
-        )
-        .distinct()
-        .order_by("-is_superuser", "username")[:ASK_NAMES]
-    )
-    return [user.get_full_name() or user.get_username() for user in users]
-
-
 def paused_notes(*, webhooks, user) -> dict[int, dict]:
     """For each paused webhook among these: why (in the reader's language), and a way on for this reader:
     the link to resume it (those who may) or whom to ask (the others). Two queries, whatever the count."""
@@ -179,10 +162,10 @@ def paused_notes(*, webhooks, user) -> dict[int, dict]:
             webhook_id__in=list(paused), ended_at__isnull=True, paused_at__isnull=False
         ).order_by("started_at")
     }
-    can_resume = user.has_perm(SECRETS_PERMISSION)  # who may pause and resume (health_views.py)
+    can_resume = is_administrator(user)  # pausing and resuming stay with the administrators (roles.py)
     ask = ""
     if not can_resume:
-        names = _resumers()
+        names = administrator_names(limit=ASK_NAMES)
         ask = (
             _("Only an administrator can resume it: ask %(names)s.") % {"names": ", ".join(names)}
             if names
