@@ -108,7 +108,8 @@ def test_admin_index_in_a_marketers_order_in_both_languages(worker, live_server,
     shown = [text.strip() for text in page.locator("#content-main .module caption").all_inner_texts()]
     assert shown == ["Webhook 设置", "发送记录", "客户与会员", "微页面与自动流程", "开放 API", "告警", "系统"]
     rows = [text.strip() for text in page.locator("#content-main .module th[scope=row]").all_inner_texts()]
-    assert rows[:3] == ["Webhook", "群发记录", "推送记录"]
+    # The webhooks, then the ways out an Administrator sets up for them, then the sending records.
+    assert rows[:5] == ["Webhook", "网络出口代理", "私有 CA", "群发记录", "推送记录"]
     assert rows.count("群组") == 1
     assert "角色" in rows
     assert "发送 ID" not in page.content()
@@ -133,7 +134,7 @@ def test_admin_index_in_a_marketers_order_in_both_languages(worker, live_server,
         "System",
     ]
     rows = [text.strip() for text in page.locator("#content-main .module th[scope=row]").all_inner_texts()]
-    assert rows[:3] == ["Webhooks", "Group sends", "Deliveries"]
+    assert rows[:5] == ["Webhooks", "Outbound proxies", "Private CAs", "Group sends", "Deliveries"]
     assert "Roles" in rows
     assert rows.count("Groups") == 1
 
