@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from webhookhub.text import validate_one_line
+
 
 def key_hash(raw_key: str) -> str:
     # Keys are 256-bit random values, so a plain SHA-256 cannot be brute-forced; no slow hash needed.
@@ -54,7 +56,9 @@ def default_scopes() -> list[str]:
 class ApiKey(models.Model):
     """A key for the Open API; only its hash is stored, the key itself is shown once at creation."""
 
-    name = models.CharField(_("name"), max_length=128, help_text=_("Who or what uses this key."))
+    name = models.CharField(
+        _("name"), max_length=128, help_text=_("Who or what uses this key."), validators=[validate_one_line]
+    )
     prefix = models.CharField(
         _("prefix"), max_length=16, editable=False, help_text=_("The start of the key, to recognise it.")
     )

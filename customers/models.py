@@ -28,7 +28,7 @@ class MembershipLevel(models.Model):
 class Customer(TimestampedModel):
     # Indexed for the customer picker's prefix search: on PostgreSQL, db_index on a CharField also builds
     # the varchar_pattern_ops index (…_like) that LIKE 'x%' needs under a non-C collation.
-    name = models.CharField(_("name"), max_length=128, db_index=True)
+    name = models.CharField(_("name"), max_length=128, db_index=True, validators=[validate_one_line])
     wechat_nickname = models.CharField(_("WeChat nickname"), max_length=128, blank=True, db_index=True)
     mobile = models.CharField(_("mobile"), max_length=20, blank=True, validators=[validate_mobile], db_index=True)
     email = models.EmailField(_("email"), blank=True)

@@ -14,7 +14,7 @@ from django.utils import translation
 
 from alerts import services as alert_services
 from alerts.models import Alert, Channel
-from api.models import Scope
+from api.models import ApiKey, Scope
 from api.services import api_key_create
 from customers.models import Customer, Group
 from webhookhub.text import json_text_depth_exceeded
@@ -168,3 +168,14 @@ def test_an_email_alert_for_a_name_stored_with_a_line_break_still_goes_out(setti
     assert "crlf  Bcc: evil@evil.example" in email.subject
     assert email.to == ["ops@example.com"]
     assert email.bcc == []
+
+
+@pytest.mark.parametrize("name", ["王\r\nBcc: evil@evil.example", "tab\there"])
+def test_customer_and_api_key_names_are_one_line(admin_client, name):
+    customer = Customer(name=name, mobile="13800138000")
+    with pytest.raises(ValidationError) as refused:
+        customer.full_clean()
+    assert "name" in refused.value.message_dict
+    answer = admin_client.post("/admin/api/apikey/add/", {"name": name, "scopes": ["webhooks:read"]})
+    assert answer.status_code == 200  # the form again, with the error
+    assert not ApiKey.objects.exists()
