@@ -107,6 +107,14 @@ class Secret:
     __repr__ = lambda self: "<Secret ••••••>"  # noqa: E731
 
 
+def secret_revealed(value) -> str:
+    """The clear text of a secret field: a row read from the database holds a Secret, one just built in
+    memory may hold plain text, an empty field is ''."""
+    if not value:
+        return ""
+    return value.reveal() if isinstance(value, Secret) else str(value)
+
+
 class EncryptedTextField(models.TextField):
     """Stores `enc:<fernet token>`; reads back as a Secret. An empty secret is stored as ''."""
 

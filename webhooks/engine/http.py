@@ -42,6 +42,7 @@ from webhooks.engine.ssrf import (
 )
 from webhooks.engine.tls import tls_context
 from webhooks.models import Webhook
+from webhooks.secrets import secret_revealed
 
 USER_AGENT = f"WebhookHub/{webhookhub.__version__}"
 RESPONSE_BODY_LIMIT = 64 * 1024
@@ -54,13 +55,6 @@ PREVIOUS_SIGNATURE_HEADER = "X-Clab-Hmac-Signature-Previous"
 DEADLINE_MARGIN = 2.0
 # How much of a refusing token endpoint's answer is kept in the error.
 TOKEN_ANSWER_LIMIT = 500
-
-
-def _reveal(value) -> str:
-    # A webhook read from the database holds Secret objects; one just built in memory, plain text.
-    if not value:
-        return ""
-    return value.reveal() if hasattr(value, "reveal") else str(value)
 
 
 # --- Egress: direct, or through an HTTP proxy ------------------------------------------------------
@@ -106,7 +100,7 @@ def webhook_proxy(webhook) -> Proxy | None:
         return None
     if webhook.egress == Webhook.Egress.PROXY and webhook.proxy is not None:
         chosen = webhook.proxy
-        return Proxy(url=chosen.url.rstrip("/"), username=chosen.username, password=_reveal(chosen.password))
+        return Proxy(url=chosen.url.rstrip("/"), username=chosen.username, password=secret_revealed(chosen.password))
     return installation_proxy()
 
 
@@ -116,7 +110,10 @@ def webhook_proxy(webhook) -> Proxy | None:
 def _webhook_tls(webhook) -> ssl.SSLContext | bool:
     ca = webhook.private_ca.bundle if webhook.private_ca_id else ""
     return tls_context(
-        verify=webhook.verify_ssl, ca_bundle=ca, certificate=webhook.client_certificate, key=_reveal(webhook.client_key)
+        verify=webhook.verify_ssl,
+        ca_bundle=ca,
+        certificate=webhook.client_certificate,
+        key=secret_revealed(webhook.client_key),
     )
 
 
@@ -198,21 +195,21 @@ class Endpoint:
             verify_ssl=webhook.verify_ssl,
             connect_timeout=webhook.effective_connect_timeout,
             read_timeout=webhook.effective_read_timeout,
-            secret_key=_reveal(webhook.secret_key),
+            secret_key=secret_revealed(webhook.secret_key),
             basic_username=webhook.basic_username,
-            basic_password=_reveal(webhook.basic_password),
+            basic_password=secret_revealed(webhook.basic_password),
             oauth_token_url=webhook.oauth_token_url,
             oauth_app_id=webhook.oauth_app_id,
-            oauth_app_secret=_reveal(webhook.oauth_app_secret),
-            secret_key_previous=_reveal(webhook.secret_key_previous),
+            oauth_app_secret=secret_revealed(webhook.oauth_app_secret),
+            secret_key_previous=secret_revealed(webhook.secret_key_previous),
             secret_key_previous_until=webhook.secret_key_previous_until,
             standard=webhook.standard_webhooks,
-            standard_secret=_reveal(webhook.standard_secret),
-            standard_secret_previous=_reveal(webhook.standard_secret_previous),
+            standard_secret=secret_revealed(webhook.standard_secret),
+            standard_secret_previous=secret_revealed(webhook.standard_secret_previous),
             standard_secret_previous_until=webhook.standard_secret_previous_until,
             proxy=webhook_proxy(webhook),
             tls=_webhook_tls(webhook),
-            client_key=_reveal(webhook.client_key),
+            client_key=secret_revealed(webhook.client_key),
             private_ca=webhook.private_ca.name if webhook.private_ca_id else "",
             send_traceparent=webhook.send_traceparent,
         )

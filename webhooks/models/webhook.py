@@ -26,15 +26,7 @@ from webhooks.models.health import (
     pause_words,
 )
 from webhooks.models.network import OutboundProxy, PrivateCA
-from webhooks.secrets import EncryptedTextField, Secret
-
-
-def _revealed(value) -> str:
-    # A webhook read from the database holds a Secret; one just built in memory may hold plain text.
-    if not value:
-        return ""
-    return value.reveal() if isinstance(value, Secret) else str(value)
-
+from webhooks.secrets import EncryptedTextField, Secret, secret_revealed
 
 URL_MAX_LENGTH = 2000
 
@@ -283,7 +275,7 @@ class Webhook(TimestampedModel):
             full = self.full_url
             self.url = masked_url(full)
             secret = full if self.url != full else ""
-            if _revealed(self.url_secret) != secret:
+            if secret_revealed(self.url_secret) != secret:
                 self.url_secret = Secret(secret)
             if update_fields is not None:
                 kwargs["update_fields"] = {*update_fields, "url_secret"}
@@ -295,13 +287,13 @@ class Webhook(TimestampedModel):
 
         ValueError when a mask names a credential the webhook does not hold.
         """
-        return unmasked_url(self.url or "", _revealed(self.url_secret))
+        return unmasked_url(self.url or "", secret_revealed(self.url_secret))
 
     def _egress_and_tls_errors(self) -> dict:
         errors: dict[str, str | Promise] = {}
         if self.egress == self.Egress.PROXY and not self.proxy_id:
             errors["proxy"] = _("Choose the proxy to send through.")
-        key = self.client_key.reveal() if hasattr(self.client_key, "reveal") else self.client_key
+        key = secret_revealed(self.client_key)
         if bool(self.client_certificate) != bool(key):
             name = "client_key" if self.client_certificate else "client_certificate"
             errors[name] = _("A client certificate needs both the certificate and its key.")
