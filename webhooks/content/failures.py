@@ -8,6 +8,7 @@ their own language. The technical detail (error class, raw message) is stored be
 """
 
 import asyncio
+import errno
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -96,6 +97,10 @@ def failure_of_exception(
             return Code.CONNECT_REFUSED, {"host": host, "port": port}
         return Code.CONNECT_FAILED, {"host": host, "port": port, "reason": str(exc.os_error or exc)[:300]}
     if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | ConnectionResetError):
+        return Code.DISCONNECTED, {}
+    # aiohttp wraps a peer's reset (a TLS 1.3 receiver refusing a missing client certificate, racing our
+    # write) in ClientOSError: the receiver closed the connection all the same.
+    if isinstance(exc, aiohttp.ClientOSError) and exc.errno in (errno.ECONNRESET, errno.EPIPE):
         return Code.DISCONNECTED, {}
     return Code.OTHER, {}
 
