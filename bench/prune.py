@@ -8,7 +8,7 @@ Everything it uses is its own and thrown away at the end: a PostgreSQL database 
 on the server given by --pg (migrated), and a redis-server on a free port. It bulk-inserts (COPY,
 webhooks.engine.bulk.rows_insert) deliveries 200 days old with --per-delivery attempts each, so --attempts
 attempts in all, and --blank deliveries 60 days old (bodies to blank); then times `retention.prune()`
-as the daily job runs it, batch by batch, while a writer thread inserts a delivery and its attempt
+as the daily run does, batch by batch, while a writer thread inserts a delivery and its attempt
 every 20 ms and records how long each insert waits (the engine's writes during a prune).
 """
 

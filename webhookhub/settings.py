@@ -309,19 +309,22 @@ AXES_HTTP_RESPONSE_CODE = 429
 # Its log lines name the account and the address (useful to whoever reads them); the password never.
 AXES_SENSITIVE_PARAMETERS: list[str] = []
 
-# --- Retention (webhooks/services/retention.py; `manage.py prune`, and a daily job on the workers) -----------
+# --- Retention (webhooks/services/retention.py; `manage.py prune`, and a daily run on the workers) -----------
 # Days an attempt's request and response bodies and headers (and the delivery's rendered body) are kept.
 RETENTION_BODIES_DAYS = env.int("RETENTION_BODIES_DAYS", default=30)
 # Days a finished delivery is kept at all, with its attempts.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=180)
 # Deliveries per transaction: each batch holds its row locks for a moment, never the tables.
 RETENTION_BATCH_SIZE = env.int("RETENTION_BATCH_SIZE", default=1000)
-# Local time of the daily prune ("HH:MM"); empty: no daily job (run `manage.py prune` from cron).
+# Local time of the daily prune ("HH:MM"); empty: no daily run (run `manage.py prune` from cron).
 RETENTION_PRUNE_AT = env.str("RETENTION_PRUNE_AT", default="03:30")
 if RETENTION_PRUNE_AT and not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", RETENTION_PRUNE_AT):
     raise ImproperlyConfigured("RETENTION_PRUNE_AT is a local time HH:MM (e.g. 03:30), or empty for no daily prune.")
-# Seconds one prune job works before it hands the rest to a new job, so a worker is never held long.
-RETENTION_SLICE_SECONDS = env.int("RETENTION_SLICE_SECONDS", default=120)
+# Seconds one slice of the daily prune works (on a drain's second thread) before it gives way: the next
+# slice runs at the next upkeep, after any fan-out step. Within a drain's budget, so no drain outlives it.
+RETENTION_SLICE_SECONDS = env.int("RETENTION_SLICE_SECONDS", default=10)
+if not 0 <= RETENTION_SLICE_SECONDS < WEBHOOK_DRAIN_BUDGET:
+    raise ImproperlyConfigured("RETENTION_SLICE_SECONDS is 0 or more and less than WEBHOOK_DRAIN_BUDGET.")
 
 # --- Metrics and health (webhookhub/monitoring.py): closed unless one of these opens them ----------
 # A bearer token (Authorization: Bearer <token>) for /metrics and /healthz.

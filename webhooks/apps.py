@@ -15,11 +15,12 @@ class WebhooksConfig(AppConfig):
         )
         from webhooks.engine import claim, record
         from webhooks.engine.due import DueWork, due_work_register, never_due
-        from webhooks.services import group_sends, recoveries, webhook_config
-        from webhooks.services.retention import customer_pre_delete
+        from webhooks.services import group_sends, recoveries, retention, webhook_config
 
         # Before the customer's deliveries lose their link to them (SET_NULL): their bodies go first.
-        pre_delete.connect(customer_pre_delete, sender="customers.Customer", dispatch_uid="webhooks-customer-bodies")
+        pre_delete.connect(
+            retention.customer_pre_delete, sender="customers.Customer", dispatch_uid="webhooks-customer-bodies"
+        )
         # The engine's own due work, in the order the drain's upkeep runs it. Those whose `due` is
         # never true are finished by the drain that records their last wave (its upkeep, before it ends):
         # the tick does not ring for them, so a send waiting on a retry in an hour wakes no one now.
@@ -34,6 +35,14 @@ class WebhooksConfig(AppConfig):
                 name="fan-outs",
                 run=group_sends.group_send_fanout_run,
                 due=group_sends.group_send_fanouts_due,
+                own_thread=True,
+            ),
+            # The daily prune: on the second thread too, after the fan-outs (a slice gives way to a step).
+            DueWork(
+                name="retention",
+                run=retention.prune_slice_run,
+                due=retention.prune_due,
+                next_at=retention.prune_next_at,
                 own_thread=True,
             ),
             DueWork(name="claims of dead drains", run=record.claims_dead_take_back, due=claim.drains_dead_due),

@@ -1,32 +1,27 @@
-"""Retention (webhooks/services/retention.py): the prune, its batches and slices, the daily job, a customer deleted."""
+"""Retention (webhooks/services/retention.py): the prune, its batches and slices, the daily run, a customer deleted."""
 
 import io
 import re
-import subprocess
-import sys
-import threading
 import time
 from datetime import timedelta
 
-import django_rq
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
-from rq.registry import ScheduledJobRegistry
 
 from customers.models import Customer
 from webhookhub.errors import HubError
 from webhooks import services
 from webhooks.content.events import Event
+from webhooks.engine import claim, doorbell
 from webhooks.engine.bulk import rows_insert
-from webhooks.models import Attempt, Delivery, Message, new_delivery_id
+from webhooks.models import Attempt, Delivery, Message, PruneState, new_delivery_id
 from webhooks.services import retention
 
 from ..factories import make_customers, make_webhook
 from ..support.waiting import wait_until
-from ..support.workers import ROOT, run_worker, running_worker, worker_env
+from ..support.workers import run_worker, running_worker
 
 Status = Delivery.Status
 
@@ -210,56 +205,78 @@ def test_deleting_a_customer_blanks_their_bodies_and_cancels_what_still_waits(we
     assert "kept 30 days" in page
 
 
+def prune_state() -> PruneState:
+    return PruneState.objects.get(pk=1)
+
+
+def prune_due_now() -> None:
+    """The daily run's time has come (as if RETENTION_PRUNE_AT had just passed)."""
+    retention.prune_slice_run()  # the first look reckons the next run
+    PruneState.objects.filter(pk=1).update(due_at=timezone.now() - timedelta(minutes=1))
+
+
 @pytest.mark.django_db
-def test_the_daily_prune_is_scheduled_once_whoever_asks(redis_conn, settings):
+def test_the_daily_prune_is_due_work_kept_in_the_database(redis_conn, settings):
     settings.RETENTION_PRUNE_AT = "03:30"
-    registry = ScheduledJobRegistry(queue=django_rq.get_queue(django_settings.WORKER_QUEUES[-1]))
-    first = retention.prune_schedule_ensure()
-    assert retention.prune_schedule_ensure() == first
-    assert registry.get_job_ids() == [first]
-    due = registry.get_scheduled_time(first)
+    # Never looked at: due, so that a drain reckons its time; the look itself prunes nothing.
+    assert retention.prune_due()
+    assert retention.prune_slice_run() == 0
+    due = prune_state().due_at
     local_due = timezone.localtime(due)
     assert (local_due.hour, local_due.minute) == (3, 30)
     assert timedelta(0) < due - timezone.now() <= timedelta(days=1)
-    # Redis emptied: the next ask schedules it again.
+    assert not retention.prune_due()
+    # The scheduler's bell is set for it, with the engine's other due work.
+    assert retention.prune_next_at() == due
+    assert claim.next_due_at() <= due
+    # Redis emptied: nothing of the prune was there.
     redis_conn.flushdb()
-    assert retention.prune_schedule_ensure() == first
-    assert registry.get_job_ids() == [first]
+    assert (retention.prune_due(), retention.prune_next_at()) == (False, due)
+
+    # Its time comes: due, unless a live slice runs it; a slice whose time ran out (its worker killed) is taken over.
+    PruneState.objects.filter(pk=1).update(due_at=timezone.now() - timedelta(seconds=1))
+    assert retention.prune_due()
+    PruneState.objects.filter(pk=1).update(running_until=timezone.now() + timedelta(minutes=1))
+    assert not retention.prune_due()
+    assert retention.prune_slice_run() == 0  # another drain's slice holds it: this one does nothing
+    PruneState.objects.filter(pk=1).update(running_until=timezone.now() - timedelta(seconds=1))
+    assert retention.prune_due()
+    retention.prune_slice_run()
+    state = prune_state()
+    assert (state.running_until, state.run_started_at, state.due_at) == (None, None, due)
+    assert state.last_report["finished"]
+
+    # Another time of day is reckoned anew; none switches it off.
+    settings.RETENTION_PRUNE_AT = "23:05"
+    assert retention.prune_due()
+    retention.prune_slice_run()
+    assert timezone.localtime(prune_state().due_at).strftime("%H:%M") == "23:05"
     settings.RETENTION_PRUNE_AT = ""
-    assert retention.next_run_at() is None
+    assert (retention.prune_due(), retention.prune_next_at(), retention.next_run_at()) == (False, None, None)
+    assert retention.prune_slice_run() == 0
 
 
 @pytest.mark.integration
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_schedules_the_daily_prune_and_the_job_runs_in_slices(webhook, redis_conn):
+def test_a_drain_runs_the_due_prune_in_slices_and_reckons_the_next_run(webhook, redis_conn):
     ids = old_rows(webhook, count=12, days_old=200)
     old_rows(webhook, count=3, days_old=45)
-    # The hub's worker (manage.py hubworker) schedules the daily job at start, on the last queue.
-    process = subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "hubworker", "--burst"],
-        env=worker_env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    log = process.stdout + process.stderr
-    assert "Listening on " + ", ".join(django_settings.WORKER_QUEUES) in re.sub(r"\x1b\[[0-9;]*m", "", log)
-    registry = ScheduledJobRegistry(queue=django_rq.get_queue(django_settings.WORKER_QUEUES[-1]))
-    assert [job_id for job_id in registry.get_job_ids() if job_id.startswith(retention.JOB_PREFIX)]
-
-    # The job itself, run now: five deliveries per batch and no time per slice, so each slice does
-    # one batch and hands the rest to the next job.
-    queue = django_rq.get_queue(django_settings.WORKER_QUEUES[-1])
-    queue.enqueue(retention.PRUNE_JOB, job_id="retention-prune-now")
-    run_worker(RETENTION_BATCH_SIZE=5, RETENTION_SLICE_SECONDS=0)
+    prune_due_now()
+    # A worker's tick rings for due work; here the bell is rung at once. Five deliveries per batch and
+    # no time per slice: each slice does one batch, and the drain runs the next at once.
+    doorbell.ring(doorbell.BULK_QUEUE)
+    log = run_worker(RETENTION_BATCH_SIZE=5, RETENTION_SLICE_SECONDS=0)
     assert not Delivery.objects.filter(pk__in=ids).exists()
-    last = retention.last_run()
-    assert (last["deliveries_deleted"], last["attempts_deleted"], last["bodies_blanked"]) == (12, 12, 3)
+    state = prune_state()
+    last = state.last_report
+    assert (last["deliveries_deleted"], last["attempts_deleted"], last["bodies_blanked"]) == (12, 12, 3), log[-2000:]
     assert last["finished"]
     assert last["batches"] == 4
-    assert queue.fetch_job("retention-prune-now-3") is not None
+    assert len(re.findall(r"prune of \S+: a slice done", log)) == 4, log[-3000:]
+    # Between runs the book is clean and the next run is tomorrow's (or today's) 03:30.
+    assert (state.running_until, state.run_started_at, state.run_report) == (None, None, {})
+    assert timezone.now() < state.due_at <= timezone.now() + timedelta(days=1)
+    assert retention.policy()["last_run"] == last
 
 
 @pytest.mark.integration
@@ -275,24 +292,16 @@ def test_a_prune_of_100000_old_rows_runs_while_sends_go_on(receiver, redis_conn)
     setup_s = time.monotonic() - clock
     assert Attempt.objects.filter(delivery_id__in=old[:10]).count() == 10
 
+    prune_due_now()
     with running_worker() as worker:
         wait_until(lambda: "Listening on" in worker.log, timeout=30, message="the worker listening")
-        prune = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "prune", "--progress"],
-            env=worker_env(),
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(prune.stdout), daemon=True)
-        reader.start()
-        wait_until(lambda: any(line.startswith("batch ") for line in lines), timeout=60, message="the first batch")
-        # Test sends while the prune runs: each is delivered and recorded in its usual time.
+        # The worker's tick finds the prune due and rings for it; a drain runs it on its second thread.
+        wait_until(lambda: prune_state().run_started_at is not None, timeout=30, message="the prune started by a drain")
+        # Test sends while the prune runs: each is delivered and recorded in its usual time, by the same
+        # worker whose drain prunes.
         sent_during = []
         for round_number in range(30):
-            if prune.poll() is not None:
+            if prune_state().last_report:
                 break
             customer = customers[round_number % len(customers)]
             started = time.monotonic()
@@ -303,19 +312,17 @@ def test_a_prune_of_100000_old_rows_runs_while_sends_go_on(receiver, redis_conn)
                 interval=0.05,
                 message="a test send during the prune",
             )
-            sent_during.append((time.monotonic() - started, prune.poll() is None))
-        prune.wait(timeout=300)
-        reader.join(timeout=10)
-    output = "".join(lines)
-    assert prune.returncode == 0, output[-3000:]
-    assert "prune: deleted 50000 deliveries and 50000 attempts" in output, output[-2000:]
+            sent_during.append((time.monotonic() - started, not prune_state().last_report))
+        wait_until(lambda: prune_state().last_report, timeout=300, message="the prune finished")
+    last = prune_state().last_report
+    assert (last["deliveries_deleted"], last["attempts_deleted"]) == (50_000, 50_000), worker.log[-2000:]
     # Sends went on while the prune was still running, each delivered within a couple of seconds.
     during = [seconds for seconds, running in sent_during if running]
-    assert len(during) >= 2, (sent_during, output[-1500:])
+    assert len(during) >= 2, (sent_during, last)
     assert max(during) < 5, sent_during
-    longest = int(re.search(r"longest (\d+) ms", output).group(1))
     # Short transactions: no batch holds its locks for long.
-    assert longest < 3000, output[-1500:]
+    assert last["longest_batch_ms"] < 3000, last
     assert not Delivery.objects.filter(pk__in=old[:1000]).exists()
     assert Delivery.objects.filter(event=Event.TEST_SEND, status=Status.SUCCEEDED).count() == len(sent_during)
-    print(f"set-up {setup_s:.1f}s; sends during the prune: {sent_during}; {output.splitlines()[-1]}")
+    summary = retention.PruneReport(**{k: v for k, v in last.items() if k != "at"}).summary()
+    print(f"set-up {setup_s:.1f}s; sends during the prune: {sent_during}; {summary}")

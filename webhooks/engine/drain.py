@@ -93,9 +93,9 @@ class Drain:
         self.budget = budget
         self.started = time.monotonic()
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="drain-db")
-        # The fan-out writes thousands of rows a step: on a thread (and connection) of its own, so the
-        # claims and records of the waves never wait behind it.
-        self.fanout_executor = ThreadPoolExecutor(1, thread_name_prefix="drain-fanout")
+        # A fan-out step writes thousands of rows, a prune slice deletes them for seconds: on a thread (and
+        # connection) of their own, so the claims and records of the waves never wait behind them.
+        self.long_work_executor = ThreadPoolExecutor(1, thread_name_prefix="drain-long-work")
         self.waves: set[asyncio.Task] = set()
         self.in_flight = 0
         # Waves whose record failed: their claims stay this drain's, so its lease row stays (and
@@ -106,7 +106,7 @@ class Drain:
         # (None, recovery id, webhook id) of a bulk recover running for that webhook.
         self.lanes: list[tuple[int | None, int | None, int]] = []
         self.turn = 0
-        # The registered long work (a fan-out) running on the second thread, if any.
+        # The registered long work (a fan-out step, a prune slice) running on the second thread, if any.
         self.background: asyncio.Task | None = None
         self.last_run: dict[str, float] = {}
         # Per lane (webhook, message, recovery) and priority: where its next claim starts (claim.cursor_after).
@@ -277,21 +277,15 @@ class Drain:
         lanes += [(None, recovery_id, webhook_id) for recovery_id, webhook_id in recoveries_active()]
         return lanes
 
-    async def _own_thread_work(self, work: due.DueWork) -> None:
-        try:
-            if await self._db(work.run, executor=self.fanout_executor):
-                self.wake.set()
-        except Exception:
-            logger.exception("due work %r failed; another drain takes it over", work.name)
+    async def _own_thread_work(self) -> None:
+        if await self._db(_own_thread_work_run, executor=self.long_work_executor, retry=False):
+            self.wake.set()
 
     def _own_thread_start(self) -> None:
-        """Start the registered long work (a fan-out) on the drain's second thread, one at a time."""
+        """Start the registered long work (fan-outs, the prune) on the drain's second thread, one at a time."""
         if self.over_budget or (self.background is not None and not self.background.done()):
             return
-        for work in due.due_work():
-            if work.own_thread:
-                self.background = asyncio.create_task(self._own_thread_work(work))
-                return
+        self.background = asyncio.create_task(self._own_thread_work())
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -339,6 +333,21 @@ class Drain:
                 await self.background
 
 
+def _own_thread_work_run() -> int:
+    """The long work in its order, up to the first that did something: a prune slice gives way to a fan-out step."""
+    for work in due.due_work():
+        if not work.own_thread:
+            continue
+        try:
+            done = record.db_retry(work.run)
+        except Exception:
+            logger.exception("due work %r failed; the next upkeep, of this drain or another, runs it again", work.name)
+            continue
+        if done:
+            return done
+    return 0
+
+
 def _each_turn_work_run() -> int:
     # A flow step publishes its message in its own transaction: the realtime claim after it sends it.
     return sum(record.db_retry(work.run) for work in due.due_work() if work.each_turn)
@@ -377,7 +386,7 @@ def drain_run(*, budget: float | None = None) -> dict:
         counts = asyncio.run(drain.run())
     finally:
         due.due_work_settle()
-        for executor in (drain.executor, drain.fanout_executor):
+        for executor in (drain.executor, drain.long_work_executor):
             executor.submit(connections.close_all).result()
             executor.shutdown()
     drain_after(claimed=counts["claimed"])

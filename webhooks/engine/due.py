@@ -4,7 +4,7 @@ Each `DueWork` says what it does (`run`), whether anything is due now (`due`) an
 due (`next_at`). The drain's upkeep runs the registry in registration order; the worker's tick rings
 the doorbell when any `due()` is true; after a drain, the scheduler's bell is set for the earliest
 `next_at`. The webhooks app registers the engine's own work (group sends, fan-outs, claims of dead
-drains, bulk recovers, secret rotations; webhooks/apps.py), other apps theirs (flow runs, alerts) in
+drains, bulk recovers, secret rotations, the daily prune; webhooks/apps.py), other apps theirs (flow runs, alerts) in
 their AppConfig.ready, so the engine runs them without knowing them.
 """
 
@@ -27,8 +27,9 @@ class DueWork:
     """Work whose rows the drain runs when due.
 
     `each_turn`: run at every turn of the drain's loop (a person or a flow waits on it), not only at
-    its upkeep (once a second). `own_thread`: long work (a fan-out writes thousands of rows a step),
-    run on a thread and connection of its own, one at a time per drain, so waves never wait behind it.
+    its upkeep (once a second). `own_thread`: long work (a fan-out writes thousands of rows a step, a
+    prune slice deletes for seconds), run on a thread and connection of its own, one piece at a time per
+    drain and the first registered first, so waves never wait behind it.
     `every`: at most this often (seconds), for a look that scans more than an index range.
     `settle`, if given, waits for what `run` started in the background (the drain calls it at its end).
     """

@@ -24,7 +24,6 @@ from rq.worker import Worker
 from webhookhub import telemetry
 from webhooks.engine import claim, doorbell
 from webhooks.health import services as health
-from webhooks.services import retention
 
 logger = logging.getLogger(__name__)
 # Longest wait between two tries to reach Redis again.
@@ -114,13 +113,6 @@ class HubWorker(Worker):
         if time.monotonic() - self._last_reconcile >= settings.WEBHOOK_RECONCILE_INTERVAL:
             self._last_reconcile = time.monotonic()
             super().run_maintenance_tasks()  # rq's own: its registries cleaned
-            # At start and every interval: tomorrow's prune stays scheduled, even after Redis was emptied.
-            try:
-                retention.prune_schedule_ensure(self.connection)
-            except RedisError:
-                raise
-            except Exception:
-                logger.exception("the daily prune could not be scheduled; the next interval tries again")
         tick()
 
     def fork_work_horse(self, job, queue):

@@ -7,41 +7,34 @@
   waiting): the rows, their status and counts stay, so a group send's progress does not change.
 
 A prune works in batches of RETENTION_BATCH_SIZE deliveries, one short transaction each, oldest
-first along the created_at index: the engine's writes wait at most one batch. It runs daily as an
-rq job (scheduled idempotently by every worker, see `prune_schedule_ensure`) on the lowest-priority
-queue, in slices of RETENTION_SLICE_SECONDS, and by hand with `manage.py prune`.
+first along the created_at index: the engine's writes wait at most one batch. It is the engine's due
+work like any other (webhooks/engine/due.py): at RETENTION_PRUNE_AT a drain runs it on its second
+thread, in slices of RETENTION_SLICE_SECONDS that give way to a group send's fan-out; by hand it is
+`manage.py prune`.
 
-The blanking keeps a watermark in Redis (how far it has come) so a daily run reads only the day's
-new rows; a lost watermark (Redis emptied) costs one pass over the older rows, nothing else.
+Its book is one database row (`PruneState`): when the next run is due, the slice running now, the
+blanking's watermark (how far it has come, so a daily run reads only the day's new rows) and what the
+last run did. Redis holds none of it: an emptied Redis changes nothing.
 """
 
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from datetime import time as clock_time
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
-from redis.exceptions import RedisError
-from rq.job import Job, JobStatus
 
 from webhooks.content.failures import Code
 from webhooks.health.services import HEALTH_HOURS_KEPT, health_hours_prune
-from webhooks.models import Attempt, Delivery
+from webhooks.models import Attempt, Delivery, PruneState
 
 logger = logging.getLogger(__name__)
 
-WATERMARK_KEY = "webhookhub:retention:bodies-until"
-LAST_RUN_KEY = "webhookhub:retention:last-run"
-PRUNE_JOB = "webhooks.services.retention.prune_job"
-JOB_PREFIX = "retention-prune-"
 UNFINISHED = (*Delivery.WAITING_STATUSES, Delivery.Status.SENDING)
 
 
@@ -95,28 +88,18 @@ def policy() -> dict:
     }
 
 
-def _redis():
-    return django_rq.get_connection(_queue_name())
-
-
-def _queue_name() -> str:
-    # The lowest-priority queue: a prune never holds up deliveries or a person's test send.
-    return settings.WORKER_QUEUES[-1]
+def _state() -> PruneState:
+    state, _created = PruneState.objects.get_or_create(pk=1)
+    return state
 
 
 def last_run() -> dict | None:
-    try:
-        raw = _redis().get(LAST_RUN_KEY)
-    except RedisError:
-        return None
-    return json.loads(raw) if raw else None
+    return PruneState.objects.filter(pk=1).values_list("last_report", flat=True).first()
 
 
 def last_run_store(report: PruneReport) -> None:
-    try:
-        _redis().set(LAST_RUN_KEY, json.dumps({**asdict(report), "at": timezone.now().isoformat()}))
-    except RedisError as exc:
-        logger.warning("prune report not stored (%s)", type(exc).__name__)
+    _state()
+    PruneState.objects.filter(pk=1).update(last_report={**asdict(report), "at": timezone.now().isoformat()})
 
 
 # --- The prune ------------------------------------------------------------------------------------
@@ -184,24 +167,15 @@ def _delete_old(before: datetime, clock: _Clock, on_batch) -> bool:
 
 
 def _watermark_read() -> tuple[datetime, str] | None:
-    try:
-        raw = _redis().get(WATERMARK_KEY)
-    except RedisError:
-        return None
-    if not raw:
-        return None
-    moment, _, pk = raw.decode().partition("|")
-    parsed = parse_datetime(moment)
-    return (parsed, pk) if parsed else None
+    row = PruneState.objects.filter(pk=1).values_list("bodies_until_at", "bodies_until_id").first()
+    return (row[0], row[1]) if row and row[0] else None
 
 
 def _watermark_write(mark: tuple[datetime, str] | None) -> None:
     if mark is None:
         return
-    try:
-        _redis().set(WATERMARK_KEY, f"{mark[0].isoformat()}|{mark[1]}")
-    except RedisError as exc:
-        logger.warning("retention watermark not stored (%s); the next prune reads from the start", type(exc).__name__)
+    _state()
+    PruneState.objects.filter(pk=1).update(bodies_until_at=mark[0], bodies_until_id=mark[1])
 
 
 def _blank_old(before: datetime, clock: _Clock, on_batch) -> bool:
@@ -277,7 +251,7 @@ def customer_pre_delete(sender, instance, **kwargs) -> None:
     customer_bodies_erase(customer_ids=[instance.pk])
 
 
-# --- The daily job --------------------------------------------------------------------------------
+# --- The daily prune, as due work -----------------------------------------------------------------
 
 
 def next_run_at(now: datetime | None = None) -> datetime | None:
@@ -294,63 +268,71 @@ def next_run_at(now: datetime | None = None) -> datetime | None:
     )
 
 
-def _job_id(due: datetime) -> str:
-    return JOB_PREFIX + timezone.localtime(due).strftime("%Y%m%d-%H%M")
+def prune_due() -> bool:
+    """A slice is due: the run's time has come and no live slice runs it, or its time is still to reckon."""
+    if not settings.RETENTION_PRUNE_AT:
+        return False
+    row = PruneState.objects.filter(pk=1).values("due_at", "schedule", "running_until").first()
+    now = timezone.now()
+    if row is None or row["due_at"] is None or row["schedule"] != settings.RETENTION_PRUNE_AT:
+        return True
+    return row["due_at"] <= now and (row["running_until"] is None or row["running_until"] < now)
 
 
-def prune_schedule_ensure(connection=None, now: datetime | None = None) -> str | None:
-    """Schedule the next daily prune unless it already is: one job per day, whoever asks.
-
-    The job id is the due date's, so workers starting together, or the maintenance of each, schedule
-    that one job at most once; after Redis lost it, the next worker maintenance schedules it again.
-    """
-    due = next_run_at(now)
-    if due is None:
+def prune_next_at() -> datetime | None:
+    """When the next run falls due (the scheduler's bell); while a slice runs, when it may be taken over."""
+    if not settings.RETENTION_PRUNE_AT:
         return None
-    connection = connection or _redis()
-    job_id = _job_id(due)
-    job = Job.fetch_many([job_id], connection=connection)[0]
-    if job is not None and job.get_status(refresh=False) in (
-        JobStatus.SCHEDULED,
-        JobStatus.QUEUED,
-        JobStatus.STARTED,
-    ):
-        return job_id
-    queue = django_rq.get_queue(_queue_name(), connection=connection)
-    queue.enqueue_at(
-        due,
-        PRUNE_JOB,
-        job_id=job_id,
-        job_timeout=settings.RETENTION_SLICE_SECONDS + 600,
-        result_ttl=86400,
-        failure_ttl=7 * 86400,
-    )
-    return job_id
+    row = PruneState.objects.filter(pk=1).values("due_at", "running_until").first()
+    if row is None or row["due_at"] is None:
+        return None
+    return max(row["due_at"], row["running_until"] or row["due_at"])
 
 
-def prune_job(run: str = "", totals: dict | None = None, slice_number: int = 1) -> dict:
-    """One slice of the daily prune; queues the next slice when there is more to do."""
-    from rq import get_current_job
+def prune_slice_run() -> int:
+    """One slice of the daily prune, if one is due and no other drain runs it; the rows it touched.
 
-    job = get_current_job()
-    run = run or (job.id if job else JOB_PREFIX + "manual")
-    if slice_number == 1:
-        # Tomorrow's run first: a failure today must not stop the prune for good.
-        prune_schedule_ensure()
-    report = PruneReport(**totals) if totals else PruneReport()
-    report.add(prune(time_budget=settings.RETENTION_SLICE_SECONDS))
-    if not report.finished:
-        queue = django_rq.get_queue(_queue_name())
-        queue.enqueue(
-            PRUNE_JOB,
-            kwargs={"run": run, "totals": asdict(report), "slice_number": slice_number + 1},
-            job_id=f"{run}-{slice_number + 1}",
-            job_timeout=settings.RETENTION_SLICE_SECONDS + 600,
-            result_ttl=86400,
-            failure_ttl=7 * 86400,
+    The drain's second thread runs it (due work with `own_thread`). The slice takes the run with a
+    conditional update of `running_until`, so two drains never prune at once; a slice killed with its
+    worker is taken over once that time has passed. A run that is not finished stays due: the next
+    upkeep (of this drain or another) runs the next slice, where the watermark and the cutoffs left it.
+    """
+    if not settings.RETENTION_PRUNE_AT:
+        return 0
+    state = _state()
+    now = timezone.now()
+    if state.due_at is None or (state.schedule != settings.RETENTION_PRUNE_AT and state.run_started_at is None):
+        # First look, or RETENTION_PRUNE_AT changed between runs: the next run is reckoned from it.
+        PruneState.objects.filter(pk=1).update(due_at=next_run_at(now), schedule=settings.RETENTION_PRUNE_AT)
+        return 0
+    slice_seconds = settings.RETENTION_SLICE_SECONDS
+    taken = (
+        PruneState.objects.filter(pk=1, due_at__lte=now)
+        .filter(Q(running_until__isnull=True) | Q(running_until__lt=now))
+        .update(
+            # Past the slice's own end by a margin: the batch it is in when its time runs out ends first.
+            running_until=now + timedelta(seconds=slice_seconds + 60),
+            run_started_at=state.run_started_at or now,
         )
-        logger.info("prune %s slice %d: %s", run, slice_number, report.summary())
-        return asdict(report)
-    last_run_store(report)
-    logger.info("prune %s finished: %s", run, report.summary(), extra={"prune": asdict(report)})
-    return asdict(report)
+    )
+    if not taken:
+        return 0
+    run_started = state.run_started_at or now
+    report = prune(time_budget=slice_seconds)
+    totals = PruneReport(**state.run_report) if state.run_report else PruneReport()
+    totals.add(report)
+    touched = report.deliveries_deleted + report.bodies_blanked
+    if not report.finished:
+        PruneState.objects.filter(pk=1).update(running_until=None, run_report=asdict(totals))
+        logger.info("prune of %s: a slice done: %s", run_started.isoformat(), totals.summary())
+        return touched or 1
+    PruneState.objects.filter(pk=1).update(
+        running_until=None,
+        run_started_at=None,
+        run_report={},
+        last_report={**asdict(totals), "at": timezone.now().isoformat()},
+        due_at=next_run_at(timezone.now()),
+        schedule=settings.RETENTION_PRUNE_AT,
+    )
+    logger.info("prune of %s finished: %s", run_started.isoformat(), totals.summary(), extra={"prune": asdict(totals)})
+    return touched
