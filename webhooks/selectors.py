@@ -192,6 +192,10 @@ def progress_shape(*, total: int, counts: dict, running: bool, rest_cancelled: b
     summary["sent_pct"] = (100 * summary["sent"]) // total if total else 0
     summary["waiting"] = pending if running else 0
     summary["cancelled_total"] = counts["cancelled"] + (pending if rest_cancelled else 0)
+    # A send stopped during its fan-out: customers it never wrote a delivery for. They are not
+    # cancelled deliveries (the deliveries list has no row for them), and the page says so.
+    written = counts.get("written")
+    summary["unwritten"] = max(total - written, 0) if stopped and written is not None else 0
     summary["cancelled_total_pct"] = round(100 * summary["cancelled_total"] / total, 2) if total else 0
     summary["stopped"] = stopped
     return summary

@@ -82,23 +82,47 @@ def test_progress_says_percent_and_outcomes_in_words_and_links_to_the_sends_deli
         assert word in text
 
 
-def test_a_stopped_send_says_how_many_were_cancelled(admin_client, webhook):
-    # Two sent, one cancelled when stopped, two never written: four not sent.
+def test_a_stopped_send_says_how_many_were_cancelled_and_how_many_never_written(admin_client, webhook):
+    # Two sent, one cancelled when stopped, two never written (the fan-out had not reached them): three not sent.
     send = _send(webhook, [S.SUCCEEDED, S.FAILED, S.CANCELLED], status=GroupSend.Status.CANCELLED, total=5)
     progress = selectors.group_sends_with_progress([send])[0].progress
-    assert progress["cancelled_total"] == 3
+    assert (progress["cancelled_total"], progress["cancelled"], progress["unwritten"]) == (3, 1, 2)
     assert progress["waiting"] == 0
     assert progress["stopped"] is True
     assert progress["sent_pct"] == 40
     html = admin_client.get(reverse("admin:webhooks_groupsend_changelist"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f'data-send-stopped="{send.pk}"' in html
-    assert "Stopped: 3 deliveries cancelled, not sent." in html
+    assert "Stopped: not sent to 3 customers: 1 cancelled, 2 never written" in html
+    # The cancelled number is the rows the deliveries list shows behind its link; the rest has no row.
+    legend = re.search(r'class="hub-n-cancel">(.*?)</li>', html).group(1)
+    assert re.search(r">1</a>$", legend), legend
+    assert re.search(r'class="hub-n-unwritten">.*Never written 2</li>', html)
     assert "Waiting" not in html
     zh = admin_client.get(reverse("admin:webhooks_groupsend_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hans")
     with translation.override("zh-hans"):
         stopped = translation.ngettext(
-            "Stopped: %(n)s delivery cancelled, not sent.", "Stopped: %(n)s deliveries cancelled, not sent.", 3
-        ) % {"n": 3}
+            "Stopped: not sent to %(n)s customer: %(cancelled)s cancelled, %(unwritten)s never written "
+            "(the send stopped before it wrote their deliveries).",
+            "Stopped: not sent to %(n)s customers: %(cancelled)s cancelled, %(unwritten)s never written "
+            "(the send stopped before it wrote their deliveries).",
+            3,
+        ) % {"n": 3, "cancelled": 1, "unwritten": 2}
+    assert "另有 2 位客户的推送尚未生成" in stopped
+    assert stopped in zh.content.decode()
+
+
+def test_a_stopped_send_that_wrote_every_delivery_says_they_were_cancelled(admin_client, webhook):
+    send = _send(webhook, [S.SUCCEEDED, S.CANCELLED, S.CANCELLED], status=GroupSend.Status.CANCELLED, total=3)
+    progress = selectors.group_sends_with_progress([send])[0].progress
+    assert (progress["cancelled_total"], progress["unwritten"]) == (2, 0)
+    html = admin_client.get(reverse("admin:webhooks_groupsend_changelist"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Stopped: 2 deliveries cancelled, not sent." in html
+    assert "hub-n-unwritten" not in html
+    zh = admin_client.get(reverse("admin:webhooks_groupsend_changelist"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    with translation.override("zh-hans"):
+        stopped = translation.ngettext(
+            "Stopped: %(n)s delivery cancelled, not sent.", "Stopped: %(n)s deliveries cancelled, not sent.", 2
+        ) % {"n": 2}
     assert stopped.startswith("已停止")
     assert stopped in zh.content.decode()
 
