@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from webhookhub.models import TimestampedModel
 from webhookhub.text import validate_one_line
@@ -293,10 +294,10 @@ class FlowRun(models.Model):
     """One customer's way through one flow; the database is the truth, the rq job only a wake-up call."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", _("running")
-        WAITING = "waiting", _("waiting")
-        COMPLETED = "completed", _("completed")
-        FAILED = "failed", _("failed")
+        RUNNING = "running", pgettext_lazy("status", "Running")
+        WAITING = "waiting", pgettext_lazy("status", "Waiting")
+        COMPLETED = "completed", pgettext_lazy("status", "Completed")
+        FAILED = "failed", pgettext_lazy("status", "Failed")
 
     OPEN_STATUSES = (Status.RUNNING, Status.WAITING)
 

@@ -145,9 +145,9 @@ class CouponCode(models.Model):
     """One member's code of a coupon: dispatched by the system or drawn by the member, then redeemed."""
 
     class Status(models.TextChoices):
-        DISPATCHED = "dispatched", _("dispatched")
-        DRAWN = "drawn", _("drawn")
-        REDEEMED = "redeemed", _("redeemed")
+        DISPATCHED = "dispatched", pgettext_lazy("status", "Dispatched")
+        DRAWN = "drawn", pgettext_lazy("status", "Drawn")
+        REDEEMED = "redeemed", pgettext_lazy("status", "Redeemed")
 
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="codes", verbose_name=_("coupon"))
     code = models.CharField(_("code"), max_length=64, unique=True)

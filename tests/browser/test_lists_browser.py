@@ -100,9 +100,9 @@ def test_group_send_from_login_to_its_deliveries_on_a_1366_screen(page, live_ser
     base = live_server.url
     with translation.override(language):
         words = {
-            key: translation.gettext(key)
-            for key in ("Succeeded", "Failed", "Cancel", "completed", "Deliveries", "Send message")
+            key: translation.gettext(key) for key in ("Succeeded", "Failed", "Cancel", "Deliveries", "Send message")
         }
+        words["completed"] = str(GroupSend.Status.COMPLETED.label)
     customers = Customer.objects.bulk_create(
         [Customer(name=f"会员{i}", wechat_nickname=f"小{i}", mobile=f"1390000000{i}") for i in range(5)]
         + [Customer(name="欧阳娜娜娜娜娜娜娜娜娜娜娜娜娜娜", wechat_nickname="很长的微信昵称", mobile="13912345678")]

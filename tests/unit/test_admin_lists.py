@@ -111,6 +111,32 @@ def test_a_stopped_send_says_how_many_were_cancelled_and_how_many_never_written(
     assert stopped in zh.content.decode()
 
 
+def test_status_words_read_as_words_in_english_and_as_chinese_in_zh_hans(admin_client, webhook):
+    send = _send(webhook, [S.SUCCEEDED, S.RETRYING, S.CANCELLED], status=GroupSend.Status.CANCELLED)
+    deliveries = reverse("admin:webhooks_delivery_changelist") + f"?send={send.pk}"
+    sends = reverse("admin:webhooks_groupsend_changelist")
+
+    def badges(url, language):
+        html = admin_client.get(url, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        return set(re.findall(r'<span class="hub-status hub-status-\w+" data-status="\w+">([^<]+)</span>', html))
+
+    assert badges(deliveries, "en") == {"Succeeded", "Retrying", "Cancelled"}
+    assert badges(sends, "en") == {"Cancelled"}
+    assert badges(deliveries, "zh-hans") == {"成功", "等待重试", "已取消"}
+    assert badges(sends, "zh-hans") == {"已取消"}
+    # Every status of every model, in both languages: a word with a capital in English, Chinese in zh-hans.
+    from automation.models import FlowRun
+    from customers.models import CouponCode
+    from webhooks.models import Recovery, WorkerHeartbeat
+
+    choices = [Delivery.Status, GroupSend.Status, Recovery.Status, FlowRun.Status, CouponCode.Status]
+    labels = [label for kind in [*choices, WorkerHeartbeat.State] for label in kind.labels]
+    with translation.override("en"):
+        assert all(str(label)[0].isupper() for label in labels), labels
+    with translation.override("zh-hans"):
+        assert all(not str(label).isascii() for label in labels), [str(label) for label in labels]
+
+
 def test_a_stopped_send_that_wrote_every_delivery_says_they_were_cancelled(admin_client, webhook):
     send = _send(webhook, [S.SUCCEEDED, S.CANCELLED, S.CANCELLED], status=GroupSend.Status.CANCELLED, total=3)
     progress = selectors.group_sends_with_progress([send])[0].progress

@@ -232,13 +232,13 @@ def test_a_paused_webhook_warns_in_the_send_dialog_and_its_deliveries_wait(admin
     (customer,) = make_customers(1)
     services.message_publish(event="form/submit", webhooks=[webhook], customer=customer)
     listing = admin_client.get(reverse("admin:webhooks_delivery_changelist")).content.decode()
-    assert "waiting: webhook paused" in listing
+    assert "Waiting: webhook paused" in listing
     assert Delivery.objects.get(webhook=webhook).status == Delivery.Status.PENDING
     services.webhook_resume(webhook=Webhook.objects.get(pk=webhook.pk))
     dialog = admin_client.get(reverse("admin:webhooks_webhook_send", args=[webhook.pk]) + "?fragment=1")
     assert 'id="send-paused-warning"' not in dialog.content.decode()
     assert (
-        "waiting: webhook paused"
+        "Waiting: webhook paused"
         not in admin_client.get(reverse("admin:webhooks_delivery_changelist")).content.decode()
     )
 

@@ -8,7 +8,7 @@ from it.
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from webhookhub.zones import zone_offset
@@ -191,8 +191,8 @@ class WorkerHeartbeat(models.Model):
     """
 
     class State(models.TextChoices):
-        IDLE = "idle", _("idle")
-        BUSY = "busy", _("busy")
+        IDLE = "idle", pgettext_lazy("status", "Idle")
+        BUSY = "busy", pgettext_lazy("status", "Busy")
 
     name = models.CharField(_("name"), max_length=200, primary_key=True)
     host = models.CharField(_("host"), max_length=200)

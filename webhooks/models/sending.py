@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from webhookhub.models import TimestampedModel
 from webhooks.content.events import Event
@@ -18,10 +19,10 @@ class GroupSend(models.Model):
     """A group send: one webhook's message to every customer in a group, now or at a set time."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", _("scheduled")
-        SENDING = "sending", _("sending")
-        COMPLETED = "completed", _("completed")
-        CANCELLED = "cancelled", _("cancelled")
+        SCHEDULED = "scheduled", pgettext_lazy("status", "Scheduled")
+        SENDING = "sending", pgettext_lazy("status", "Sending")
+        COMPLETED = "completed", pgettext_lazy("status", "Completed")
+        CANCELLED = "cancelled", pgettext_lazy("status", "Cancelled")
 
     webhook = models.ForeignKey(
         Webhook, on_delete=models.PROTECT, related_name="group_sends", verbose_name=_("webhook")
@@ -112,12 +113,12 @@ class Delivery(TimestampedModel):
     """One message to one webhook for one recipient; its id is the receiver's idempotency key."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", _("pending")
-        SENDING = "sending", _("sending")
-        SUCCEEDED = "succeeded", _("succeeded")
-        RETRYING = "retrying", _("retrying")
-        FAILED = "failed", _("failed")
-        CANCELLED = "cancelled", _("cancelled")
+        PENDING = "pending", pgettext_lazy("status", "Pending")
+        SENDING = "sending", pgettext_lazy("status", "Sending")
+        SUCCEEDED = "succeeded", pgettext_lazy("status", "Succeeded")
+        RETRYING = "retrying", pgettext_lazy("status", "Retrying")
+        FAILED = "failed", pgettext_lazy("status", "Failed")
+        CANCELLED = "cancelled", pgettext_lazy("status", "Cancelled")
 
     class Priority(models.IntegerChoices):
         """The claim order. Realtime: a person or a system waits (events, forms, flows, test sends,
@@ -323,9 +324,9 @@ class Recovery(models.Model):
         WEBHOOK = "webhook", _("a webhook's failed deliveries")
 
     class Status(models.TextChoices):
-        RUNNING = "running", _("running")
-        COMPLETED = "completed", _("completed")
-        STOPPED = "stopped", _("stopped")
+        RUNNING = "running", pgettext_lazy("status", "Running")
+        COMPLETED = "completed", pgettext_lazy("status", "Completed")
+        STOPPED = "stopped", pgettext_lazy("status", "Stopped")
 
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
     # What was asked for: {"ids": [...]}, the list's filters, {"send_id": n} or {"webhook_id": n, "since": iso}.
