@@ -1,10 +1,12 @@
 """`pip install .` ships every installed app with its templates and static files.
 
-Builds the wheel from this checkout (setuptools from the venv, no index) and compares its contents with
-the files git tracks: an app left out of `packages.find`, or a template or script left out of the
-package data, fails here rather than on a server.
-"""
+Builds the wheel from a copy of the files git tracks in this checkout (setuptools from the venv, no
+index; a copy, so that no build/ or egg-info is written into the checkout, where CI's other database
+pass runs at the same time) and compares its contents with the files git tracks: an app left out of
+`packages.find`, or a template or script left out of the package data, fails here rather than on a
+server."""
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -25,9 +27,14 @@ def _tracked(*patterns: str) -> list[str]:
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory) -> set[str]:
     out = tmp_path_factory.mktemp("wheel")
+    source = tmp_path_factory.mktemp("source")
+    for name in _tracked():
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
-        cwd=ROOT,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
+        cwd=source,
         check=True,
         capture_output=True,
         timeout=300,

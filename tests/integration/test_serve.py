@@ -63,6 +63,8 @@ def test_bin_serve_runs_web_and_workers_with_debug_off_and_stops_on_sigterm(rece
         PORT=port,
         ALLOWED_HOSTS="127.0.0.1",
         STATIC_ROOT=str(tmp_path / "static"),
+        # bin/serve empties this directory at start: the test's own, not the checkout's var/prometheus.
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"),
         WEB_CONCURRENCY=1,
         WORKER_COUNT=1,
         STOP_TIMEOUT=20,
