@@ -40,8 +40,9 @@ BATCH = 50
 
 
 def _lease() -> timedelta:
-    """How long a sender holds an alert: its whole send, with room to record it."""
-    return timedelta(seconds=deadline() + 30)
+    """How long a sender holds an alert: its whole send, with room to record it (one short write, given
+    as long again as the send, at least 5 s), so a killed sender's alert is taken over soon after."""
+    return timedelta(seconds=deadline() + max(settings.ALERT_TIMEOUT, 5.0))
 
 
 def alerts_enqueue(*, alert_ids: list[int]) -> bool:

@@ -430,7 +430,7 @@ def test_a_sender_killed_during_its_request_sends_the_failing_alert_once(redis_c
             )
             first.kill9()
         wait_until(lambda: len(wecom.messages) == 1, timeout=10, message="the robot took the message")
-        # The claim of the dead sender expires (ALERT_TIMEOUT + 32 s); the next worker finds the alert then.
+        # The claim of the dead sender expires (2 × ALERT_TIMEOUT + 2 s); the next worker finds the alert then.
         with running_worker(**env) as second:
             wait_until(
                 lambda: Alert.objects.get(pk=alert.pk).status != Alert.Status.PENDING,

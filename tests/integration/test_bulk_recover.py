@@ -157,7 +157,8 @@ def test_a_stopped_recovery_starts_nothing_after_the_stop_returns(redis_conn):
     user = get_user_model().objects.create_user("marketer", password="pw")
     answer = Switch()
     with ScriptedServer(answer, delay=0.3) as server, running_worker() as worker:
-        customers = make_customers(1500)
+        # Enough that most of the recovery is still to send when it is stopped (> 500 cancelled below).
+        customers = make_customers(800)
         webhook = make_webhook(server.url(), max_concurrency=20)
         send = _send_and_wait(webhook, make_group(customers), timeout=240)
         answer.healthy = True
@@ -195,7 +196,7 @@ def test_a_stopped_recovery_starts_nothing_after_the_stop_returns(redis_conn):
     assert cancelled.count() > 500
     assert "stopped by marketer" in cancelled.first().last_error
     # What the stop left unmoved stays failed; the moved and unsent are cancelled with the reason.
-    assert Delivery.objects.filter(message__group_send=send, status=Delivery.Status.SUCCEEDED).count() < 1500
+    assert Delivery.objects.filter(message__group_send=send, status=Delivery.Status.SUCCEEDED).count() < 800
 
 
 def test_a_recovery_whose_bell_redis_lost_is_found_by_the_workers_tick(receiver, redis_conn, run_worker):
