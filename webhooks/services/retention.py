@@ -305,6 +305,8 @@ def prune_slice_run() -> int:
         # First look, or RETENTION_PRUNE_AT changed between runs: the next run is reckoned from it.
         PruneState.objects.filter(pk=1).update(due_at=next_run_at(now), schedule=settings.RETENTION_PRUNE_AT)
         return 0
+    if state.due_at > now or (state.running_until is not None and state.running_until >= now):
+        return 0  # not yet, or another drain's slice runs: every upkeep asks, and most find this
     slice_seconds = settings.RETENTION_SLICE_SECONDS
     taken = (
         PruneState.objects.filter(pk=1, due_at__lte=now)
