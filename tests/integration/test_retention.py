@@ -246,8 +246,14 @@ def test_the_daily_prune_is_due_work_kept_in_the_database(redis_conn, settings):
     assert (state.running_until, state.run_started_at, state.due_at) == (None, None, due)
     assert state.last_report["finished"]
 
-    # Another time of day is reckoned anew; none switches it off.
+    # Another time of day is reckoned anew, once the run under way (a slice of it running now) is over;
+    # none switches it off.
     settings.RETENTION_PRUNE_AT = "23:05"
+    PruneState.objects.filter(pk=1).update(
+        run_started_at=timezone.now(), running_until=timezone.now() + timedelta(minutes=1)
+    )
+    assert not retention.prune_due()
+    PruneState.objects.filter(pk=1).update(run_started_at=None, running_until=None)
     assert retention.prune_due()
     retention.prune_slice_run()
     assert timezone.localtime(prune_state().due_at).strftime("%H:%M") == "23:05"

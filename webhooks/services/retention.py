@@ -25,7 +25,8 @@ from datetime import time as clock_time
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext
 
@@ -272,10 +273,12 @@ def prune_due() -> bool:
     """A slice is due: the run's time has come and no live slice runs it, or its time is still to reckon."""
     if not settings.RETENTION_PRUNE_AT:
         return False
-    row = PruneState.objects.filter(pk=1).values("due_at", "schedule", "running_until").first()
+    row = PruneState.objects.filter(pk=1).values("due_at", "schedule", "running_until", "run_started_at").first()
     now = timezone.now()
-    if row is None or row["due_at"] is None or row["schedule"] != settings.RETENTION_PRUNE_AT:
+    if row is None or row["due_at"] is None:
         return True
+    if row["schedule"] != settings.RETENTION_PRUNE_AT and row["run_started_at"] is None:
+        return True  # another time of day, between runs: to reckon (a run under way finishes first)
     return row["due_at"] <= now and (row["running_until"] is None or row["running_until"] < now)
 
 
@@ -314,11 +317,13 @@ def prune_slice_run() -> int:
         .update(
             # Past the slice's own end by a margin: the batch it is in when its time runs out ends first.
             running_until=now + timedelta(seconds=slice_seconds + 60),
-            run_started_at=state.run_started_at or now,
+            run_started_at=Coalesce(F("run_started_at"), Value(now)),
         )
     )
     if not taken:
         return 0
+    # Read again now that it is ours: another drain may have ended a slice since the look above.
+    state = _state()
     run_started = state.run_started_at or now
     report = prune(time_budget=slice_seconds)
     totals = PruneReport(**state.run_report) if state.run_report else PruneReport()
