@@ -94,13 +94,19 @@ def _state() -> PruneState:
     return state
 
 
+def _state_update(**fields) -> None:
+    """Write these fields of the prune's one row (made on first use, by `_state`)."""
+    if not PruneState.objects.filter(pk=1).update(**fields):
+        _state()
+        PruneState.objects.filter(pk=1).update(**fields)
+
+
 def last_run() -> dict | None:
     return PruneState.objects.filter(pk=1).values_list("last_report", flat=True).first()
 
 
 def last_run_store(report: PruneReport) -> None:
-    _state()
-    PruneState.objects.filter(pk=1).update(last_report={**asdict(report), "at": timezone.now().isoformat()})
+    _state_update(last_report={**asdict(report), "at": timezone.now().isoformat()})
 
 
 # --- The prune ------------------------------------------------------------------------------------
@@ -175,8 +181,7 @@ def _watermark_read() -> tuple[datetime, str] | None:
 def _watermark_write(mark: tuple[datetime, str] | None) -> None:
     if mark is None:
         return
-    _state()
-    PruneState.objects.filter(pk=1).update(bodies_until_at=mark[0], bodies_until_id=mark[1])
+    _state_update(bodies_until_at=mark[0], bodies_until_id=mark[1])
 
 
 def _blank_old(before: datetime, clock: _Clock, on_batch) -> bool:
@@ -306,7 +311,7 @@ def prune_slice_run() -> int:
     now = timezone.now()
     if state.due_at is None or (state.schedule != settings.RETENTION_PRUNE_AT and state.run_started_at is None):
         # First look, or RETENTION_PRUNE_AT changed between runs: the next run is reckoned from it.
-        PruneState.objects.filter(pk=1).update(due_at=next_run_at(now), schedule=settings.RETENTION_PRUNE_AT)
+        _state_update(due_at=next_run_at(now), schedule=settings.RETENTION_PRUNE_AT)
         return 0
     if state.due_at > now or (state.running_until is not None and state.running_until >= now):
         return 0  # not yet, or another drain's slice runs: every upkeep asks, and most find this
@@ -330,10 +335,10 @@ def prune_slice_run() -> int:
     totals.add(report)
     touched = report.deliveries_deleted + report.bodies_blanked
     if not report.finished:
-        PruneState.objects.filter(pk=1).update(running_until=None, run_report=asdict(totals))
+        _state_update(running_until=None, run_report=asdict(totals))
         logger.info("prune of %s: a slice done: %s", run_started.isoformat(), totals.summary())
         return touched or 1
-    PruneState.objects.filter(pk=1).update(
+    _state_update(
         running_until=None,
         run_started_at=None,
         run_report={},
