@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,7 +15,7 @@ from customers.models import Customer
 from webhookhub.errors import HubError
 from webhooks import services
 from webhooks.content.events import Event
-from webhooks.engine import claim, doorbell
+from webhooks.engine import claim, doorbell, record
 from webhooks.engine.bulk import rows_insert
 from webhooks.models import Attempt, Delivery, Message, PruneState, new_delivery_id
 from webhooks.services import retention
@@ -260,6 +261,28 @@ def test_the_daily_prune_is_due_work_kept_in_the_database(redis_conn, settings):
     settings.RETENTION_PRUNE_AT = ""
     assert (retention.prune_due(), retention.prune_next_at(), retention.next_run_at()) == (False, None, None)
     assert retention.prune_slice_run() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # db_retry closes the connection, as after a dropped one
+def test_a_slice_that_fails_lets_go_of_the_run_so_its_retry_prunes_at_once(webhook, monkeypatch):
+    ids = old_rows(webhook, count=3, days_old=200)
+    prune_due_now()
+    real_prune = retention.prune
+    failures = []
+
+    def locked_once(**kwargs):
+        if not failures:
+            failures.append(1)
+            raise OperationalError("database is locked")
+        return real_prune(**kwargs)
+
+    monkeypatch.setattr(retention, "prune", locked_once)
+    # The drain's second thread runs each piece of long work through db_retry, as here.
+    record.db_retry(retention.prune_slice_run)
+    assert failures == [1]
+    assert not Delivery.objects.filter(pk__in=ids).exists()
+    state = prune_state()
+    assert (state.running_until, state.last_report["deliveries_deleted"]) == (None, 3)
 
 
 @pytest.mark.integration

@@ -330,7 +330,13 @@ def prune_slice_run() -> int:
     # Read again now that it is ours: another drain may have ended a slice since the look above.
     state = _state()
     run_started = state.run_started_at or now
-    report = prune(time_budget=slice_seconds)
+    try:
+        report = prune(time_budget=slice_seconds)
+    except Exception:
+        # A failed slice (a locked or dropped database) lets go of the run at once, so the retry or the
+        # next upkeep takes it on where the watermark stands, instead of waiting for `running_until`.
+        _state_update(running_until=None)
+        raise
     totals = PruneReport(**state.run_report) if state.run_report else PruneReport()
     totals.add(report)
     touched = report.deliveries_deleted + report.bodies_blanked
