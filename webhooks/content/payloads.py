@@ -4,6 +4,7 @@ Building a payload is kept apart from sending it: nothing here touches the netwo
 """
 
 from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
@@ -23,19 +24,28 @@ def fixed_event_payload(event: str, data: dict) -> dict:
     return {member: values.get(member) for member in FIXED_EVENT_MEMBERS[event]}
 
 
+class CustomerFacts(NamedTuple):
+    """A customer as a context reads it (CONTEXT_FIELDS), without a model instance: a fan-out reads
+    100,000 of these, and building Customer instances cost it more than rendering their bodies."""
+
+    id: int
+    name: str
+    mobile: str
+    email: str
+    wechat_nickname: str
+    activity_score: int
+    attributes: Any
+    membership_id: str
+    points: int
+    level_id: int | None
+
+    @property
+    def pk(self) -> int:
+        return self.id
+
+
 # The Customer fields a template context reads (a fan-out loads only these).
-CONTEXT_FIELDS = (
-    "id",
-    "name",
-    "mobile",
-    "email",
-    "wechat_nickname",
-    "activity_score",
-    "attributes",
-    "membership_id",
-    "points",
-    "level_id",
-)
+CONTEXT_FIELDS = CustomerFacts._fields
 
 
 def customer_context(customer, *, levels: dict | None = None) -> dict:

@@ -17,7 +17,7 @@ from webhookhub import tracing
 from webhookhub.errors import HubError
 from webhooks.content.events import Event
 from webhooks.content.failures import Code
-from webhooks.content.payloads import CONTEXT_FIELDS, message_context
+from webhooks.content.payloads import CONTEXT_FIELDS, CustomerFacts, message_context
 from webhooks.engine import doorbell
 from webhooks.engine.bulk import rows_insert
 from webhooks.engine.claim import webhook_claimable
@@ -138,7 +138,8 @@ def group_send_fanout_step(*, send_id: int) -> bool:
             .order_by("customer_id")
             .values_list("customer_id", flat=True)[: settings.WEBHOOK_FANOUT_CHUNK]
         )
-        customers = list(Customer.objects.filter(pk__in=ids).only(*CONTEXT_FIELDS).order_by("pk"))
+        rows = Customer.objects.filter(pk__in=ids).order_by("pk").values_list(*CONTEXT_FIELDS)
+        customers = [CustomerFacts(*row) for row in rows]
         now = timezone.now()
         if not ids:
             send.fanout_done = True
@@ -163,9 +164,9 @@ def group_send_fanout_step(*, send_id: int) -> bool:
         # Each row its own due time, a microsecond apart in fan-out order (a chunk takes far longer
         # to write than its rows' microseconds): the claim's cursor then starts exactly at the last row
         # claimed, without walking over those claimed before it (claim.cursor_after).
-        for offset, delivery in enumerate(deliveries):
-            if delivery.next_attempt_at is not None:
-                delivery.next_attempt_at = now + timedelta(microseconds=offset)
+        for offset, row in enumerate(deliveries):
+            if row["next_attempt_at"] is not None:
+                row["next_attempt_at"] = now + timedelta(microseconds=offset)
         rows_insert(Delivery, deliveries)
         send.fanout_cursor = ids[-1]
         send.fanout_heartbeat = now
