@@ -16,9 +16,10 @@ trigger → rows (services) → claim (claim.py) → HTTP (http.py) → attempts
 - Alive: a heartbeat thread with its own database connection renews the drain's lease row every
   second, so a record waiting on a locked table never makes a live drain look dead.
 
-The database calls run on one thread of their own (Django's ORM is synchronous), each written at its
-call site as `await self._db(lambda: module.function(...))`; the HTTP requests share one aiohttp
-session on the event loop, so connections are reused across waves.
+The database calls run on threads of their own (Django's ORM is synchronous; each thread has its
+connection): claims and upkeep on one, the waves' records on another, long work (fan-out, prune) on a
+third. Each is written at its call site as `await self._db(lambda: module.function(...))`; the HTTP
+requests share one aiohttp session on the event loop, so connections are reused across waves.
 """
 
 import asyncio
@@ -96,6 +97,10 @@ class Drain:
         # A fan-out step writes thousands of rows, a prune slice deletes them for seconds: on a thread (and
         # connection) of their own, so the claims and records of the waves never wait behind them.
         self.long_work_executor = ThreadPoolExecutor(1, thread_name_prefix="drain-long-work")
+        # The waves' records on a thread (and connection) of their own: the next claim does not queue behind
+        # the record of the wave that just ended (a wave's slots wait for both), and they overlap on the
+        # server as those of two workers do.
+        self.record_executor = ThreadPoolExecutor(1, thread_name_prefix="drain-record")
         self.waves: set[asyncio.Task] = set()
         self.in_flight = 0
         # Waves whose record failed: their claims stay this drain's, so its lease row stays (and
@@ -114,6 +119,7 @@ class Drain:
         self.cursors_since = time.monotonic()
         self.heartbeat = Heartbeat(self.token)
         self.counts = {"waves": 0, "attempts": 0, "claimed": 0}
+        self.realtime_at = 0.0
         self.wake = asyncio.Event()
 
     async def _db(self, call: Callable[[], T], *, executor: ThreadPoolExecutor | None = None, retry: bool = True) -> T:
@@ -166,7 +172,10 @@ class Drain:
                 _unsent(d, error_class="SecretUndecryptable", reason=str(exc), code=Code.SECRET_UNDECRYPTABLE)
                 for d in claimed
             ]
-            await self._db(lambda: record.wave_record(claimed=claimed, results=results, token=self.token))
+            await self._db(
+                lambda: record.wave_record(claimed=claimed, results=results, token=self.token),
+                executor=self.record_executor,
+            )
             return True
         if endpoint is None:
             return True  # the webhook was deleted a moment ago, and its deliveries with it
@@ -198,7 +207,10 @@ class Drain:
                     for d in claimed
                 )
             )
-            await self._db(lambda: record.wave_record(claimed=claimed, results=results, token=self.token))
+            await self._db(
+                lambda: record.wave_record(claimed=claimed, results=results, token=self.token),
+                executor=self.record_executor,
+            )
             self.counts["waves"] += 1
             self.counts["attempts"] += len(results)
         except Exception:
@@ -314,7 +326,12 @@ class Drain:
                     self.lanes = await self._db(self._upkeep, retry=False)
                     last_upkeep = time.monotonic()
                     self._own_thread_start()
-                busy = await self._realtime()
+                busy = False
+                # While waves are in flight the loop turns at each wave's end; the realtime look (a few
+                # queries) runs at most every REALTIME_POLL of them, which bounds its wait the same.
+                if not self.waves or time.monotonic() - self.realtime_at >= REALTIME_POLL:
+                    self.realtime_at = time.monotonic()
+                    busy = await self._realtime()
                 if not self.over_budget:
                     busy |= await self._bulk()
                 background = self.background is not None and not self.background.done()
@@ -386,7 +403,7 @@ def drain_run(*, budget: float | None = None) -> dict:
         counts = asyncio.run(drain.run())
     finally:
         due.due_work_settle()
-        for executor in (drain.executor, drain.long_work_executor):
+        for executor in (drain.executor, drain.record_executor, drain.long_work_executor):
             executor.submit(connections.close_all).result()
             executor.shutdown()
     drain_after(claimed=counts["claimed"])
