@@ -127,3 +127,21 @@ def test_a_drifted_in_flight_number_is_set_back_to_the_sending_rows():
     assert claim.in_flight_correct() == 1
     assert WebhookLoad.objects.get(webhook=webhook).in_flight == 0
     assert len(take(webhook)) == 1
+
+
+def test_a_drain_takes_its_share_of_a_busy_webhook_in_bulk_and_realtime_ignores_the_share():
+    webhook = make_webhook("https://shared.example.test/h", max_concurrency=10)
+    publish(webhook, 12)
+
+    def shared(held):
+        # Two drains alive, this one holding `held` of the webhook: it may have 5 of the 10 slots.
+        kwargs = {"priorities": claim.REALTIME, "limit": 100, "token": "drain-1", "share": (2, held)}
+        return claim.deliveries_claim(webhook_id=webhook.pk, **kwargs)
+
+    assert len(shared(0)) == 5
+    assert shared(5) == []
+    # Without a share (the realtime lane) the cap's other half, then the cap holds.
+    assert len(take(webhook, token="drain-1")) == 5
+    assert take(webhook, token="drain-2") == []
+    webhook.refresh_from_db()
+    assert [claim.share_left(webhook, drains=n, held=0) for n in (0, 1, 3)] == [10, 10, 4]

@@ -151,6 +151,16 @@ def in_flight_correct() -> int:
     return corrected
 
 
+def share_left(webhook: Webhook, *, drains: int, held: int) -> int:
+    """What one drain may still take of a webhook's cap in bulk: an equal share of the live drains'.
+
+    Without it one drain took every slot of a busy webhook and the others, finding it full, ended and
+    started again every few seconds (each end reading the waiting rows to see what is due): one
+    worker's CPU did a send that both had.
+    """
+    return -(-webhook.effective_max_concurrency // max(drains, 1)) - held
+
+
 def _free_slots(webhook: Webhook, *, limit: int, now: datetime) -> int:
     """How many requests this webhook may take now: its cap less what is in flight, and its rate."""
     if not webhook_claimable(webhook, now=now):
@@ -176,9 +186,12 @@ def deliveries_claim(
     message_id: int | None = None,
     recovery_id: int | None = None,
     after: dict[int, datetime] | None = None,
+    share: tuple[int, int] | None = None,
 ) -> list[Claimed]:
     """Claim up to `limit` due deliveries of one webhook (of one message, for a group send; of one
     bulk recover, for a recovery).
+
+    `share` (bulk lanes): (live drains, what this drain holds of the webhook), see share_left.
 
     `after` (per priority): the drain's cursor, due times before which it already claimed what there
     was. The index range starts there instead of at the entries every earlier wave left behind, which
@@ -197,7 +210,9 @@ def deliveries_claim(
         # A stopped recovery is claimed from no more: its stop waits for this claim's commit.
         if recovery_id is not None and not recovery_running_lock(recovery_id=recovery_id):
             return []
-        count = _free_slots(webhook, limit=limit, now=now)
+        if share is not None:
+            limit = min(limit, share_left(webhook, drains=share[0], held=share[1]))
+        count = _free_slots(webhook, limit=limit, now=now) if limit > 0 else 0
         if count <= 0:
             return []
         table = Delivery._meta.db_table
@@ -300,6 +315,12 @@ def drain_lease_renew(*, token: str) -> None:
         DrainLease.objects.get_or_create(
             token=token, defaults={"heartbeat_at": now, "host": socket.gethostname()[:255], "pid": os.getpid()}
         )
+
+
+def drains_alive() -> int:
+    """Drains whose heartbeat is fresh: the bulk lanes' cap is shared among them (share_left)."""
+    timeout = timedelta(seconds=settings.WEBHOOK_DRAIN_TIMEOUT)
+    return DrainLease.objects.filter(heartbeat_at__gte=timezone.now() - timeout).count()
 
 
 def drain_lease_end(*, token: str) -> None:

@@ -120,6 +120,9 @@ class Drain:
         self.heartbeat = Heartbeat(self.token)
         self.counts = {"waves": 0, "attempts": 0, "claimed": 0}
         self.realtime_at = 0.0
+        # What this drain holds in flight per webhook, and how many drains are alive: its bulk share.
+        self.held: dict[int, int] = {}
+        self.drains = 1
         self.wake = asyncio.Event()
 
     async def _db(self, call: Callable[[], T], *, executor: ThreadPoolExecutor | None = None, retry: bool = True) -> T:
@@ -146,8 +149,11 @@ class Drain:
         self.endpoints[webhook_id] = (webhook.updated_at, endpoint)
         return endpoint
 
-    async def _claim(self, *, webhook_id: int, priorities, limit: int, message_id=None, recovery_id=None) -> bool:
+    async def _claim(
+        self, *, webhook_id: int, priorities, limit: int, message_id=None, recovery_id=None, bulk: bool = False
+    ) -> bool:
         lane = (webhook_id, message_id, recovery_id)
+        share = (self.drains, self.held.get(webhook_id, 0)) if bulk else None
         claimed = await self._db(
             lambda: claim.deliveries_claim(
                 webhook_id=webhook_id,
@@ -157,10 +163,12 @@ class Drain:
                 message_id=message_id,
                 recovery_id=recovery_id,
                 after=self.cursors.get(lane),
+                share=share,
             )
         )
         if not claimed:
             return False
+        self.held[webhook_id] = self.held.get(webhook_id, 0) + len(claimed)
         self.cursors[lane] = {**self.cursors.get(lane, {}), **claim.cursor_after(claimed, exact=message_id is not None)}
         self.counts["claimed"] += len(claimed)
         try:
@@ -176,8 +184,10 @@ class Drain:
                 lambda: record.wave_record(claimed=claimed, results=results, token=self.token),
                 executor=self.record_executor,
             )
+            self.held[webhook_id] -= len(claimed)
             return True
         if endpoint is None:
+            self.held[webhook_id] -= len(claimed)
             return True  # the webhook was deleted a moment ago, and its deliveries with it
         self.in_flight += len(claimed)
         traces = (
@@ -219,6 +229,7 @@ class Drain:
             logger.exception("a wave of %s deliveries could not be recorded", len(claimed))
         finally:
             self.in_flight -= len(claimed)
+            self.held[claimed[0].webhook_id] -= len(claimed)
 
     async def _realtime(self) -> bool:
         """Other apps' due work (flow steps), fresh realtime work of every webhook, then realtime retries."""
@@ -263,6 +274,7 @@ class Drain:
                 recovery_id=recovery_id,
                 priorities=claim.BULK,
                 limit=min(room, settings.WEBHOOK_WAVE_SIZE),
+                bulk=True,
             )
         return claimed
 
@@ -283,6 +295,7 @@ class Drain:
             except Exception:
                 # One failing piece of upkeep stops neither the waves nor the other pieces.
                 logger.exception("due work %r failed; the next upkeep runs it again", work.name)
+        self.drains = claim.drains_alive()
         lanes: list[tuple[int | None, int | None, int]] = [
             (message_id, None, webhook_id) for _send_id, message_id, webhook_id in claim.sends_active()
         ]
