@@ -16,6 +16,7 @@ from webhooks.engine import claim, record
 from webhooks.engine.bulk import rows_insert
 from webhooks.engine.http import AttemptResult
 from webhooks.models import Attempt, Delivery, GroupSend, Message
+from webhooks.services import group_sends
 
 from ..factories import make_customers, make_group, make_webhook
 from ..support.receivers import ScriptedServer
@@ -90,9 +91,9 @@ def test_a_table_lock_longer_than_the_lease_takes_back_nothing_of_a_live_drain(r
     assert Counter(hit.delivery_id for hit in hits) == rows
 
 
-def _claim_buffers(**claim_kwargs) -> tuple[list[int], int]:
-    """Run the claim once with EXPLAIN (ANALYZE, BUFFERS) in front of each of its statements, then roll
-    it back: the shared buffers each statement read, and how many it claimed."""
+def _statement_buffers(call):
+    """Run `call` once, rolled back, then each of its statements with EXPLAIN (ANALYZE, BUFFERS), rolled
+    back too: the shared buffers each statement read, and what `call` returned."""
     statements: list[tuple[str, list]] = []
 
     def capture(execute, sql, params, many, context):
@@ -101,7 +102,7 @@ def _claim_buffers(**claim_kwargs) -> tuple[list[int], int]:
 
     with transaction.atomic():
         with connection.execute_wrapper(capture):
-            claimed = claim.deliveries_claim(**claim_kwargs)
+            result = call()
         transaction.set_rollback(True)
     buffers = []
     with transaction.atomic(), connection.cursor() as cursor:
@@ -112,6 +113,11 @@ def _claim_buffers(**claim_kwargs) -> tuple[list[int], int]:
             (plan,) = cursor.fetchone()[0]
             buffers.append(plan["Plan"].get("Shared Hit Blocks", 0) + plan["Plan"].get("Shared Read Blocks", 0))
         transaction.set_rollback(True)
+    return buffers, result
+
+
+def _claim_buffers(**claim_kwargs) -> tuple[list[int], int]:
+    buffers, claimed = _statement_buffers(lambda: claim.deliveries_claim(**claim_kwargs))
     return buffers, len(claimed)
 
 
@@ -148,6 +154,7 @@ def test_with_an_old_snapshot_open_a_claim_reads_as_many_buffers_after_20000_del
         token = "drain-under-test"
         kwargs = {"webhook_id": webhook.pk, "priorities": claim.BULK, "token": token, "message_id": message.pk}
         measured = {}
+        open_looks = {}
         sent = 0
         while sent < 20000:
             claimed = claim.deliveries_claim(limit=100, after=cursor_at, **kwargs)
@@ -157,6 +164,8 @@ def test_with_an_old_snapshot_open_a_claim_reads_as_many_buffers_after_20000_del
             sent += len(claimed)
             if sent in (2000, 20000):
                 measured[sent] = _claim_buffers(limit=100, after=cursor_at, **kwargs)
+                # The drains' look, each second, for a send that has nothing left open.
+                open_looks[sent] = _statement_buffers(lambda: group_sends.group_send_open(message_id=message.pk))
     finally:
         held.close()
     (early, early_claimed), (late, late_claimed) = measured[2000], measured[20000]
@@ -171,6 +180,12 @@ def test_with_an_old_snapshot_open_a_claim_reads_as_many_buffers_after_20000_del
     assert late[claim_statement] <= early[claim_statement] * 1.2
     others = [i for i in range(len(late)) if i != claim_statement]
     assert all(late[i] <= early[i] + 2 for i in others)
+    # Is the send still open? It is (1,000 rows wait), found at the end of its claim index, as cheaply
+    # at 20,000 as at 2,000: `exists()` on (message, status) walked every claimed row's old entry.
+    (early_open, early_found), (late_open, late_found) = open_looks[2000], open_looks[20000]
+    print(f"send-open look buffers per statement after 2,000: {early_open}; after 20,000: {late_open}")
+    assert early_found is late_found is True
+    assert sum(late_open) <= sum(early_open) + 2
 
 
 def _answered(delivery_id):

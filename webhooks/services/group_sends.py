@@ -176,15 +176,31 @@ def group_send_fanout_step(*, send_id: int) -> bool:
     return True
 
 
+def group_send_open(*, message_id: int) -> bool:
+    """Has the send a delivery still waiting or in flight? Read so that it costs the same late in a send.
+
+    Waiting rows from the end of the send's claim index (its latest due times are claimed last): the
+    start of that index, and of the (message, status) index, holds an entry for every row claimed
+    since the oldest open snapshot, and `exists()` walked over all of them, once a second per drain
+    (docs/engine.md). The rows in flight are looked for only when none waits: at the send's end.
+    """
+    # Retries first: while any waits, the fresh rows' range (all claimed, late in a send) is not read.
+    for priority in reversed(Delivery.Priority.values):
+        waiting = Delivery.objects.filter(
+            message_id=message_id, status__in=Delivery.WAITING_STATUSES, priority=priority
+        )
+        if waiting.order_by("-next_attempt_at").values_list("pk", flat=True)[:1]:
+            return True
+    return Delivery.objects.filter(message_id=message_id, status=Delivery.Status.SENDING).exists()
+
+
 def group_sends_complete() -> int:
     """sending → completed for every send whose fan-out is done and whose deliveries are all final."""
     completed = 0
     for send_id, message_id in GroupSend.objects.filter(status=GroupSend.Status.SENDING, fanout_done=True).values_list(
         "pk", "message__pk"
     ):
-        # Open statuses named (not final ones excluded): an index lookup, not a scan of the whole send.
-        open_statuses = (*Delivery.WAITING_STATUSES, Delivery.Status.SENDING)
-        if Delivery.objects.filter(message_id=message_id, status__in=open_statuses).exists():
+        if group_send_open(message_id=message_id):
             continue
         completed += GroupSend.objects.filter(pk=send_id, status=GroupSend.Status.SENDING).update(
             status=GroupSend.Status.COMPLETED, finished_at=timezone.now()
