@@ -7,6 +7,7 @@ class WebhooksConfig(AppConfig):
     verbose_name = _("Webhooks")
 
     def ready(self):
+        from django.conf import settings
         from django.db.models.signals import pre_delete
 
         from webhooks import (
@@ -46,11 +47,12 @@ class WebhooksConfig(AppConfig):
                 own_thread=True,
             ),
             DueWork(name="claims of dead drains", run=record.claims_dead_take_back, due=claim.drains_dead_due),
+            # Reads every `sending` row version (a held snapshot keeps them all): once per lease (60 s).
             DueWork(
                 name="claims of no known drain",
                 run=record.claims_orphaned_take_back,
                 due=claim.claims_orphaned_due,
-                every=10.0,
+                every=float(settings.WEBHOOK_CLAIM_LEASE),
             ),
             # Reads every `sending` row of a busy webhook: once a minute, off the claim's path.
             DueWork(name="in-flight numbers", run=claim.in_flight_correct, due=never_due, every=60.0),

@@ -342,12 +342,18 @@ def webhooks_unclaimable(*, now: datetime) -> list[int]:
 
 def deliveries_due(*, now: datetime) -> bool:
     """Is a delivery due that a claim would take? Those of paused, inactive, slowed-down webhooks are not:
-    they ring no doorbell (resuming, or the end of the slow-down, rings it)."""
-    return (
-        Delivery.objects.filter(status__in=WAITING, priority__in=REALTIME + BULK, next_attempt_at__lte=now)
-        .exclude(webhook_id__in=webhooks_unclaimable(now=now))
-        .exists()
-    )
+    they ring no doorbell (resuming, or the end of the slow-down, rings it).
+
+    Read backwards from now, per priority: the rows due last are claimed last, so a busy send answers
+    at the first entry. From the start of the range the look walked over an entry per row claimed
+    since the oldest open snapshot (0.13 s at 300,000 with one held).
+    """
+    unclaimable = webhooks_unclaimable(now=now)
+    for priority in REALTIME + BULK:
+        due = Delivery.objects.filter(status__in=WAITING, priority=priority, next_attempt_at__lte=now)
+        if due.exclude(webhook_id__in=unclaimable).order_by("-next_attempt_at").values_list("pk", flat=True)[:1]:
+            return True
+    return False
 
 
 def drains_dead_due() -> bool:
@@ -373,9 +379,12 @@ def work_due() -> bool:
 
 def next_due_at() -> datetime | None:
     """When the next waiting delivery, slow-down's end or registered work falls due (the scheduler's bell)."""
-    # One look-up per priority: each is the first entry of an index range (see deliveries_claim).
+    # One look-up per priority, each the first entry of an index range from now on: what is due already
+    # is rung for by work_due, and the range before now holds an entry per row claimed since the oldest
+    # open snapshot (see deliveries_claim).
+    now = timezone.now()
     times = [
-        Delivery.objects.filter(status__in=WAITING, priority=priority)
+        Delivery.objects.filter(status__in=WAITING, priority=priority, next_attempt_at__gt=now)
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
