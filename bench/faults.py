@@ -30,9 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.realtime import wait_for  # noqa: E402 - the path is set first
-from bench.run import PYTHON, SECRET, Bench, create_data, stop, wait_port, wait_workers  # noqa: E402
-from tests.support.ports import free_port  # noqa: E402
+from bench.realtime import receiver, wait_for  # noqa: E402 - the path is set first
+from bench.run import PYTHON, Bench, create_data, stop, wait_workers  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -225,25 +224,7 @@ def main():
         bench.start_redis()
         bench.setup_django()
         env = bench.env()
-        port = free_port()
-        receiver = bench.spawn(
-            "receiver",
-            [
-                PYTHON,
-                "manage.py",
-                "demo_receiver",
-                "--port",
-                str(port),
-                "--delay-ms",
-                str(args.delay_ms),
-                "--quiet",
-                "--secret",
-                SECRET,
-            ],
-            env,
-        )
-        wait_port(port, 30, receiver)
-        url = f"http://127.0.0.1:{port}/hook"
+        url = f"{receiver(bench, env, args.delay_ms)}/hook"
         kill_group, kill_webhook = create_data(max(args.kill_n, args.paused_n), url)
         paused_group, paused_webhook = subgroup(kill_group, kill_webhook, args.paused_n)
         workers = [
