@@ -75,10 +75,7 @@ def main():
     args = parse_args()
     bench = Bench(args)
     try:
-        bench.create_database()
-        bench.start_redis()
-        bench.setup_django()
-        env = bench.env()
+        env = bench.start()
         from django.conf import settings
 
         from alerts.models import Channel

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.realtime import receiver, wait_for  # noqa: E402 - the path is set first
-from bench.run import PYTHON, Bench, create_data, stop, wait_workers  # noqa: E402
+from bench.run import PYTHON, Bench, _children, create_data, stop, wait_workers  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -56,12 +56,7 @@ def _family(pid: int) -> list[int]:
     while todo:
         current = todo.pop()
         found.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as handle:
-                    todo.extend(int(child) for child in handle.read().split())
-        except OSError:
-            pass
+        todo.extend(_children(current))
     return found
 
 
@@ -220,10 +215,7 @@ def main():
     args = parse_args()
     bench = Bench(args)
     try:
-        bench.create_database()
-        bench.start_redis()
-        bench.setup_django()
-        env = bench.env()
+        env = bench.start()
         url = f"{receiver(bench, env, args.delay_ms)}/hook"
         kill_group, kill_webhook = create_data(max(args.kill_n, args.paused_n), url)
         paused_group, paused_webhook = subgroup(kill_group, kill_webhook, args.paused_n)

@@ -163,10 +163,7 @@ def main():
     args = parse_args()
     bench = Bench(args)
     try:
-        bench.create_database()
-        bench.start_redis()
-        bench.setup_django()
-        env = bench.env()
+        env = bench.start()
         from django.conf import settings
 
         fast = receiver(bench, env, args.delay_ms)

@@ -303,6 +303,13 @@ class Bench:
         self.processes.append((name, process))
         return process
 
+    def start(self) -> dict:
+        """Its own database and Redis, Django pointed at them and migrated: the workers' environment."""
+        self.create_database()
+        self.start_redis()
+        self.setup_django()
+        return self.env()
+
     def teardown(self):
         for name, process in reversed(self.processes):
             stop(process, name)
@@ -597,10 +604,7 @@ def main():
     bench = Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        bench.create_database()
-        bench.start_redis()
-        bench.setup_django()
-        env = bench.env()
+        env = bench.start()
         from django.conf import settings
 
         port = free_port()

@@ -62,10 +62,7 @@ def main():
     bench = run.Bench(args)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        bench.create_database()
-        bench.start_redis()
-        bench.setup_django()
-        env = bench.env()
+        env = bench.start()
         from django.test import Client
 
         from webhooks import services
